@@ -1,0 +1,84 @@
+import { createConnectionSchema, etagOf, toView, updateConnectionSchema } from '../shared/connection';
+import { json, noContent, parseBody, parseParams, parseQuery, registerRoute } from '../shared/http/route';
+import { connectionParams, listQuerySchema, parseIfMatch, recordParams } from '../shared/http/schemas';
+
+const connectionUrl = (requestUrl: string, recordId: string, connectionId: string): string =>
+  new URL(`/api/records/${recordId}/connections/${connectionId}`, requestUrl).toString();
+
+registerRoute({
+  name: 'createConnection',
+  methods: ['POST'],
+  route: 'connections',
+  handler: async ({ request, services, caller }) => {
+    const input = await parseBody(request, createConnectionSchema);
+    const { half, created } = await services.connections.create(input, caller);
+    return json(created ? 201 : 200, toView(half, services.types), {
+      location: connectionUrl(request.url, half.record1id, half.connectionid),
+      etag: etagOf(half),
+    });
+  },
+});
+
+registerRoute({
+  name: 'listConnections',
+  methods: ['GET'],
+  route: 'records/{recordid}/connections',
+  handler: async ({ request, services }) => {
+    const { recordid } = parseParams(request, recordParams);
+    const { top, skiptoken, ...filters } = parseQuery(request, listQuerySchema);
+    const page = await services.connections.list({ recordId: recordid, ...filters }, top, skiptoken);
+    const body: { value: unknown[]; nextLink?: string } = { value: page.items.map((half) => toView(half, services.types)) };
+    if (page.skiptoken) {
+      const next = new URL(request.url);
+      next.searchParams.set('skiptoken', page.skiptoken);
+      body.nextLink = next.toString();
+    }
+    return json(200, body);
+  },
+});
+
+registerRoute({
+  name: 'deleteRecordConnections',
+  methods: ['DELETE'],
+  route: 'records/{recordid}/connections',
+  handler: async ({ request, services }) => {
+    const { recordid } = parseParams(request, recordParams);
+    const deleted = await services.connections.deleteAllOf(recordid);
+    return json(200, { recordid, deleted });
+  },
+});
+
+registerRoute({
+  name: 'getConnection',
+  methods: ['GET'],
+  route: 'records/{recordid}/connections/{connectionid}',
+  handler: async ({ request, services }) => {
+    const { recordid, connectionid } = parseParams(request, connectionParams);
+    const half = await services.connections.get(recordid, connectionid);
+    return json(200, toView(half, services.types), { etag: etagOf(half) });
+  },
+});
+
+registerRoute({
+  name: 'updateConnection',
+  methods: ['PATCH'],
+  route: 'records/{recordid}/connections/{connectionid}',
+  handler: async ({ request, services, caller }) => {
+    const { recordid, connectionid } = parseParams(request, connectionParams);
+    const patch = await parseBody(request, updateConnectionSchema);
+    const ifMatch = parseIfMatch(request.headers.get('if-match'));
+    const half = await services.connections.update(recordid, connectionid, patch, caller, ifMatch);
+    return json(200, toView(half, services.types), { etag: etagOf(half) });
+  },
+});
+
+registerRoute({
+  name: 'deleteConnection',
+  methods: ['DELETE'],
+  route: 'records/{recordid}/connections/{connectionid}',
+  handler: async ({ request, services }) => {
+    const { recordid, connectionid } = parseParams(request, connectionParams);
+    await services.connections.delete(recordid, connectionid, parseIfMatch(request.headers.get('if-match')));
+    return noContent();
+  },
+});

@@ -1,0 +1,72 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSettings } from '../shared/settings';
+import { createServices } from '../shared/services';
+import { startAzurite } from './azurite';
+import { createLocalServer } from './localHost';
+import { loadFunctions } from './loadFunctions';
+
+/**
+ * `npm start`: an in-memory Azurite on free loopback ports, the tables created, and the API on
+ * http://localhost:7071/api/, served by `func start` where the Core Tools are installed and by the
+ * local node:http host otherwise. Local development mode is on, so a hand-made principal header is
+ * trusted: never run this in front of real users.
+ */
+const root = join(__dirname, '..', '..');
+const port = Number(process.env.PORT ?? 7071);
+
+function localSettings(): Record<string, string> {
+  const file = ['local.settings.json', 'local.settings.sample.json'].map((name) => join(root, name)).find(existsSync);
+  if (!file) return {};
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, string> };
+  return parsed.Values ?? {};
+}
+
+function coreToolsAvailable(): boolean {
+  const probe = spawnSync('func', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return probe.status === 0 && /^\d+\./.test(probe.stdout.trim());
+}
+
+async function main(): Promise<void> {
+  const azurite = await startAzurite({ services: 'all' });
+  const env: NodeJS.ProcessEnv = {
+    ...localSettings(),
+    ...process.env,
+    // The emulator's ports are chosen at start, so its connection string always comes from here.
+    DataTables__connectionString: azurite.connectionString,
+    AzureWebJobsStorage: azurite.connectionString,
+    LOCAL_DEVELOPMENT_MODE: 'true',
+  };
+  Object.assign(process.env, env);
+  await createServices(readSettings(env)).ready();
+  console.log(`Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created.`);
+
+  const stopAll = async (code: number) => {
+    await azurite.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  if (coreToolsAvailable()) {
+    console.log('Azure Functions Core Tools found: running `func start`.');
+    const func = spawn('func', ['start', '--port', String(port)], { cwd: root, env, stdio: 'inherit' });
+    func.on('exit', (code) => void stopAll(code ?? 0));
+    return;
+  }
+
+  console.log('Azure Functions Core Tools not installed: serving the registered functions with the local node:http host.');
+  await loadFunctions(join(__dirname, '..', 'functions'));
+  const server = createLocalServer();
+  server.on('error', (error) => {
+    console.error(`Cannot listen on port ${port}: ${error.message}`);
+    void stopAll(1);
+  });
+  server.listen(port, '127.0.0.1', () => console.log(`API ready at http://localhost:${port}/api/ (try GET /api/health)`));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,221 @@
+import { z } from 'zod';
+import type { Caller } from './caller';
+import { conflict, validationError } from './errors';
+import { guid, newId, reciprocalIdOf } from './ids';
+import type { ObjectType, ObjectTypeRegistry } from './objectTypes';
+
+/** One half of a connection, as stored and as returned (Dataverse logical names). */
+export interface ConnectionHalf {
+  connectionid: string;
+  relatedconnectionid: string;
+  ismaster: boolean;
+  record1id: string;
+  record1objecttypecode: number;
+  record1roleid: string | null;
+  record1name: string | null;
+  record2id: string;
+  record2objecttypecode: number;
+  record2roleid: string | null;
+  record2name: string | null;
+  /** The name of record 2: what Dataverse shows in the "connected to" column. */
+  name: string | null;
+  description: string | null;
+  effectivestart: string | null;
+  effectiveend: string | null;
+  statecode: StateCode;
+  statuscode: StatusCode;
+  ownerid: string;
+  createdon: string;
+  createdby: string;
+  modifiedon: string;
+  modifiedby: string;
+  versionnumber: number;
+}
+
+export type StateCode = 0 | 1;
+export type StatusCode = 1 | 2;
+export const ACTIVE: StateCode = 0;
+export const INACTIVE: StateCode = 1;
+const statusOfState: Record<StateCode, StatusCode> = { 0: 1, 1: 2 };
+
+export const MAX_DESCRIPTION = 2000;
+export const MAX_RECORD_NAME = 500;
+
+const objectTypeInput = z.union([z.number().int().nonnegative(), z.string().min(1).max(128)]);
+
+/** Accepts an ISO 8601 date or date-time with offset and keeps it as a UTC ISO string. */
+const dateTime = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()])
+  .transform((value) => new Date(value).toISOString());
+
+export const createConnectionSchema = z.strictObject({
+  connectionid: guid.optional(),
+  record1id: guid,
+  record1objecttypecode: objectTypeInput,
+  record1roleid: guid.nullable().optional(),
+  record1name: z.string().max(MAX_RECORD_NAME).nullable().optional(),
+  record2id: guid,
+  record2objecttypecode: objectTypeInput,
+  record2roleid: guid.nullable().optional(),
+  record2name: z.string().max(MAX_RECORD_NAME).nullable().optional(),
+  description: z.string().max(MAX_DESCRIPTION).nullable().optional(),
+  effectivestart: dateTime.nullable().optional(),
+  effectiveend: dateTime.nullable().optional(),
+});
+export type CreateConnectionInput = z.infer<typeof createConnectionSchema>;
+
+export const updateConnectionSchema = z
+  .strictObject({
+    description: z.string().max(MAX_DESCRIPTION).nullable().optional(),
+    effectivestart: dateTime.nullable().optional(),
+    effectiveend: dateTime.nullable().optional(),
+    statecode: z.union([z.literal(0), z.literal(1)]).optional(),
+    statuscode: z.union([z.literal(1), z.literal(2)]).optional(),
+  })
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'the body changes nothing: give at least one field' });
+export type UpdateConnectionInput = z.infer<typeof updateConnectionSchema>;
+
+export function resolveObjectType(registry: ObjectTypeRegistry, value: number | string, field: string): ObjectType {
+  const type = registry.resolve(value);
+  if (!type) {
+    throw validationError(`Unknown object type "${value}".`, [
+      { field, message: 'not a known object type code or logical name; GET /api/objecttypes lists them' },
+    ], 'UnknownObjectType');
+  }
+  return type;
+}
+
+function checkWindow(start: string | null, end: string | null): void {
+  if (start && end && end < start) {
+    throw validationError('The connection cannot end before it starts.', [
+      { field: 'effectiveend', message: 'must not be earlier than effectivestart' },
+    ], 'ConnectionInvalidStartEndDate');
+  }
+}
+
+/** The master half of a new connection, as the caller asked for it. */
+export function newMasterHalf(input: CreateConnectionInput, types: ObjectTypeRegistry, caller: Caller, now: Date): ConnectionHalf {
+  if (input.record1id === input.record2id) {
+    throw validationError('A record cannot be connected to itself.', [
+      { field: 'record2id', message: 'must differ from record1id' },
+    ], 'CannotConnectToSelf');
+  }
+  const record1type = resolveObjectType(types, input.record1objecttypecode, 'record1objecttypecode');
+  const record2type = resolveObjectType(types, input.record2objecttypecode, 'record2objecttypecode');
+  const effectivestart = input.effectivestart ?? null;
+  const effectiveend = input.effectiveend ?? null;
+  checkWindow(effectivestart, effectiveend);
+  const connectionid = input.connectionid ?? newId();
+  const timestamp = now.toISOString();
+  return {
+    connectionid,
+    relatedconnectionid: reciprocalIdOf(connectionid),
+    ismaster: true,
+    record1id: input.record1id,
+    record1objecttypecode: record1type.code,
+    record1roleid: input.record1roleid ?? null,
+    record1name: input.record1name ?? null,
+    record2id: input.record2id,
+    record2objecttypecode: record2type.code,
+    record2roleid: input.record2roleid ?? null,
+    record2name: input.record2name ?? null,
+    name: input.record2name ?? null,
+    description: input.description ?? null,
+    effectivestart,
+    effectiveend,
+    statecode: ACTIVE,
+    statuscode: statusOfState[ACTIVE],
+    ownerid: caller.id,
+    createdon: timestamp,
+    createdby: caller.id,
+    modifiedon: timestamp,
+    modifiedby: caller.id,
+    versionnumber: 1,
+  };
+}
+
+/** The reciprocal of a master half: records, types and roles swapped; everything else shared. */
+export function reciprocalOf(master: ConnectionHalf): ConnectionHalf {
+  return {
+    ...master,
+    connectionid: master.relatedconnectionid,
+    relatedconnectionid: master.connectionid,
+    ismaster: false,
+    record1id: master.record2id,
+    record1objecttypecode: master.record2objecttypecode,
+    record1roleid: master.record2roleid,
+    record1name: master.record2name,
+    record2id: master.record1id,
+    record2objecttypecode: master.record1objecttypecode,
+    record2roleid: master.record1roleid,
+    record2name: master.record1name,
+    name: master.record1name,
+  };
+}
+
+/** The fields a client chose on create; two creates with equal fields are the same request. */
+const createdFields = [
+  'record1id', 'record1objecttypecode', 'record1roleid', 'record1name',
+  'record2id', 'record2objecttypecode', 'record2roleid', 'record2name',
+  'description', 'effectivestart', 'effectiveend',
+] as const satisfies readonly (keyof ConnectionHalf)[];
+
+export function sameCreateRequest(existing: ConnectionHalf, requested: ConnectionHalf): boolean {
+  return existing.ismaster && createdFields.every((field) => existing[field] === requested[field]);
+}
+
+/** Applies a PATCH to the master half (the source of truth), enforcing Dataverse's state rules. */
+export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput, caller: Caller, now: Date): ConnectionHalf {
+  const statecode = patch.statecode ?? (patch.statuscode === undefined ? master.statecode : patch.statuscode === 1 ? ACTIVE : INACTIVE);
+  const statuscode = patch.statuscode ?? statusOfState[statecode];
+  if (statusOfState[statecode] !== statuscode) {
+    throw validationError('statuscode does not belong to statecode.', [
+      { field: 'statuscode', message: 'statecode 0 (Active) goes with statuscode 1; statecode 1 (Inactive) with statuscode 2' },
+    ]);
+  }
+  const onlyStateFields = Object.keys(patch).every((field) => field === 'statecode' || field === 'statuscode');
+  if (master.statecode === INACTIVE && !(statecode === ACTIVE && onlyStateFields)) {
+    throw conflict('ConnectionInactive', 'The connection is inactive and read-only: reactivate it (statecode 0) before changing it.', {
+      connectionid: master.connectionid,
+    });
+  }
+  const next: ConnectionHalf = {
+    ...master,
+    description: patch.description === undefined ? master.description : patch.description,
+    effectivestart: patch.effectivestart === undefined ? master.effectivestart : patch.effectivestart,
+    effectiveend: patch.effectiveend === undefined ? master.effectiveend : patch.effectiveend,
+    statecode,
+    statuscode,
+    modifiedon: now.toISOString(),
+    modifiedby: caller.id,
+    versionnumber: master.versionnumber + 1,
+  };
+  checkWindow(next.effectivestart, next.effectiveend);
+  return next;
+}
+
+/** What clients see: the half plus the logical names of both record types. */
+export interface ConnectionView extends ConnectionHalf {
+  record1objecttypename: string | null;
+  record2objecttypename: string | null;
+}
+
+export function toView(half: ConnectionHalf, types: ObjectTypeRegistry): ConnectionView {
+  return {
+    ...half,
+    record1objecttypename: types.resolve(half.record1objecttypecode)?.name ?? null,
+    record2objecttypename: types.resolve(half.record2objecttypecode)?.name ?? null,
+  };
+}
+
+/**
+ * The strong ETag of a connection: both halves share version and creation time, so either half's ETag
+ * works on both URLs, and a connection deleted and created again under the same id gets new ETags.
+ */
+export const etagOf = (half: Pick<ConnectionHalf, 'versionnumber' | 'createdon'>): string =>
+  `"${half.versionnumber}.${Date.parse(half.createdon).toString(36)}"`;
+
+/** Whether a connection is in effect at an instant; open ends count as open. */
+export function isActiveOn(half: Pick<ConnectionHalf, 'effectivestart' | 'effectiveend'>, instant: string): boolean {
+  return (half.effectivestart === null || half.effectivestart <= instant) && (half.effectiveend === null || instant <= half.effectiveend);
+}

@@ -1,0 +1,121 @@
+import { app, type HttpMethod, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import type { z } from 'zod';
+import { type Caller, PRINCIPAL_HEADER, readCaller } from '../caller';
+import { DomainError, validationError, type FieldError } from '../errors';
+import { getServices, type Services } from '../services';
+import { asDomainError } from '../storage/errors';
+import { domainProblem, problemResponse } from './problem';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface RequestContext {
+  request: HttpRequest;
+  services: Services;
+  /** The authenticated caller; an empty one on routes declared `anonymous`. */
+  caller: Caller;
+}
+
+export interface RouteDefinition {
+  /** Function name in Azure; also the operation's identity in the route table. */
+  name: string;
+  methods: HttpMethod[];
+  /** Route template relative to the /api prefix, in the Functions syntax: records/{recordid}/connections. */
+  route: string;
+  /** Routes that answer without a caller (health probe). */
+  anonymous?: boolean;
+  handler: (context: RequestContext) => Promise<HttpResponseInit>;
+}
+
+/** The single route table: Azure registration, the local host and (later) the API definition read it. */
+export const routes: RouteDefinition[] = [];
+
+export function registerRoute(definition: RouteDefinition): void {
+  routes.push(definition);
+  // Authentication is App Service Authentication's job (Entra ID in front of the app), not function keys.
+  app.http(definition.name, {
+    methods: definition.methods,
+    route: definition.route,
+    authLevel: 'anonymous',
+    handler: (request, context) => invoke(definition, request, context),
+  });
+}
+
+/** Runs a route: caller, domain call, and every error turned into a problem response. */
+export async function invoke(definition: RouteDefinition, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    if (definition.anonymous) {
+      return await definition.handler({ request, caller: anonymousCaller, get services() { return getServices(); } });
+    }
+    const services = getServices();
+    const caller = callerOf(request, services);
+    await services.ready();
+    return await definition.handler({ request, services, caller });
+  } catch (error) {
+    const domainError = asDomainError(error);
+    if (domainError) {
+      if (domainError.kind === 'unavailable') context.warn(`${definition.name}: ${String(error)}`);
+      return domainProblem(domainError);
+    }
+    context.error(`${definition.name} failed`, error);
+    return problemResponse(500, 'InternalError', 'The request failed unexpectedly; the failure has been logged.');
+  }
+}
+
+const anonymousCaller: Caller = { id: '', teams: [], isAdmin: false };
+
+function callerOf(request: HttpRequest, services: Services): Caller {
+  return readCaller(request.headers.get(PRINCIPAL_HEADER), {
+    platformAuthentication: services.settings.WEBSITE_AUTH_ENABLED,
+    localDevelopmentMode: services.settings.LOCAL_DEVELOPMENT_MODE,
+  });
+}
+
+function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      return { field: [...(prefix ? [prefix] : []), ...path].join('.') || '(body)', message: `unknown field(s): ${issue.keys.join(', ')}` };
+    }
+    return { field: [...(prefix ? [prefix] : []), ...path].join('.') || '(body)', message: issue.message };
+  });
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw validationError(`The ${what} is not valid.`, fieldErrors(parsed.error));
+  return parsed.data;
+}
+
+export const parseParams = <S extends z.ZodType>(request: HttpRequest, schema: S): z.output<S> =>
+  parseWith(schema, request.params, 'route');
+
+export const parseQuery = <S extends z.ZodType>(request: HttpRequest, schema: S): z.output<S> =>
+  parseWith(schema, Object.fromEntries(request.query.entries()), 'query string');
+
+/** Reads a JSON body: 415 unless JSON, 413 when over the limit, 400 when malformed or invalid. */
+export async function parseBody<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<z.output<S>> {
+  const contentType = request.headers.get('content-type') ?? '';
+  if (!/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) {
+    throw new DomainError('unsupported-media-type', 'UnsupportedMediaType', 'Send the body as JSON with Content-Type: application/json.');
+  }
+  const declaredLength = Number(request.headers.get('content-length') ?? 0);
+  if (declaredLength > MAX_BODY_BYTES) throw tooLarge();
+  const bytes = Buffer.from(await request.arrayBuffer());
+  if (bytes.length > MAX_BODY_BYTES) throw tooLarge();
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw validationError('The body is not valid JSON.', [], 'MalformedJson');
+  }
+  return parseWith(schema, json, 'body');
+}
+
+const tooLarge = () =>
+  new DomainError('payload-too-large', 'PayloadTooLarge', `The body is larger than ${MAX_BODY_BYTES} bytes.`);
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
+  return { status, jsonBody: body, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } };
+}
+
+export const noContent = (): HttpResponseInit => ({ status: 204 });

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import type { IfMatch } from '../connections';
+import { guid } from '../ids';
+
+/** Route, query and header shapes shared by the HTTP adapters. */
+export const recordParams = z.object({ recordid: guid });
+export const connectionParams = z.object({ recordid: guid, connectionid: guid });
+
+const digits = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,4}$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const DEFAULT_PAGE_SIZE = 100;
+
+export const listQuerySchema = z.strictObject({
+  othertypecode: z.string().min(1).max(128).optional(),
+  otherrecordid: guid.optional(),
+  statecode: z.enum(['0', '1']).transform(Number).optional(),
+  activeon: z
+    .union([z.iso.datetime({ offset: true }), z.iso.date()])
+    .transform((value) => new Date(value).toISOString())
+    .optional(),
+  top: digits(1, 1000).default(DEFAULT_PAGE_SIZE),
+  skiptoken: z.string().min(1).max(4096).optional(),
+});
+
+/** If-Match: "*" or a list of ETags; weak ETags are kept and simply never match (strong comparison). */
+export function parseIfMatch(header: string | null): IfMatch | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  if (header.trim() === '*') return '*';
+  return header.split(',').map((tag) => tag.trim()).filter(Boolean);
+}

@@ -1,0 +1,255 @@
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { z } from 'zod';
+import { ACTIVE, type ConnectionHalf } from '../connection';
+import { isStorageStatus } from './errors';
+
+/**
+ * Table layout (one table, partitioned by record 1 of each half):
+ *   PartitionKey = record1id (lowercase GUID)
+ *   RowKey "c_<connectionid>"                       a connection half: point read by id, prefix range lists
+ *   RowKey "u_<record2id>_<role1|->_<role2|->"      uniqueness guard of an active half, written in the same
+ *                                                   entity group transaction as the half it guards
+ * The guard makes "one active connection per record1, record2, role1, role2" a storage rule: a second
+ * create fails its conditional insert with 409 instead of racing a read.
+ */
+const HALF_PREFIX = 'c_';
+const HALF_RANGE_END = 'c`'; // the character after '_', so [c_, c`) is exactly the halves
+const GUARD_PREFIX = 'u_';
+// Sentinels for open-ended windows, so "active on" is a plain range filter on strings.
+const OPEN_START = '0000-01-01T00:00:00.000Z';
+const OPEN_END = '9999-12-31T23:59:59.999Z';
+
+export const halfRowKey = (connectionId: string): string => `${HALF_PREFIX}${connectionId}`;
+export const guardRowKey = (half: Pick<ConnectionHalf, 'record2id' | 'record1roleid' | 'record2roleid'>): string =>
+  `${GUARD_PREFIX}${half.record2id}_${half.record1roleid ?? '-'}_${half.record2roleid ?? '-'}`;
+
+const nullableText = z.string().nullish().transform((value) => value ?? null);
+const storedHalfSchema = z.object({
+  connectionid: z.string(),
+  relatedconnectionid: z.string(),
+  ismaster: z.boolean(),
+  record1id: z.string(),
+  record1objecttypecode: z.number(),
+  record1roleid: nullableText,
+  record1name: nullableText,
+  record2id: z.string(),
+  record2objecttypecode: z.number(),
+  record2roleid: nullableText,
+  record2name: nullableText,
+  name: nullableText,
+  description: nullableText,
+  effectivestart: nullableText,
+  effectiveend: nullableText,
+  statecode: z.union([z.literal(0), z.literal(1)]),
+  statuscode: z.union([z.literal(1), z.literal(2)]),
+  ownerid: z.string(),
+  createdon: z.string(),
+  createdby: z.string(),
+  modifiedon: z.string(),
+  modifiedby: z.string(),
+  versionnumber: z.number(),
+});
+
+export interface StoredHalf {
+  half: ConnectionHalf;
+  /** Storage ETag of this entity, for conditional writes. */
+  etag: string;
+}
+
+type Entity = Record<string, string | number | boolean> & { partitionKey: string; rowKey: string };
+
+function toEntity(half: ConnectionHalf): Entity {
+  const entity: Entity = {
+    partitionKey: half.record1id,
+    rowKey: halfRowKey(half.connectionid),
+    windowstart: half.effectivestart ?? OPEN_START,
+    windowend: half.effectiveend ?? OPEN_END,
+  };
+  for (const [key, value] of Object.entries(half)) {
+    // Table storage drops nulls anyway; leaving them out keeps entities small.
+    if (value !== null) entity[key] = value as string | number | boolean;
+  }
+  return entity;
+}
+
+function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredHalf {
+  return { half: storedHalfSchema.parse(entity), etag: entity.etag };
+}
+
+const guardEntity = (half: ConnectionHalf): Entity => ({
+  partitionKey: half.record1id,
+  rowKey: guardRowKey(half),
+  connectionid: half.connectionid,
+});
+
+const isActive = (half: ConnectionHalf): boolean => half.statecode === ACTIVE;
+
+export interface HalfQuery {
+  recordId: string;
+  otherTypeCode?: number;
+  otherRecordId?: string;
+  statecode?: number;
+  activeOn?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Row key to resume after, when more may follow. */
+  next?: { partitionKey: string; rowKey: string };
+}
+
+export class ConnectionStore {
+  constructor(readonly client: TableClient) {}
+
+  async read(recordId: string, connectionId: string): Promise<StoredHalf | undefined> {
+    try {
+      return fromEntity(await this.client.getEntity(recordId, halfRowKey(connectionId)));
+    } catch (error) {
+      if (isStorageStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  /** The id of the active connection holding the guard a half would take, if any. */
+  async guardHolder(half: ConnectionHalf): Promise<string | undefined> {
+    try {
+      const guard = await this.client.getEntity<{ connectionid: string }>(half.record1id, guardRowKey(half));
+      return guard.connectionid;
+    } catch (error) {
+      if (isStorageStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Inserts a new half and, when active, its guard, in one transaction. Throws a 409 RestError when the
+   * id or the guard is taken.
+   */
+  async insert(half: ConnectionHalf): Promise<void> {
+    const actions: TransactionAction[] = [['create', toEntity(half)]];
+    if (isActive(half)) actions.push(['create', guardEntity(half)]);
+    await this.client.submitTransaction(actions);
+  }
+
+  /**
+   * Replaces a half whose stored version is `previous`, conditional on its ETag, moving its guard as the
+   * state changes. Throws 412 when the half changed meanwhile, 409 when a reactivation finds the guard taken.
+   */
+  async replace(next: ConnectionHalf, previous: StoredHalf): Promise<void> {
+    const actions: TransactionAction[] = [['update', toEntity(next), 'Replace', { etag: previous.etag }]];
+    const wasActive = isActive(previous.half);
+    if (!wasActive && isActive(next)) actions.push(['create', guardEntity(next)]);
+    if (wasActive && !isActive(next)) actions.push(['delete', guardEntity(previous.half)]);
+    await this.client.submitTransaction(actions);
+  }
+
+  /**
+   * Writes a half unconditionally with its guard in the state it should have: used for the twin, whose
+   * content is always derived from the master. Falls back to single operations when the guard drifted.
+   */
+  async put(half: ConnectionHalf): Promise<void> {
+    const guardAction: TransactionAction = isActive(half) ? ['upsert', guardEntity(half), 'Replace'] : ['delete', guardEntity(half)];
+    try {
+      await this.client.submitTransaction([['upsert', toEntity(half), 'Replace'], guardAction]);
+    } catch (error) {
+      if (!isStorageStatus(error, 404)) throw error;
+      // The guard to delete was already gone: write the half alone.
+      await this.client.upsertEntity(toEntity(half), 'Replace');
+    }
+  }
+
+  /** Inserts the half unless it exists; returns whether it was written. */
+  async insertIfAbsent(half: ConnectionHalf): Promise<boolean> {
+    try {
+      await this.insert(half);
+      return true;
+    } catch (error) {
+      if (isStorageStatus(error, 409)) return false;
+      throw error;
+    }
+  }
+
+  /** Deletes a half and its guard; a half already gone is not an error. */
+  async remove(half: ConnectionHalf): Promise<void> {
+    try {
+      if (isActive(half)) {
+        await this.client.submitTransaction([['delete', toEntity(half)], ['delete', guardEntity(half)]]);
+      } else {
+        await this.client.deleteEntity(half.record1id, halfRowKey(half.connectionid));
+      }
+    } catch (error) {
+      if (!isStorageStatus(error, 404)) throw error;
+      // Part of it was gone already (a retried or concurrent delete): remove whatever is left.
+      await Promise.all([
+        this.deleteIgnoringMissing(half.record1id, halfRowKey(half.connectionid)),
+        this.deleteIgnoringMissing(half.record1id, guardRowKey(half)),
+      ]);
+    }
+  }
+
+  /** Deletes many halves of one partition, with their guards, in transactions of up to 100 entities. */
+  async removeAllInPartition(halves: ConnectionHalf[]): Promise<void> {
+    const entities = halves.flatMap((half) => (isActive(half) ? [toEntity(half), guardEntity(half)] : [toEntity(half)]));
+    for (let start = 0; start < entities.length; start += 100) {
+      const chunk = entities.slice(start, start + 100);
+      try {
+        await this.client.submitTransaction(chunk.map((entity): TransactionAction => ['delete', entity]));
+      } catch (error) {
+        if (!isStorageStatus(error, 404)) throw error;
+        await Promise.all(chunk.map((entity) => this.deleteIgnoringMissing(entity.partitionKey, entity.rowKey)));
+      }
+    }
+  }
+
+  private async deleteIgnoringMissing(partitionKey: string, rowKey: string): Promise<void> {
+    try {
+      await this.client.deleteEntity(partitionKey, rowKey);
+    } catch (error) {
+      if (!isStorageStatus(error, 404)) throw error;
+    }
+  }
+
+  /**
+   * One page of a record's halves: a single partition range query, filtered in storage. Storage may
+   * return an empty page with a continuation; those are followed so a caller never gets an empty page
+   * that still claims more.
+   */
+  async page(query: HalfQuery, top: number, after?: { partitionKey: string; rowKey: string }): Promise<Page<StoredHalf>> {
+    const filter = halfFilter(query);
+    let continuationToken = after ? encodeSdkToken(after) : undefined;
+    for (;;) {
+      const iterator = this.client
+        .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
+        .byPage({ maxPageSize: top, ...(continuationToken ? { continuationToken } : {}) });
+      const result = await iterator.next();
+      const page = result.done ? undefined : result.value;
+      const items = (page ?? []).map(fromEntity);
+      continuationToken = page?.continuationToken;
+      if (items.length > 0 || !continuationToken) {
+        return { items, ...(continuationToken ? { next: decodeSdkToken(continuationToken) } : {}) };
+      }
+    }
+  }
+}
+
+function halfFilter(query: HalfQuery): string {
+  const parts = [
+    odata`PartitionKey eq ${query.recordId} and RowKey ge ${HALF_PREFIX} and RowKey lt ${HALF_RANGE_END}`,
+  ];
+  if (query.otherTypeCode !== undefined) parts.push(odata`record2objecttypecode eq ${query.otherTypeCode}`);
+  if (query.otherRecordId !== undefined) parts.push(odata`record2id eq ${query.otherRecordId}`);
+  if (query.statecode !== undefined) parts.push(odata`statecode eq ${query.statecode}`);
+  if (query.activeOn !== undefined) parts.push(odata`windowstart le ${query.activeOn} and windowend ge ${query.activeOn}`);
+  return parts.join(' and ');
+}
+
+// The SDK's continuation token is base64 JSON of the next keys; the API wraps the keys in its own token.
+const encodeSdkToken = (keys: { partitionKey: string; rowKey: string }): string =>
+  Buffer.from(JSON.stringify({ nextPartitionKey: keys.partitionKey, nextRowKey: keys.rowKey })).toString('base64');
+
+function decodeSdkToken(token: string): { partitionKey: string; rowKey: string } {
+  const parsed = z
+    .object({ nextPartitionKey: z.string(), nextRowKey: z.string() })
+    .parse(JSON.parse(Buffer.from(token, 'base64').toString('utf8')));
+  return { partitionKey: parsed.nextPartitionKey, rowKey: parsed.nextRowKey };
+}

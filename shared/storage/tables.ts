@@ -1,0 +1,36 @@
+import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
+import { DefaultAzureCredential } from '@azure/identity';
+import type { Settings } from '../settings';
+
+// Storage throttling (503) and transient faults are retried by the SDK's policy with exponential
+// back-off; bounded, so a request never waits on storage for more than a few seconds in total.
+const clientOptions: TableServiceClientOptions = {
+  retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
+};
+
+let credential: DefaultAzureCredential | undefined;
+
+/**
+ * In Azure the app reaches the tables with its managed identity (no keys); a connection string is only
+ * accepted for Azurite, where there is no Entra ID to ask.
+ */
+export function createTableClient(settings: Settings, tableName: string): TableClient {
+  if (settings.DataTables__tableServiceUri) {
+    credential ??= new DefaultAzureCredential(
+      settings.DataTables__clientId ? { managedIdentityClientId: settings.DataTables__clientId } : {},
+    );
+    return new TableClient(settings.DataTables__tableServiceUri, tableName, credential, clientOptions);
+  }
+  if (settings.DataTables__connectionString) {
+    return TableClient.fromConnectionString(settings.DataTables__connectionString, tableName, {
+      ...clientOptions,
+      allowInsecureConnection: settings.DataTables__connectionString.includes('http://'),
+    });
+  }
+  throw new Error('No table storage configured: set DataTables__tableServiceUri (Azure) or DataTables__connectionString (Azurite).');
+}
+
+/** Creates the table if it does not exist (the SDK treats "already exists" as success). */
+export async function ensureTable(client: TableClient): Promise<void> {
+  await client.createTable();
+}
