@@ -134,13 +134,13 @@ export function newMasterHalf(input: CreateConnectionInput, types: ObjectTypeReg
   };
 }
 
-/** The reciprocal of a master half: records, types and roles swapped; everything else shared. */
+/** The twin of a half: records, types and roles swapped; everything else shared. */
 export function reciprocalOf(master: ConnectionHalf): ConnectionHalf {
   return {
     ...master,
     connectionid: master.relatedconnectionid,
     relatedconnectionid: master.connectionid,
-    ismaster: false,
+    ismaster: !master.ismaster,
     record1id: master.record2id,
     record1objecttypecode: master.record2objecttypecode,
     record1roleid: master.record2roleid,

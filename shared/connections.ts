@@ -33,6 +33,10 @@ export interface ListResult {
 }
 
 const MAX_ATTEMPTS = 3;
+// Conditional writes that lose a race re-read and try again; many writers on one connection need more
+// rounds, spread out by a random pause so they stop colliding.
+const MAX_CONTENDED_ATTEMPTS = 20;
+const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * (attempt + 1)));
 const REMOTE_DELETE_CONCURRENCY = 16;
 const CASCADE_PAGE_SIZE = 1000;
 
@@ -102,7 +106,7 @@ export class ConnectionService {
 
   /** Updates both halves; returns the half the URL named. */
   async update(recordId: string, connectionId: string, patch: UpdateConnectionInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
       const { target, master } = await this.readPair(recordId, connectionId);
       checkIfMatch(ifMatch, master.half);
       const next = applyUpdate(master.half, patch, caller, this.clock());
@@ -111,6 +115,7 @@ export class ConnectionService {
       } catch (error) {
         if (isStorageStatus(error, 412)) {
           if (ifMatch !== undefined) throw preconditionFailed('The connection was changed by another request while this one ran: read it again.');
+          await pause(attempt);
           continue; // no precondition from the client: apply the patch to the newer version
         }
         if (isStorageStatus(error, 409)) {
@@ -142,11 +147,11 @@ export class ConnectionService {
       ...(query.activeon !== undefined && { activeOn: query.activeon }),
     };
     const fingerprint = queryFingerprint(halfQuery);
-    const after = skiptoken === undefined ? undefined : decodeSkipToken(skiptoken, fingerprint, query.recordId);
-    const page = await this.store.page(halfQuery, top, after);
+    const continuation = skiptoken === undefined ? undefined : decodeSkipToken(skiptoken, query.recordId, fingerprint);
+    const page = await this.store.page(halfQuery, top, continuation);
     return {
       items: page.items.map((stored) => stored.half),
-      ...(page.next && { skiptoken: encodeSkipToken(page.next, fingerprint) }),
+      ...(page.continuationToken && { skiptoken: encodeSkipToken(page.continuationToken, query.recordId, fingerprint) }),
     };
   }
 
@@ -196,7 +201,7 @@ export class ConnectionService {
   private async syncTwin(master: ConnectionHalf, knownTwin?: StoredHalf): Promise<void> {
     const wanted = reciprocalOf(master);
     let twin = knownTwin;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS + 2; attempt++) {
+    for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
       twin ??= await this.store.read(wanted.record1id, wanted.connectionid);
       if (!twin) {
         await this.store.put(wanted);
@@ -214,6 +219,7 @@ export class ConnectionService {
         }
         if (!isStorageStatus(error, 412)) throw error;
         twin = undefined;
+        await pause(attempt);
       }
     }
     throw unavailable('The connection was changed by many requests at once; retry the request.', 1);

@@ -94,8 +94,8 @@ export interface HalfQuery {
 
 export interface Page<T> {
   items: T[];
-  /** Row key to resume after, when more may follow. */
-  next?: { partitionKey: string; rowKey: string };
+  /** Storage's continuation token, when more may follow. */
+  continuationToken?: string;
 }
 
 export class ConnectionStore {
@@ -214,20 +214,18 @@ export class ConnectionStore {
    * return an empty page with a continuation; those are followed so a caller never gets an empty page
    * that still claims more.
    */
-  async page(query: HalfQuery, top: number, after?: { partitionKey: string; rowKey: string }): Promise<Page<StoredHalf>> {
+  async page(query: HalfQuery, top: number, continuationToken?: string): Promise<Page<StoredHalf>> {
     const filter = halfFilter(query);
-    let continuationToken = after ? encodeSdkToken(after) : undefined;
+    let token = continuationToken;
     for (;;) {
       const iterator = this.client
         .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
-        .byPage({ maxPageSize: top, ...(continuationToken ? { continuationToken } : {}) });
+        .byPage({ maxPageSize: top, ...(token ? { continuationToken: token } : {}) });
       const result = await iterator.next();
       const page = result.done ? undefined : result.value;
       const items = (page ?? []).map(fromEntity);
-      continuationToken = page?.continuationToken;
-      if (items.length > 0 || !continuationToken) {
-        return { items, ...(continuationToken ? { next: decodeSdkToken(continuationToken) } : {}) };
-      }
+      token = page?.continuationToken;
+      if (items.length > 0 || !token) return { items, ...(token ? { continuationToken: token } : {}) };
     }
   }
 }
@@ -241,15 +239,4 @@ function halfFilter(query: HalfQuery): string {
   if (query.statecode !== undefined) parts.push(odata`statecode eq ${query.statecode}`);
   if (query.activeOn !== undefined) parts.push(odata`windowstart le ${query.activeOn} and windowend ge ${query.activeOn}`);
   return parts.join(' and ');
-}
-
-// The SDK's continuation token is base64 JSON of the next keys; the API wraps the keys in its own token.
-const encodeSdkToken = (keys: { partitionKey: string; rowKey: string }): string =>
-  Buffer.from(JSON.stringify({ nextPartitionKey: keys.partitionKey, nextRowKey: keys.rowKey })).toString('base64');
-
-function decodeSdkToken(token: string): { partitionKey: string; rowKey: string } {
-  const parsed = z
-    .object({ nextPartitionKey: z.string(), nextRowKey: z.string() })
-    .parse(JSON.parse(Buffer.from(token, 'base64').toString('utf8')));
-  return { partitionKey: parsed.nextPartitionKey, rowKey: parsed.nextRowKey };
 }

@@ -1,0 +1,315 @@
+import { TableClient } from '@azure/data-tables';
+import { randomUUID } from 'node:crypto';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
+import { ConnectionService } from '../../shared/connections';
+import { DomainError } from '../../shared/errors';
+import { buildObjectTypeRegistry } from '../../shared/objectTypes';
+import { ConnectionStore, guardRowKey } from '../../shared/storage/connectionStore';
+import { ensureTable } from '../../shared/storage/tables';
+import { alice, bob, countRequests, type RequestCounter, testSettings } from '../support/storage';
+
+const types = buildObjectTypeRegistry('base');
+let client: TableClient;
+let store: ConnectionStore;
+let service: ConnectionService;
+let requests: RequestCounter;
+
+beforeAll(async () => {
+  const settings = testSettings();
+  client = TableClient.fromConnectionString(settings.DataTables__connectionString ?? '', settings.CONNECTIONS_TABLE_NAME, {
+    allowInsecureConnection: true,
+  });
+  await ensureTable(client);
+  requests = countRequests(client);
+  store = new ConnectionStore(client);
+  service = new ConnectionService(store, types);
+});
+beforeEach(() => requests.reset());
+
+const input = (body: Record<string, unknown> = {}) =>
+  createConnectionSchema.parse({
+    record1id: randomUUID(),
+    record1objecttypecode: 'account',
+    record2id: randomUUID(),
+    record2objecttypecode: 'contact',
+    ...body,
+  });
+const patch = (body: Record<string, unknown>) => updateConnectionSchema.parse(body);
+
+async function failure(action: Promise<unknown>): Promise<DomainError> {
+  try {
+    await action;
+  } catch (error) {
+    if (error instanceof DomainError) return error;
+    throw error;
+  }
+  throw new Error('expected the operation to fail');
+}
+
+async function entitiesOf(partitionKey: string): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for await (const row of client.listEntities({ queryOptions: { filter: `PartitionKey eq '${partitionKey}'` } })) rows.push(row);
+  return rows;
+}
+
+describe('creating a connection', () => {
+  it('writes the master and its reciprocal in two storage requests', async () => {
+    const request = input({ record1name: 'Contoso', record2name: 'Ada', description: 'met at a fair' });
+    const { half, created } = await service.create(request, alice);
+    expect(created).toBe(true);
+    expect(requests.count).toBe(2);
+
+    const fromTarget = await service.get(request.record2id, half.relatedconnectionid);
+    expect(fromTarget).toEqual(reciprocalOf(half));
+    expect(fromTarget).toMatchObject({ record1id: request.record2id, record2id: request.record1id, name: 'Contoso', ismaster: false });
+    expect(await service.get(request.record1id, half.connectionid)).toEqual(half);
+  });
+
+  it('reads one half with a single point read', async () => {
+    const { half } = await service.create(input(), alice);
+    requests.reset();
+    await service.get(half.record1id, half.connectionid);
+    expect(requests.count).toBe(1);
+  });
+
+  it('answers a repeated identical create with the existing connection and no second pair', async () => {
+    const request = input({ connectionid: randomUUID(), description: 'same' });
+    const first = await service.create(request, alice);
+    const again = await service.create(request, alice);
+    expect(again).toEqual({ half: first.half, created: false });
+    expect((await entitiesOf(request.record1id)).filter((row) => String(row.rowKey).startsWith('c_'))).toHaveLength(1);
+    expect((await entitiesOf(request.record2id)).filter((row) => String(row.rowKey).startsWith('c_'))).toHaveLength(1);
+  });
+
+  it('refuses the same id with different content', async () => {
+    const request = input({ connectionid: randomUUID() });
+    await service.create(request, alice);
+    const error = await failure(service.create({ ...request, description: 'changed' }, alice));
+    expect(error.code).toBe('DuplicateRecord');
+  });
+
+  it('finishes a create that stopped after the master was written, when the client retries', async () => {
+    const request = input({ connectionid: randomUUID() });
+    const { half: master } = await service.create(request, alice);
+    await store.remove(reciprocalOf(master)); // as if the process had died between the two writes
+    const retried = await service.create(request, alice);
+    expect(retried.created).toBe(false);
+    expect(await service.get(request.record2id, master.relatedconnectionid)).toEqual(reciprocalOf(master));
+  });
+
+  it('refuses a second active connection with the same records and roles, naming the first', async () => {
+    const role1 = randomUUID();
+    const role2 = randomUUID();
+    const request = input({ record1roleid: role1, record2roleid: role2 });
+    const { half } = await service.create(request, alice);
+
+    const duplicate = await failure(service.create({ ...request, connectionid: randomUUID() }, bob));
+    expect(duplicate.code).toBe('ConnectionExists');
+    expect(duplicate.extra.members?.existingconnectionid).toBe(half.connectionid);
+
+    // The same connection made from the other side is the same connection.
+    const reversed = input({
+      record1id: request.record2id, record1objecttypecode: 'contact', record1roleid: role2,
+      record2id: request.record1id, record2objecttypecode: 'account', record2roleid: role1,
+    });
+    expect((await failure(service.create(reversed, bob))).code).toBe('ConnectionExists');
+
+    // Other roles make another connection.
+    await expect(service.create({ ...request, record2roleid: randomUUID() }, bob)).resolves.toMatchObject({ created: true });
+  });
+
+  it('allows a new connection once the old one is inactive, and then refuses to reactivate the old one', async () => {
+    const request = input();
+    const { half: old } = await service.create(request, alice);
+    await service.update(old.record1id, old.connectionid, patch({ statecode: 1 }), alice);
+    const { half: replacement } = await service.create(request, alice);
+    const error = await failure(service.update(old.record1id, old.connectionid, patch({ statecode: 0 }), alice));
+    expect(error.code).toBe('ConnectionExists');
+    expect(error.extra.members?.existingconnectionid).toBe(replacement.connectionid);
+  });
+
+  it('lets only one of many concurrent identical creates through', async () => {
+    const request = input();
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => service.create(request, alice)));
+    const created = results.filter((result) => result.status === 'fulfilled');
+    expect(created).toHaveLength(1);
+    for (const result of results) {
+      if (result.status === 'rejected') expect((result.reason as DomainError).code).toBe('ConnectionExists');
+    }
+    const halves = (await entitiesOf(request.record1id)).filter((row) => String(row.rowKey).startsWith('c_'));
+    expect(halves).toHaveLength(1);
+  });
+});
+
+describe('updating a connection', () => {
+  it('changes both halves, from either URL', async () => {
+    const { half } = await service.create(input(), alice);
+    const updated = await service.update(half.record2id, half.relatedconnectionid, patch({ description: 'via the twin', effectivestart: '2026-01-01' }), bob);
+    expect(updated).toMatchObject({ connectionid: half.relatedconnectionid, description: 'via the twin', versionnumber: 2, modifiedby: bob.id });
+    expect(await service.get(half.record1id, half.connectionid)).toEqual(reciprocalOf(updated));
+  });
+
+  it('honours If-Match with the ETag of either half, and refuses a stale one', async () => {
+    const { half } = await service.create(input(), alice);
+    const stale = etagOf(half);
+    const first = await service.update(half.record1id, half.connectionid, patch({ description: 'one' }), alice, [stale]);
+    const error = await failure(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [stale]));
+    expect(error.kind).toBe('precondition-failed');
+    await expect(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [etagOf(first)])).resolves.toMatchObject({ description: 'two' });
+    expect((await service.get(half.record1id, half.connectionid)).description).toBe('two');
+  });
+
+  it('keeps inactive connections read-only until reactivated, on both halves', async () => {
+    const { half } = await service.create(input(), alice);
+    const inactive = await service.update(half.record1id, half.connectionid, patch({ statecode: 1 }), alice);
+    expect(inactive).toMatchObject({ statecode: 1, statuscode: 2 });
+    expect((await service.get(half.record2id, half.relatedconnectionid)).statecode).toBe(1);
+    expect((await failure(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'no' }), alice))).code).toBe('ConnectionInactive');
+    const active = await service.update(half.record2id, half.relatedconnectionid, patch({ statecode: 0 }), alice);
+    expect(active).toMatchObject({ statecode: 0, statuscode: 1 });
+    expect((await service.get(half.record1id, half.connectionid)).statecode).toBe(0);
+  });
+
+  it('never leaves the halves apart under concurrent updates', async () => {
+    const { half } = await service.create(input(), alice);
+    await Promise.all(
+      Array.from({ length: 12 }, (_, index) =>
+        service.update(index % 2 ? half.record1id : half.record2id, index % 2 ? half.connectionid : half.relatedconnectionid, patch({ description: `update ${index}` }), alice),
+      ),
+    );
+    const master = await service.get(half.record1id, half.connectionid);
+    expect(master.versionnumber).toBe(13);
+    expect(await service.get(half.record2id, half.relatedconnectionid)).toEqual(reciprocalOf(master));
+  });
+
+  it('is a 404 for a connection that is not there', async () => {
+    expect((await failure(service.update(randomUUID(), randomUUID(), patch({ description: 'x' }), alice))).kind).toBe('not-found');
+  });
+});
+
+describe('deleting', () => {
+  it('removes both halves and their guards, from either URL', async () => {
+    const request = input();
+    const { half } = await service.create(request, alice);
+    await service.delete(half.record2id, half.relatedconnectionid);
+    expect((await failure(service.get(half.record1id, half.connectionid))).kind).toBe('not-found');
+    expect((await failure(service.get(half.record2id, half.relatedconnectionid))).kind).toBe('not-found');
+    expect(await entitiesOf(request.record1id)).toEqual([]);
+    expect(await entitiesOf(request.record2id)).toEqual([]);
+    // and the pair may be made again
+    await expect(service.create(request, alice)).resolves.toMatchObject({ created: true });
+  });
+
+  it('refuses a stale If-Match', async () => {
+    const { half } = await service.create(input(), alice);
+    await service.update(half.record1id, half.connectionid, patch({ description: 'newer' }), alice);
+    expect((await failure(service.delete(half.record1id, half.connectionid, [etagOf(half)]))).kind).toBe('precondition-failed');
+  });
+
+  it('finishes a delete that stopped after the master was removed, when the twin is next touched', async () => {
+    const { half } = await service.create(input(), alice);
+    await store.remove(half);
+    expect((await failure(service.delete(half.record2id, half.relatedconnectionid))).kind).toBe('not-found');
+    expect(await entitiesOf(half.record2id)).toEqual([]);
+  });
+
+  it('removes every connection of a record, on whichever side it was', async () => {
+    const hub = randomUUID();
+    const others: string[] = [];
+    for (let index = 0; index < 240; index++) {
+      const other = randomUUID();
+      others.push(other);
+      const asSource = index % 2 === 0;
+      await service.create(
+        input(asSource ? { record1id: hub, record2id: other } : { record1id: other, record2id: hub }),
+        alice,
+      );
+      if (index % 3 === 0) {
+        const halves = await service.list({ recordId: other }, 1);
+        const first = halves.items[0];
+        if (first) await service.update(other, first.connectionid, patch({ statecode: 1 }), alice);
+      }
+    }
+    const survivor = await service.create(input({ record1id: others[0], record2id: others[1] }), alice);
+
+    expect(await service.deleteAllOf(hub)).toBe(240);
+    expect(await entitiesOf(hub)).toEqual([]);
+    for (const other of others.slice(2, 40)) expect(await entitiesOf(other)).toEqual([]);
+    expect(await service.get(survivor.half.record1id, survivor.half.connectionid)).toEqual(survivor.half);
+    expect(await service.deleteAllOf(hub)).toBe(0);
+  });
+});
+
+describe('listing a record\'s connections', () => {
+  const hub = randomUUID();
+  const partner = randomUUID();
+
+  beforeAll(async () => {
+    await service.create(input({ record1id: hub, record2id: partner, record2objecttypecode: 'systemuser', description: 'user' }), alice);
+    await service.create(input({ record1id: hub, record2objecttypecode: 'contact', effectivestart: '2026-01-01', effectiveend: '2026-06-30' }), alice);
+    await service.create(input({ record2id: hub, record2objecttypecode: 'account', record1objecttypecode: 'team', effectiveend: '2025-12-31' }), alice);
+    const { half } = await service.create(input({ record2id: hub, record1objecttypecode: 'contact' }), alice);
+    await service.update(hub, half.relatedconnectionid, patch({ statecode: 1 }), alice);
+    await service.create(input({ record1id: hub, record2objecttypecode: 'contact', effectivestart: '2026-07-01' }), alice);
+  });
+
+  it('returns every connection the record takes part in, as its own halves, in one request', async () => {
+    requests.reset();
+    const page = await service.list({ recordId: hub }, 100);
+    expect(requests.count).toBe(1);
+    expect(page.items).toHaveLength(5);
+    expect(page.items.every((half) => half.record1id === hub)).toBe(true);
+    expect(page.skiptoken).toBeUndefined();
+  });
+
+  it('filters by the other record\'s type (code or name), the other record, the state and a date', async () => {
+    expect((await service.list({ recordId: hub, othertypecode: 'contact' }, 100)).items).toHaveLength(3);
+    expect((await service.list({ recordId: hub, othertypecode: 8 }, 100)).items.map((half) => half.description)).toEqual(['user']);
+    expect((await service.list({ recordId: hub, otherrecordid: partner }, 100)).items).toHaveLength(1);
+    expect((await service.list({ recordId: hub, statecode: 1 }, 100)).items).toHaveLength(1);
+    expect((await service.list({ recordId: hub, statecode: 0 }, 100)).items).toHaveLength(4);
+    const activeOn = (date: string) => service.list({ recordId: hub, activeon: new Date(date).toISOString() }, 100).then((page) => page.items.length);
+    expect(await activeOn('2026-03-01')).toBe(3); // open, Jan-Jun, and the inactive one (state is a separate filter)
+    expect(await activeOn('2025-06-01')).toBe(3); // open, ended 2025-12-31, inactive open
+    expect(await activeOn('2026-08-01')).toBe(3); // open, from July, inactive open
+    expect(await activeOn('2026-06-30T00:00:00Z')).toBe(3);
+  });
+
+  it('pages with top and a skiptoken, each page one request, without repeats or gaps', async () => {
+    const seen: string[] = [];
+    let skiptoken: string | undefined;
+    let pages = 0;
+    do {
+      requests.reset();
+      const page = await service.list({ recordId: hub }, 2, skiptoken);
+      expect(requests.count).toBe(1);
+      seen.push(...page.items.map((half) => half.connectionid));
+      skiptoken = page.skiptoken;
+      pages++;
+    } while (skiptoken);
+    expect(pages).toBe(3);
+    expect(new Set(seen).size).toBe(5);
+  });
+
+  it('refuses a skiptoken from another query or record', async () => {
+    const page = await service.list({ recordId: hub }, 2);
+    expect((await failure(service.list({ recordId: hub, statecode: 0 }, 2, page.skiptoken))).code).toBe('InvalidSkipToken');
+    expect((await failure(service.list({ recordId: partner }, 2, page.skiptoken))).code).toBe('InvalidSkipToken');
+  });
+
+  it('refuses an unknown type filter', async () => {
+    expect((await failure(service.list({ recordId: hub, othertypecode: 'spaceship' }, 2))).code).toBe('UnknownObjectType');
+  });
+});
+
+describe('storage layout', () => {
+  it('keeps a guard beside each active half and none beside inactive ones', async () => {
+    const { half } = await service.create(input(), alice);
+    const rowKeys = async (partition: string) => (await entitiesOf(partition)).map((row) => String(row.rowKey)).sort();
+    expect(await rowKeys(half.record1id)).toEqual([`c_${half.connectionid}`, guardRowKey(half)].sort());
+    await service.update(half.record1id, half.connectionid, patch({ statecode: 1 }), alice);
+    expect(await rowKeys(half.record1id)).toEqual([`c_${half.connectionid}`]);
+    expect(await rowKeys(half.record2id)).toEqual([`c_${half.relatedconnectionid}`]);
+  });
+});
