@@ -1,0 +1,57 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { encodePrincipal } from '../../shared/caller';
+import { resetServices } from '../../shared/services';
+import { createLocalServer } from '../../scripts/localHost';
+import { loadFunctions } from '../../scripts/loadFunctions';
+import { uniqueTableName } from './storage';
+
+export interface TestApi {
+  baseUrl: string;
+  close: () => Promise<void>;
+}
+
+/**
+ * The app as clients meet it: every function module loaded, served by the local host on a real socket
+ * (loopback, free port), against Azurite, with a table of its own.
+ */
+export async function startApi(env: Record<string, string> = {}): Promise<TestApi> {
+  Object.assign(process.env, {
+    DataTables__connectionString: inject('azuriteConnectionString'),
+    CONNECTIONS_TABLE_NAME: uniqueTableName('http'),
+    LOCAL_DEVELOPMENT_MODE: 'true',
+    WEBSITE_AUTH_ENABLED: '',
+    ...env,
+  });
+  resetServices();
+  await loadFunctions(join(__dirname, '..', '..', 'functions'));
+  const server: Server = createLocalServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/api`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+export const principal = (id: string, options: { teams?: string[]; roles?: string[] } = {}) => ({
+  'x-ms-client-principal': encodePrincipal({ id, ...options }),
+});
+
+export async function call(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: unknown; rawBody?: string } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const headers: Record<string, string> = { ...init.headers };
+  let body: string | undefined = init.rawBody;
+  if (init.body !== undefined) {
+    body = JSON.stringify(init.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(url, { method: init.method ?? 'GET', headers, ...(body !== undefined ? { body } : {}) });
+  const text = await response.text();
+  const type = response.headers.get('content-type') ?? '';
+  return { status: response.status, headers: response.headers, body: text && type.includes('json') ? JSON.parse(text) : text };
+}
