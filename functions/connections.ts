@@ -1,6 +1,6 @@
 import { createConnectionSchema, etagOf, toView, updateConnectionSchema } from '../shared/connection';
-import { json, noContent, parseBody, parseParams, parseQuery, registerRoute } from '../shared/http/route';
-import { connectionParams, listQuerySchema, parseIfMatch, recordParams } from '../shared/http/schemas';
+import { json, listResponse, noContent, parseBody, parseParams, parseQuery, registerRoute } from '../shared/http/route';
+import { connectionParams, listQuerySchema, parseIfMatch, recordParams, roleQuerySchema } from '../shared/http/schemas';
 
 const connectionUrl = (requestUrl: string, recordId: string, connectionId: string): string =>
   new URL(`/api/records/${recordId}/connections/${connectionId}`, requestUrl).toString();
@@ -20,20 +20,25 @@ registerRoute({
 });
 
 registerRoute({
+  name: 'listConnectionsByRole',
+  methods: ['GET'],
+  route: 'connections',
+  handler: async ({ request, services }) => {
+    const { top, skiptoken, count, ...query } = parseQuery(request, roleQuerySchema);
+    const page = await services.connections.listByRole(query, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
+    return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
+  },
+});
+
+registerRoute({
   name: 'listConnections',
   methods: ['GET'],
   route: 'records/{recordid}/connections',
   handler: async ({ request, services }) => {
     const { recordid } = parseParams(request, recordParams);
-    const { top, skiptoken, ...filters } = parseQuery(request, listQuerySchema);
-    const page = await services.connections.list({ recordId: recordid, ...filters }, top, skiptoken);
-    const body: { value: unknown[]; nextLink?: string } = { value: page.items.map((half) => toView(half, services.types)) };
-    if (page.skiptoken) {
-      const next = new URL(request.url);
-      next.searchParams.set('skiptoken', page.skiptoken);
-      body.nextLink = next.toString();
-    }
-    return json(200, body);
+    const { top, skiptoken, count, ...filters } = parseQuery(request, listQuerySchema);
+    const page = await services.connections.list({ recordId: recordid, ...filters }, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
+    return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
   },
 });
 
@@ -45,6 +50,17 @@ registerRoute({
     const { recordid } = parseParams(request, recordParams);
     const deleted = await services.connections.deleteAllOf(recordid);
     return json(200, { recordid, deleted });
+  },
+});
+
+registerRoute({
+  name: 'listRecordRoles',
+  methods: ['GET'],
+  route: 'records/{recordid}/roles',
+  handler: async ({ request, services }) => {
+    const { recordid } = parseParams(request, recordParams);
+    const roles = await services.connections.rolesOf(recordid);
+    return json(200, { recordid, count: roles.length, value: roles });
   },
 });
 

@@ -69,6 +69,8 @@ export const updateConnectionSchema = z
     description: z.string().max(MAX_DESCRIPTION).nullable().optional(),
     effectivestart: dateTime.nullable().optional(),
     effectiveend: dateTime.nullable().optional(),
+    record1roleid: guid.nullable().optional(),
+    record2roleid: guid.nullable().optional(),
     statecode: z.union([z.literal(0), z.literal(1)]).optional(),
     statuscode: z.union([z.literal(1), z.literal(2)]).optional(),
   })
@@ -184,6 +186,8 @@ export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput
     description: patch.description === undefined ? master.description : patch.description,
     effectivestart: patch.effectivestart === undefined ? master.effectivestart : patch.effectivestart,
     effectiveend: patch.effectiveend === undefined ? master.effectiveend : patch.effectiveend,
+    record1roleid: patch.record1roleid === undefined ? master.record1roleid : patch.record1roleid,
+    record2roleid: patch.record2roleid === undefined ? master.record2roleid : patch.record2roleid,
     statecode,
     statuscode,
     modifiedon: now.toISOString(),

@@ -1,4 +1,5 @@
 import type { Caller } from './caller';
+import type { ConnectionRoleService } from './connectionRoles';
 import {
   applyUpdate,
   type ConnectionHalf,
@@ -12,8 +13,11 @@ import {
 } from './connection';
 import { conflict, notFound, preconditionFailed, unavailable } from './errors';
 import type { ObjectTypeRegistry } from './objectTypes';
-import { decodeSkipToken, encodeSkipToken, queryFingerprint } from './paging';
+import { decodeStorageSkipToken, encodeSkipToken, queryFingerprint } from './paging';
+import { checkRoles } from './roles';
 import type { ConnectionStore, HalfQuery, StoredHalf } from './storage/connectionStore';
+import type { Page } from './storage/paging';
+import type { RoleIndexStore, RoleQuery } from './storage/roleIndexStore';
 import { isStorageStatus } from './storage/errors';
 
 /** An If-Match condition: any of these strong ETags, or "*" for "whatever exists". */
@@ -23,13 +27,38 @@ export interface ListQuery {
   recordId: string;
   othertypecode?: string | number;
   otherrecordid?: string;
+  /** The record's own role (record1roleid of its halves). */
+  roleid?: string;
+  /** The other side's role (record2roleid of the record's halves). */
+  otherroleid?: string;
   statecode?: number;
   activeon?: string;
+}
+
+export interface RoleQueryInput {
+  roleid: string;
+  /** The type of the record that plays the role. */
+  typecode?: string | number;
+  statecode?: number;
+}
+
+export interface ListOptions {
+  top: number;
+  skiptoken?: string;
+  /** Also count every match (reads keys only, across all pages). */
+  count?: boolean;
 }
 
 export interface ListResult {
   items: ConnectionHalf[];
   skiptoken?: string;
+  count?: number;
+}
+
+export interface RecordRole {
+  connectionroleid: string;
+  name: string | null;
+  count: number;
 }
 
 const MAX_ATTEMPTS = 3;
@@ -63,12 +92,33 @@ function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void 
 export class ConnectionService {
   constructor(
     private readonly store: ConnectionStore,
+    private readonly index: RoleIndexStore,
+    private readonly roles: ConnectionRoleService,
     private readonly types: ObjectTypeRegistry,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
+  /** Applies Dataverse's role rules to a half's roles (and fills record 2's role where they say so). */
+  private async withCheckedRoles(half: ConnectionHalf, fillRecord2: boolean): Promise<ConnectionHalf> {
+    if (half.record1roleid === null && half.record2roleid === null) return half;
+    const catalog = await this.roles.catalog();
+    const type1 = resolveObjectType(this.types, half.record1objecttypecode, 'record1objecttypecode');
+    const type2 = resolveObjectType(this.types, half.record2objecttypecode, 'record2objecttypecode');
+    return { ...half, ...checkRoles(catalog, half, type1, type2, fillRecord2) };
+  }
+
+  /** Index entries of both halves of a pair (nothing for halves without a role). */
+  private indexPair(master: ConnectionHalf): Promise<void[]> {
+    return Promise.all([this.index.put(master), this.index.put(reciprocalOf(master))]);
+  }
+
+  private unindexPair(master: ConnectionHalf): Promise<void[]> {
+    return Promise.all([this.index.remove(master), this.index.remove(reciprocalOf(master))]);
+  }
+
   async create(input: CreateConnectionInput, caller: Caller): Promise<{ half: ConnectionHalf; created: boolean }> {
-    const master = newMasterHalf(input, this.types, caller, this.clock());
+    const draft = newMasterHalf(input, this.types, caller, this.clock());
+    const master = await this.withCheckedRoles(draft, draft.record2roleid === null);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       try {
         await this.store.insert(master);
@@ -86,6 +136,7 @@ export class ConnectionService {
           }
           // A repeated create: finish the pair if the first attempt stopped halfway, and answer as before.
           await this.store.insertIfAbsent(reciprocalOf(existing.half));
+          await this.indexPair(existing.half);
           return { half: existing.half, created: false };
         }
         if (holder) throw connectionExists(holder);
@@ -93,6 +144,7 @@ export class ConnectionService {
       }
       // The twin is derived from a master that was just written, so overwriting any leftover is right.
       await this.store.put(reciprocalOf(master));
+      await this.indexPair(master);
       return { half: master, created: true };
     }
     throw unavailable('The connection could not be created because of concurrent changes; retry the request.', 1);
@@ -109,7 +161,12 @@ export class ConnectionService {
     for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
       const { target, master } = await this.readPair(recordId, connectionId);
       checkIfMatch(ifMatch, master.half);
-      const next = applyUpdate(master.half, patch, caller, this.clock());
+      const changesRoles = patch.record1roleid !== undefined || patch.record2roleid !== undefined;
+      const updated = applyUpdate(master.half, patch, caller, this.clock());
+      // Roles are checked when the request sets them: a role deactivated later does not freeze its connections.
+      const next = changesRoles
+        ? await this.withCheckedRoles(updated, patch.record1roleid !== undefined && patch.record2roleid === undefined && updated.record2roleid === null)
+        : updated;
       try {
         await this.store.replace(next, master);
       } catch (error) {
@@ -123,7 +180,11 @@ export class ConnectionService {
         }
         throw error;
       }
+      if (next.record1roleid !== master.half.record1roleid || next.record2roleid !== master.half.record2roleid) {
+        await this.unindexPair(master.half);
+      }
       await this.syncTwin(next, target.half.ismaster ? undefined : target);
+      await this.indexPair(next);
       return target.half.ismaster ? next : reciprocalOf(next);
     }
     throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
@@ -132,27 +193,61 @@ export class ConnectionService {
   async delete(recordId: string, connectionId: string, ifMatch?: IfMatch): Promise<void> {
     const { target, master } = await this.readPair(recordId, connectionId);
     checkIfMatch(ifMatch, master.half);
+    await this.unindexPair(master.half);
     await this.store.remove(master.half);
     await this.store.remove(target.half.ismaster ? reciprocalOf(master.half) : target.half);
   }
 
-  async list(query: ListQuery, top: number, skiptoken?: string): Promise<ListResult> {
+  async list(query: ListQuery, options: ListOptions): Promise<ListResult> {
     const halfQuery: HalfQuery = {
       recordId: query.recordId,
       ...(query.othertypecode !== undefined && {
         otherTypeCode: resolveObjectType(this.types, query.othertypecode, 'othertypecode').code,
       }),
       ...(query.otherrecordid !== undefined && { otherRecordId: query.otherrecordid }),
+      ...(query.roleid !== undefined && { roleId: query.roleid }),
+      ...(query.otherroleid !== undefined && { otherRoleId: query.otherroleid }),
       ...(query.statecode !== undefined && { statecode: query.statecode }),
       ...(query.activeon !== undefined && { activeOn: query.activeon }),
     };
-    const fingerprint = queryFingerprint(halfQuery);
-    const continuation = skiptoken === undefined ? undefined : decodeSkipToken(skiptoken, query.recordId, fingerprint);
-    const page = await this.store.page(halfQuery, top, continuation);
-    return {
-      items: page.items.map((stored) => stored.half),
-      ...(page.continuationToken && { skiptoken: encodeSkipToken(page.continuationToken, query.recordId, fingerprint) }),
+    return this.paged(query.recordId, halfQuery, options, (token) => this.store.page(halfQuery, options.top, token), () => this.store.count(halfQuery));
+  }
+
+  /** Every half whose record plays a role, optionally only records of one type: reads only the answer. */
+  async listByRole(query: RoleQueryInput, options: ListOptions): Promise<ListResult> {
+    const roleQuery: RoleQuery = {
+      roleId: query.roleid,
+      ...(query.typecode !== undefined && { typeCode: resolveObjectType(this.types, query.typecode, 'typecode').code }),
+      ...(query.statecode !== undefined && { statecode: query.statecode }),
     };
+    return this.paged(query.roleid, roleQuery, options, (token) => this.index.page(roleQuery, options.top, token), () => this.index.count(roleQuery));
+  }
+
+  private async paged(
+    scope: string,
+    query: object,
+    options: ListOptions,
+    page: (continuationToken?: string) => Promise<Page<StoredHalf>>,
+    count: () => Promise<number>,
+  ): Promise<ListResult> {
+    const fingerprint = queryFingerprint(query);
+    const continuation = options.skiptoken === undefined ? undefined : decodeStorageSkipToken(options.skiptoken, scope, fingerprint);
+    const [result, total] = await Promise.all([page(continuation), options.count ? count() : undefined]);
+    return {
+      items: result.items.map((stored) => stored.half),
+      ...(result.continuationToken && { skiptoken: encodeSkipToken(result.continuationToken, scope, fingerprint) }),
+      ...(total !== undefined && { count: total }),
+    };
+  }
+
+  /** The distinct roles a record plays in its connections, with how many connections each. */
+  async rolesOf(recordId: string): Promise<RecordRole[]> {
+    const counts = new Map<string, number>();
+    for (const roleId of await this.store.rolesOf(recordId)) counts.set(roleId, (counts.get(roleId) ?? 0) + 1);
+    const catalog = await this.roles.catalog();
+    return [...counts]
+      .map(([connectionroleid, count]) => ({ connectionroleid, name: catalog.get(connectionroleid)?.name ?? null, count }))
+      .sort((a, b) => (a.name ?? '').localeCompare(b.name ?? '') || a.connectionroleid.localeCompare(b.connectionroleid));
   }
 
   /**
@@ -168,6 +263,9 @@ export class ConnectionService {
       if (halves.length === 0) return deleted;
       const localMasters = halves.filter((half) => half.ismaster);
       const localTwins = halves.filter((half) => !half.ismaster);
+      await forEachLimited(halves, REMOTE_DELETE_CONCURRENCY, async (half) => {
+        await this.unindexPair(half);
+      });
       await Promise.all([
         this.store.removeAllInPartition(localMasters),
         forEachLimited(localTwins, REMOTE_DELETE_CONCURRENCY, (twin) => this.store.remove(reciprocalOf(twin))),

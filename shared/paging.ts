@@ -3,16 +3,17 @@ import { z } from 'zod';
 import { validationError } from './errors';
 
 /**
- * The opaque `skiptoken` of a list: storage's own continuation (itself opaque: Azure and Azurite encode
- * their next keys differently), bound to the record and the query it belongs to, so a token replayed
- * with other filters, for another record, or edited by hand is a 400 rather than the wrong rows. The
- * storage query always names the record's partition, so no token can reach outside it.
+ * The opaque `skiptoken` of a list: where the next page starts (storage's own continuation, itself
+ * opaque since Azure and Azurite encode their next keys differently, or the last key served), bound to
+ * the scope (record, role) and the query it belongs to. A token replayed with other filters, for another
+ * scope, or edited by hand is a 400, never the wrong rows; and every storage query names its partition,
+ * so no token can reach outside it.
  */
 const tokenSchema = z.strictObject({
   v: z.literal(1),
-  r: z.string().min(1).max(1024),
+  s: z.string().min(1).max(1024),
   q: z.string().length(16),
-  c: z.string().min(1).max(2048),
+  p: z.string().min(1).max(2048),
 });
 
 const continuationSchema = z.object({ nextPartitionKey: z.string().min(1), nextRowKey: z.string().optional() });
@@ -20,8 +21,8 @@ const continuationSchema = z.object({ nextPartitionKey: z.string().min(1), nextR
 export const queryFingerprint = (query: object): string =>
   createHash('sha256').update(JSON.stringify(query)).digest('base64url').slice(0, 16);
 
-export function encodeSkipToken(continuation: string, recordId: string, fingerprint: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, r: recordId, q: fingerprint, c: continuation })).toString('base64url');
+export function encodeSkipToken(position: string, scope: string, fingerprint: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, s: scope, q: fingerprint, p: position })).toString('base64url');
 }
 
 const invalidToken = () =>
@@ -37,11 +38,17 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Returns storage's continuation token, after checking the skiptoken belongs to this query. */
-export function decodeSkipToken(token: string, recordId: string, fingerprint: string): string {
+/** Returns the position a skiptoken holds, after checking it belongs to this scope and query. */
+export function decodeSkipToken(token: string, scope: string, fingerprint: string): string {
   if (!/^[A-Za-z0-9_-]{1,4096}$/.test(token)) throw invalidToken();
   const parsed = tokenSchema.safeParse(parseJson(Buffer.from(token, 'base64url').toString('utf8')));
-  if (!parsed.success || parsed.data.q !== fingerprint || parsed.data.r !== recordId) throw invalidToken();
-  if (!continuationSchema.safeParse(parseJson(Buffer.from(parsed.data.c, 'base64').toString('utf8'))).success) throw invalidToken();
-  return parsed.data.c;
+  if (!parsed.success || parsed.data.q !== fingerprint || parsed.data.s !== scope) throw invalidToken();
+  return parsed.data.p;
+}
+
+/** Like decodeSkipToken, for positions that are storage continuation tokens. */
+export function decodeStorageSkipToken(token: string, scope: string, fingerprint: string): string {
+  const continuation = decodeSkipToken(token, scope, fingerprint);
+  if (!continuationSchema.safeParse(parseJson(Buffer.from(continuation, 'base64').toString('utf8'))).success) throw invalidToken();
+  return continuation;
 }

@@ -1,7 +1,11 @@
+import type { TableClient } from '@azure/data-tables';
+import { ConnectionRoleService } from './connectionRoles';
 import { ConnectionService } from './connections';
 import { buildObjectTypeRegistry, type ObjectTypeRegistry, parseCustomObjectTypes } from './objectTypes';
-import { readSettings, type Settings } from './settings';
+import { readSettings, type Settings, tableNames } from './settings';
 import { ConnectionStore } from './storage/connectionStore';
+import { RoleIndexStore } from './storage/roleIndexStore';
+import { RoleStore } from './storage/roleStore';
 import { createTableClient, ensureTable } from './storage/tables';
 
 /** The composition root: settings read once, clients created once per process and reused. */
@@ -9,6 +13,9 @@ export interface Services {
   settings: Settings;
   types: ObjectTypeRegistry;
   connections: ConnectionService;
+  roles: ConnectionRoleService;
+  /** The table clients, for tools that walk the tables (checker, repair) and for tests. */
+  tables: { connections: TableClient; roles: TableClient; roleIndex: TableClient };
   /** Resolves once the tables exist (created on first use, so a fresh account or Azurite just works). */
   ready: () => Promise<void>;
 }
@@ -17,14 +24,25 @@ let services: Services | undefined;
 
 export function createServices(settings: Settings): Services {
   const types = buildObjectTypeRegistry(settings.OBJECT_TYPE_PROFILE, parseCustomObjectTypes(settings.CUSTOM_OBJECT_TYPES));
-  const client = createTableClient(settings, settings.CONNECTIONS_TABLE_NAME);
-  let tableReady: Promise<void> | undefined;
+  const names = tableNames(settings);
+  const clients = {
+    connections: createTableClient(settings, names.connections),
+    roles: createTableClient(settings, names.roles),
+    roleIndex: createTableClient(settings, names.roleIndex),
+  };
+  let tablesReady: Promise<void> | undefined;
   const ready = (): Promise<void> =>
-    (tableReady ??= ensureTable(client).catch((error: unknown) => {
-      tableReady = undefined; // a transient failure must not stick: the next request tries again
-      throw error;
-    }));
-  return { settings, types, connections: new ConnectionService(new ConnectionStore(client), types), ready };
+    (tablesReady ??= Promise.all(Object.values(clients).map(ensureTable)).then(
+      () => undefined,
+      (error: unknown) => {
+        tablesReady = undefined; // a transient failure must not stick: the next request tries again
+        throw error;
+      },
+    ));
+  const index = new RoleIndexStore(clients.roleIndex);
+  const roles = new ConnectionRoleService(new RoleStore(clients.roles), index, types);
+  const connections = new ConnectionService(new ConnectionStore(clients.connections), index, roles, types);
+  return { settings, types, connections, roles, ready, tables: clients };
 }
 
 export function getServices(): Services {

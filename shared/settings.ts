@@ -21,12 +21,15 @@ export const settingsSchema = z.object({
   DataTables__clientId: optionalText,
   /** Connection string; only for Azurite. Ignored when DataTables__tableServiceUri is set. */
   DataTables__connectionString: optionalText,
-  /** Name of the table that holds connection halves (tests use one per file). */
-  CONNECTIONS_TABLE_NAME: z
+  /**
+   * Prefix of the app's table names: <prefix>Connections, <prefix>ConnectionRoles and
+   * <prefix>ConnectionRoleIndex. Empty in production; tests use a fresh one per file.
+   */
+  TABLE_NAME_PREFIX: z
     .string()
     .optional()
-    .transform((value) => (value && value.trim() !== '' ? value.trim() : 'Connections'))
-    .pipe(z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'a table name is 3-63 letters and digits, starting with a letter')),
+    .transform((value) => value?.trim() ?? '')
+    .pipe(z.string().regex(/^([A-Za-z][A-Za-z0-9]{0,29})?$/, 'a table name prefix is up to 30 letters and digits, starting with a letter')),
   /** Which solution's object type codes to use on top of the base codes: base, customerservice or sales. */
   OBJECT_TYPE_PROFILE: z
     .string()
@@ -45,6 +48,12 @@ export const settingsSchema = z.object({
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
+
+export const tableNames = (settings: Pick<Settings, 'TABLE_NAME_PREFIX'>) => ({
+  connections: `${settings.TABLE_NAME_PREFIX}Connections`,
+  roles: `${settings.TABLE_NAME_PREFIX}ConnectionRoles`,
+  roleIndex: `${settings.TABLE_NAME_PREFIX}ConnectionRoleIndex`,
+});
 
 /** Names read from the environment by the app itself (platform-provided ones excluded). */
 export const appSettingNames = Object.keys(settingsSchema.shape).filter((name) => name !== 'WEBSITE_AUTH_ENABLED');

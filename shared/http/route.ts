@@ -134,3 +134,16 @@ export function json(status: number, body: unknown, headers: Record<string, stri
 }
 
 export const noContent = (): HttpResponseInit => ({ status: 204 });
+
+/** A list page: `{ value, count?, nextLink? }`, the next link absolute and carrying the request's own filters. */
+export function listResponse(request: HttpRequest, value: unknown[], page: { skiptoken?: string; count?: number }): HttpResponseInit {
+  const body: { value: unknown[]; count?: number; nextLink?: string } = { value };
+  if (page.count !== undefined) body.count = page.count;
+  if (page.skiptoken) {
+    const next = new URL(request.url);
+    next.searchParams.set('skiptoken', page.skiptoken);
+    next.searchParams.delete('count'); // the total is on the first page; later pages need not count again
+    body.nextLink = next.toString();
+  }
+  return json(200, body);
+}

@@ -2,6 +2,7 @@ import { odata, type TableClient, type TableEntityResult, type TransactionAction
 import { z } from 'zod';
 import { ACTIVE, type ConnectionHalf } from '../connection';
 import { isStorageStatus } from './errors';
+import { countMatching, type Page, queryPage } from './paging';
 
 /**
  * Table layout (one table, partitioned by record 1 of each half):
@@ -56,9 +57,10 @@ export interface StoredHalf {
   etag: string;
 }
 
-type Entity = Record<string, string | number | boolean> & { partitionKey: string; rowKey: string };
+export type Entity = Record<string, string | number | boolean> & { partitionKey: string; rowKey: string };
 
-function toEntity(half: ConnectionHalf): Entity {
+/** A half as an entity; other tables (the role index) store the same shape under their own keys. */
+export function toEntity(half: ConnectionHalf): Entity {
   const entity: Entity = {
     partitionKey: half.record1id,
     rowKey: halfRowKey(half.connectionid),
@@ -72,7 +74,7 @@ function toEntity(half: ConnectionHalf): Entity {
   return entity;
 }
 
-function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredHalf {
+export function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredHalf {
   return { half: storedHalfSchema.parse(entity), etag: entity.etag };
 }
 
@@ -88,14 +90,10 @@ export interface HalfQuery {
   recordId: string;
   otherTypeCode?: number;
   otherRecordId?: string;
+  roleId?: string;
+  otherRoleId?: string;
   statecode?: number;
   activeOn?: string;
-}
-
-export interface Page<T> {
-  items: T[];
-  /** Storage's continuation token, when more may follow. */
-  continuationToken?: string;
 }
 
 export class ConnectionStore {
@@ -133,13 +131,16 @@ export class ConnectionStore {
 
   /**
    * Replaces a half whose stored version is `previous`, conditional on its ETag, moving its guard as the
-   * state changes. Throws 412 when the half changed meanwhile, 409 when a reactivation finds the guard taken.
+   * state or roles change. Throws 412 when the half changed meanwhile, 409 when the new guard is taken.
    */
   async replace(next: ConnectionHalf, previous: StoredHalf): Promise<void> {
     const actions: TransactionAction[] = [['update', toEntity(next), 'Replace', { etag: previous.etag }]];
-    const wasActive = isActive(previous.half);
-    if (!wasActive && isActive(next)) actions.push(['create', guardEntity(next)]);
-    if (wasActive && !isActive(next)) actions.push(['delete', guardEntity(previous.half)]);
+    const oldGuard = isActive(previous.half) ? guardRowKey(previous.half) : undefined;
+    const newGuard = isActive(next) ? guardRowKey(next) : undefined;
+    if (oldGuard !== newGuard) {
+      if (oldGuard) actions.push(['delete', guardEntity(previous.half)]);
+      if (newGuard) actions.push(['create', guardEntity(next)]);
+    }
     await this.client.submitTransaction(actions);
   }
 
@@ -214,19 +215,23 @@ export class ConnectionStore {
    * return an empty page with a continuation; those are followed so a caller never gets an empty page
    * that still claims more.
    */
-  async page(query: HalfQuery, top: number, continuationToken?: string): Promise<Page<StoredHalf>> {
-    const filter = halfFilter(query);
-    let token = continuationToken;
-    for (;;) {
-      const iterator = this.client
-        .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
-        .byPage({ maxPageSize: top, ...(token ? { continuationToken: token } : {}) });
-      const result = await iterator.next();
-      const page = result.done ? undefined : result.value;
-      const items = (page ?? []).map(fromEntity);
-      token = page?.continuationToken;
-      if (items.length > 0 || !token) return { items, ...(token ? { continuationToken: token } : {}) };
-    }
+  /** One page of a record's halves: a single partition range query, filtered in storage. */
+  page(query: HalfQuery, top: number, continuationToken?: string): Promise<Page<StoredHalf>> {
+    return queryPage(this.client, halfFilter(query), top, continuationToken, fromEntity);
+  }
+
+  count(query: HalfQuery): Promise<number> {
+    return countMatching(this.client, halfFilter(query));
+  }
+
+  /** The role ids a record's halves give it (record 1's role), one entry per half that has one. */
+  async rolesOf(recordId: string): Promise<string[]> {
+    const roles: string[] = [];
+    const pages = this.client
+      .listEntities<{ record1roleid?: string }>({ queryOptions: { filter: halfFilter({ recordId }), select: ['record1roleid'] } })
+      .byPage({ maxPageSize: 1000 });
+    for await (const page of pages) for (const entity of page) if (entity.record1roleid) roles.push(entity.record1roleid);
+    return roles;
   }
 }
 
@@ -236,6 +241,8 @@ function halfFilter(query: HalfQuery): string {
   ];
   if (query.otherTypeCode !== undefined) parts.push(odata`record2objecttypecode eq ${query.otherTypeCode}`);
   if (query.otherRecordId !== undefined) parts.push(odata`record2id eq ${query.otherRecordId}`);
+  if (query.roleId !== undefined) parts.push(odata`record1roleid eq ${query.roleId}`);
+  if (query.otherRoleId !== undefined) parts.push(odata`record2roleid eq ${query.otherRoleId}`);
   if (query.statecode !== undefined) parts.push(odata`statecode eq ${query.statecode}`);
   if (query.activeOn !== undefined) parts.push(odata`windowstart le ${query.activeOn} and windowend ge ${query.activeOn}`);
   return parts.join(' and ');

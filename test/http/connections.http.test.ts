@@ -256,9 +256,9 @@ describe('the caller', () => {
 describe('the host', () => {
   it('answers unknown routes with 404 and wrong methods with 405, as problems', async () => {
     expectProblem(await call(`${api.baseUrl}/nothing-here`, asAda), 404, 'RouteNotFound');
-    const wrongMethod = await call(`${api.baseUrl}/connections`, asAda);
+    const wrongMethod = await call(`${api.baseUrl}/connections`, { method: 'PUT', headers: ada, body: {} });
     expectProblem(wrongMethod, 405);
-    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect(wrongMethod.headers.get('allow')).toBe('POST, GET');
   });
 
   it('lists the object types it knows', async () => {

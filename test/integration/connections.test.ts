@@ -2,28 +2,25 @@ import { TableClient } from '@azure/data-tables';
 import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
-import { ConnectionService } from '../../shared/connections';
+import type { ConnectionService } from '../../shared/connections';
 import { DomainError } from '../../shared/errors';
-import { buildObjectTypeRegistry } from '../../shared/objectTypes';
 import { ConnectionStore, guardRowKey } from '../../shared/storage/connectionStore';
-import { ensureTable } from '../../shared/storage/tables';
+import { createServices, type Services } from '../../shared/services';
 import { alice, bob, countRequests, type RequestCounter, testSettings } from '../support/storage';
 
-const types = buildObjectTypeRegistry('base');
 let client: TableClient;
 let store: ConnectionStore;
 let service: ConnectionService;
 let requests: RequestCounter;
+let services: Services;
 
 beforeAll(async () => {
-  const settings = testSettings();
-  client = TableClient.fromConnectionString(settings.DataTables__connectionString ?? '', settings.CONNECTIONS_TABLE_NAME, {
-    allowInsecureConnection: true,
-  });
-  await ensureTable(client);
+  services = createServices(testSettings());
+  await services.ready();
+  client = services.tables.connections;
   requests = countRequests(client);
   store = new ConnectionStore(client);
-  service = new ConnectionService(store, types);
+  service = services.connections;
 });
 beforeEach(() => requests.reset());
 
@@ -99,8 +96,12 @@ describe('creating a connection', () => {
   });
 
   it('refuses a second active connection with the same records and roles, naming the first', async () => {
-    const role1 = randomUUID();
-    const role2 = randomUUID();
+    const admin = { ...alice, isAdmin: true };
+    const role1 = (await services.roles.create({ name: 'Supplier', category: 1, objecttypecodes: [] }, admin)).role.connectionroleid;
+    const role2 = (await services.roles.create({ name: 'Customer', category: 1, objecttypecodes: [] }, admin)).role.connectionroleid;
+    const role3 = (await services.roles.create({ name: 'Partner', category: 1, objecttypecodes: [] }, admin)).role.connectionroleid;
+    await services.roles.addMatch(role1, role2, admin);
+    await services.roles.addMatch(role1, role3, admin);
     const request = input({ record1roleid: role1, record2roleid: role2 });
     const { half } = await service.create(request, alice);
 
@@ -116,7 +117,7 @@ describe('creating a connection', () => {
     expect((await failure(service.create(reversed, bob))).code).toBe('ConnectionExists');
 
     // Other roles make another connection.
-    await expect(service.create({ ...request, record2roleid: randomUUID() }, bob)).resolves.toMatchObject({ created: true });
+    await expect(service.create({ ...request, record2roleid: role3 }, bob)).resolves.toMatchObject({ created: true });
   });
 
   it('allows a new connection once the old one is inactive, and then refuses to reactivate the old one', async () => {
@@ -226,7 +227,7 @@ describe('deleting', () => {
         alice,
       );
       if (index % 3 === 0) {
-        const halves = await service.list({ recordId: other }, 1);
+        const halves = await service.list({ recordId: other }, { top: 1 });
         const first = halves.items[0];
         if (first) await service.update(other, first.connectionid, patch({ statecode: 1 }), alice);
       }
@@ -256,7 +257,7 @@ describe('listing a record\'s connections', () => {
 
   it('returns every connection the record takes part in, as its own halves, in one request', async () => {
     requests.reset();
-    const page = await service.list({ recordId: hub }, 100);
+    const page = await service.list({ recordId: hub }, { top: 100 });
     expect(requests.count).toBe(1);
     expect(page.items).toHaveLength(5);
     expect(page.items.every((half) => half.record1id === hub)).toBe(true);
@@ -264,12 +265,12 @@ describe('listing a record\'s connections', () => {
   });
 
   it('filters by the other record\'s type (code or name), the other record, the state and a date', async () => {
-    expect((await service.list({ recordId: hub, othertypecode: 'contact' }, 100)).items).toHaveLength(3);
-    expect((await service.list({ recordId: hub, othertypecode: 8 }, 100)).items.map((half) => half.description)).toEqual(['user']);
-    expect((await service.list({ recordId: hub, otherrecordid: partner }, 100)).items).toHaveLength(1);
-    expect((await service.list({ recordId: hub, statecode: 1 }, 100)).items).toHaveLength(1);
-    expect((await service.list({ recordId: hub, statecode: 0 }, 100)).items).toHaveLength(4);
-    const activeOn = (date: string) => service.list({ recordId: hub, activeon: new Date(date).toISOString() }, 100).then((page) => page.items.length);
+    expect((await service.list({ recordId: hub, othertypecode: 'contact' }, { top: 100 })).items).toHaveLength(3);
+    expect((await service.list({ recordId: hub, othertypecode: 8 }, { top: 100 })).items.map((half) => half.description)).toEqual(['user']);
+    expect((await service.list({ recordId: hub, otherrecordid: partner }, { top: 100 })).items).toHaveLength(1);
+    expect((await service.list({ recordId: hub, statecode: 1 }, { top: 100 })).items).toHaveLength(1);
+    expect((await service.list({ recordId: hub, statecode: 0 }, { top: 100 })).items).toHaveLength(4);
+    const activeOn = (date: string) => service.list({ recordId: hub, activeon: new Date(date).toISOString() }, { top: 100 }).then((page) => page.items.length);
     expect(await activeOn('2026-03-01')).toBe(3); // open, Jan-Jun, and the inactive one (state is a separate filter)
     expect(await activeOn('2025-06-01')).toBe(3); // open, ended 2025-12-31, inactive open
     expect(await activeOn('2026-08-01')).toBe(3); // open, from July, inactive open
@@ -282,7 +283,7 @@ describe('listing a record\'s connections', () => {
     let pages = 0;
     do {
       requests.reset();
-      const page = await service.list({ recordId: hub }, 2, skiptoken);
+      const page = await service.list({ recordId: hub }, { top: 2, skiptoken: skiptoken });
       expect(requests.count).toBe(1);
       seen.push(...page.items.map((half) => half.connectionid));
       skiptoken = page.skiptoken;
@@ -293,13 +294,13 @@ describe('listing a record\'s connections', () => {
   });
 
   it('refuses a skiptoken from another query or record', async () => {
-    const page = await service.list({ recordId: hub }, 2);
-    expect((await failure(service.list({ recordId: hub, statecode: 0 }, 2, page.skiptoken))).code).toBe('InvalidSkipToken');
-    expect((await failure(service.list({ recordId: partner }, 2, page.skiptoken))).code).toBe('InvalidSkipToken');
+    const page = await service.list({ recordId: hub }, { top: 2 });
+    expect((await failure(service.list({ recordId: hub, statecode: 0 }, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
+    expect((await failure(service.list({ recordId: partner }, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
   });
 
   it('refuses an unknown type filter', async () => {
-    expect((await failure(service.list({ recordId: hub, othertypecode: 'spaceship' }, 2))).code).toBe('UnknownObjectType');
+    expect((await failure(service.list({ recordId: hub, othertypecode: 'spaceship' }, { top: 2 }))).code).toBe('UnknownObjectType');
   });
 });
 

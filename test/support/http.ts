@@ -20,7 +20,7 @@ export interface TestApi {
 export async function startApi(env: Record<string, string> = {}): Promise<TestApi> {
   Object.assign(process.env, {
     DataTables__connectionString: inject('azuriteConnectionString'),
-    CONNECTIONS_TABLE_NAME: uniqueTableName('http'),
+    TABLE_NAME_PREFIX: uniqueTableName('http'),
     LOCAL_DEVELOPMENT_MODE: 'true',
     WEBSITE_AUTH_ENABLED: '',
     ...env,

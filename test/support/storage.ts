@@ -9,7 +9,7 @@ export const uniqueTableName = (prefix = 't'): string => `${prefix}${randomBytes
 export function testSettings(overrides: Record<string, string> = {}): Settings {
   return readSettings({
     DataTables__connectionString: inject('azuriteConnectionString'),
-    CONNECTIONS_TABLE_NAME: uniqueTableName(),
+    TABLE_NAME_PREFIX: uniqueTableName(),
     LOCAL_DEVELOPMENT_MODE: 'true',
     ...overrides,
   });

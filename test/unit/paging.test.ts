@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/errors';
-import { decodeSkipToken, encodeSkipToken, queryFingerprint } from '../../shared/paging';
+import { decodeSkipToken, decodeStorageSkipToken, encodeSkipToken, queryFingerprint } from '../../shared/paging';
 
 describe('skiptoken', () => {
   const fingerprint = queryFingerprint({ recordId: 'r', statecode: 0 });
@@ -9,12 +9,13 @@ describe('skiptoken', () => {
 
   it('round-trips storage\'s continuation for the same query and record', () => {
     expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodeSkipToken(token, 'r', fingerprint)).toBe(continuation);
+    expect(decodeStorageSkipToken(token, 'r', fingerprint)).toBe(continuation);
+    expect(decodeSkipToken(encodeSkipToken('role-7', 'roles', fingerprint), 'roles', fingerprint)).toBe('role-7');
   });
 
   const rejects = (value: string, record = 'r', print = fingerprint) => {
     try {
-      decodeSkipToken(value, record, print);
+      decodeStorageSkipToken(value, record, print);
     } catch (error) {
       expect(error).toBeInstanceOf(DomainError);
       expect((error as DomainError).code).toBe('InvalidSkipToken');

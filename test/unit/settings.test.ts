@@ -7,11 +7,11 @@ describe('settings', () => {
   it('local.settings.sample.json lists every setting the app reads', () => {
     const sample = JSON.parse(readFileSync(join(__dirname, '..', '..', 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> };
     for (const name of appSettingNames) expect(Object.keys(sample.Values)).toContain(name);
-    expect(readSettings(sample.Values)).toMatchObject({ LOCAL_DEVELOPMENT_MODE: true, OBJECT_TYPE_PROFILE: 'base', CONNECTIONS_TABLE_NAME: 'Connections' });
+    expect(readSettings(sample.Values)).toMatchObject({ LOCAL_DEVELOPMENT_MODE: true, OBJECT_TYPE_PROFILE: 'base', TABLE_NAME_PREFIX: '' });
   });
 
   it('refuses a table name or profile storage would not accept', () => {
-    expect(() => readSettings({ CONNECTIONS_TABLE_NAME: 'no-dashes' })).toThrow(/CONNECTIONS_TABLE_NAME/);
+    expect(() => readSettings({ TABLE_NAME_PREFIX: 'no-dashes' })).toThrow(/TABLE_NAME_PREFIX/);
     expect(() => readSettings({ OBJECT_TYPE_PROFILE: 'marketing' })).toThrow(/OBJECT_TYPE_PROFILE/);
   });
 

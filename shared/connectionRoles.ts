@@ -1,0 +1,188 @@
+import type { Caller } from './caller';
+import { ACTIVE, resolveObjectType } from './connection';
+import { conflict, forbidden, notFound, preconditionFailed } from './errors';
+import type { IfMatch } from './connections';
+import type { ObjectTypeRegistry } from './objectTypes';
+import { decodeSkipToken, encodeSkipToken, queryFingerprint } from './paging';
+import {
+  appliesTo,
+  applyRoleUpdate,
+  type ConnectionRole,
+  type CreateRoleInput,
+  newRole,
+  RoleCatalog,
+  type RoleCategory,
+  roleEtagOf,
+  type UpdateRoleInput,
+} from './roles';
+import type { RoleIndexStore } from './storage/roleIndexStore';
+import type { RoleStore, StoredRole } from './storage/roleStore';
+import { isStorageStatus } from './storage/errors';
+
+export interface RoleListQuery {
+  category?: RoleCategory;
+  statecode?: number;
+  /** Only roles a record of this type (code or name) can take. */
+  validfor?: string | number;
+  /** Only roles with an active matching role that a record of this type (code or name) can take. */
+  counterpart?: string | number;
+}
+
+/** How long a cached catalog serves connection writes before it is read again. */
+const CATALOG_TTL_MS = 30_000;
+
+const roleNotFound = () => notFound('No such connection role.', 'ConnectionRoleNotFound');
+
+function requireAdmin(caller: Caller): void {
+  if (!caller.isAdmin) throw forbidden('Only administrators (app role Connections.Admin) can change connection roles.');
+}
+
+function checkIfMatch(ifMatch: IfMatch | undefined, role: ConnectionRole): void {
+  if (ifMatch !== undefined && ifMatch !== '*' && !ifMatch.includes(roleEtagOf(role))) {
+    throw preconditionFailed('The role has changed since it was read (If-Match does not match its ETag): read it again.');
+  }
+}
+
+/**
+ * Connection roles belong to the organisation: administrators change them, everyone reads them.
+ * Connection writes check roles against a catalog cached per instance for a short time (roles change
+ * rarely, connections often); changes made through this instance take effect on it at once.
+ */
+export class ConnectionRoleService {
+  private cached: { catalog: RoleCatalog; loadedAt: number } | undefined;
+
+  constructor(
+    private readonly store: RoleStore,
+    private readonly index: RoleIndexStore,
+    private readonly types: ObjectTypeRegistry,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** The catalog for checking connection writes: cached, reloaded after CATALOG_TTL_MS. */
+  async catalog(): Promise<RoleCatalog> {
+    const now = Date.now();
+    if (this.cached && now - this.cached.loadedAt < CATALOG_TTL_MS) return this.cached.catalog;
+    return this.reload();
+  }
+
+  private async reload(): Promise<RoleCatalog> {
+    const { roles, matches } = await this.store.loadAll();
+    const catalog = new RoleCatalog(roles, matches);
+    this.cached = { catalog, loadedAt: Date.now() };
+    return catalog;
+  }
+
+  private invalidate(): void {
+    this.cached = undefined;
+  }
+
+  async create(input: CreateRoleInput, caller: Caller): Promise<{ role: ConnectionRole; created: boolean }> {
+    requireAdmin(caller);
+    const role = newRole(input, this.types, caller, this.clock());
+    try {
+      await this.store.insert(role);
+    } catch (error) {
+      if (!isStorageStatus(error, 409)) throw error;
+      const existing = await this.store.read(role.connectionroleid);
+      const same = existing && existing.role.name === role.name && existing.role.category === role.category &&
+        existing.role.description === role.description && existing.role.objecttypecodes.join() === role.objecttypecodes.join();
+      if (existing && same) return { role: existing.role, created: false };
+      throw conflict('DuplicateRecord', `A different connection role with id ${role.connectionroleid} already exists.`, {
+        connectionroleid: role.connectionroleid,
+      });
+    }
+    this.invalidate();
+    return { role, created: true };
+  }
+
+  async get(id: string): Promise<ConnectionRole> {
+    const stored = await this.store.read(id);
+    if (!stored) throw roleNotFound();
+    return stored.role;
+  }
+
+  /** Roles are few: the list reads the fresh catalog (one partition query), filters and pages it in memory. */
+  async list(query: RoleListQuery, top: number, skiptoken?: string): Promise<{ items: ConnectionRole[]; skiptoken?: string; count: number }> {
+    const validfor = query.validfor === undefined ? undefined : resolveObjectType(this.types, query.validfor, 'validfor').code;
+    const counterpart = query.counterpart === undefined ? undefined : resolveObjectType(this.types, query.counterpart, 'counterpart').code;
+    const fingerprint = queryFingerprint({ ...query, validfor, counterpart });
+    const after = skiptoken === undefined ? undefined : decodeSkipToken(skiptoken, 'roles', fingerprint);
+    const catalog = await this.reload();
+    const matching = catalog.all().filter((role) =>
+      (query.category === undefined || role.category === query.category) &&
+      (query.statecode === undefined || role.statecode === query.statecode) &&
+      (validfor === undefined || appliesTo(role, validfor)) &&
+      (counterpart === undefined ||
+        catalog.matchingRoles(role.connectionroleid).some((other) => other.statecode === ACTIVE && appliesTo(other, counterpart))),
+    );
+    const start = after === undefined ? 0 : matching.findIndex((role) => role.connectionroleid > after);
+    const items = start < 0 ? [] : matching.slice(start, start + top);
+    const last = items.at(-1);
+    const more = start >= 0 && start + top < matching.length && last;
+    return { items, count: matching.length, ...(more && { skiptoken: encodeSkipToken(last.connectionroleid, 'roles', fingerprint) }) };
+  }
+
+  async update(id: string, patch: UpdateRoleInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionRole> {
+    requireAdmin(caller);
+    const stored = await this.readOrThrow(id);
+    checkIfMatch(ifMatch, stored.role);
+    const next = applyRoleUpdate(stored.role, patch, this.types, caller, this.clock());
+    try {
+      await this.store.replace(next, stored.etag);
+    } catch (error) {
+      if (isStorageStatus(error, 412)) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
+      throw error;
+    }
+    this.invalidate();
+    return next;
+  }
+
+  /**
+   * Deleting a role that connections still use is refused (409 ConnectionRoleInUse): silently clearing
+   * roles on many connections is not something a client should trigger by accident. Deactivate the role
+   * instead (existing connections keep it, new ones cannot take it), or change those connections first.
+   */
+  async delete(id: string, caller: Caller, ifMatch?: IfMatch): Promise<void> {
+    requireAdmin(caller);
+    const stored = await this.readOrThrow(id);
+    checkIfMatch(ifMatch, stored.role);
+    if (await this.index.inUse(id)) {
+      throw conflict('ConnectionRoleInUse', 'Connections still use this role: deactivate it, or remove it from those connections first.', {
+        connectionroleid: id,
+      });
+    }
+    for (const other of await this.store.matchesOf(id)) await this.store.deleteMatch(id, other);
+    try {
+      await this.store.delete(id, stored.etag);
+    } catch (error) {
+      if (isStorageStatus(error, 412)) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
+      if (!isStorageStatus(error, 404)) throw error;
+    }
+    this.invalidate();
+  }
+
+  async matchingRoles(id: string): Promise<ConnectionRole[]> {
+    const catalog = await this.reload();
+    if (!catalog.get(id)) throw roleNotFound();
+    return catalog.matchingRoles(id).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async addMatch(id: string, otherId: string, caller: Caller): Promise<void> {
+    requireAdmin(caller);
+    await Promise.all([this.readOrThrow(id), this.readOrThrow(otherId)]);
+    await this.store.putMatch(id, otherId);
+    this.invalidate();
+  }
+
+  async removeMatch(id: string, otherId: string, caller: Caller): Promise<void> {
+    requireAdmin(caller);
+    if (!(await this.store.deleteMatch(id, otherId))) throw notFound('These roles do not match.', 'MatchingRoleNotFound');
+    this.invalidate();
+  }
+
+  private async readOrThrow(id: string): Promise<StoredRole> {
+    const stored = await this.store.read(id);
+    if (!stored) throw roleNotFound();
+    return stored;
+  }
+}

@@ -1,0 +1,130 @@
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+import { z } from 'zod';
+import type { ConnectionRole } from '../roles';
+import { isStorageStatus } from './errors';
+
+/**
+ * Roles are few and read far more than written, so they share one partition: the whole catalog (roles
+ * and matches) is a single partition query, and a match and its mirror are written in one transaction.
+ *   PartitionKey "roles"
+ *   RowKey "r_<roleid>"            a role
+ *   RowKey "m_<roleid>_<otherid>"  "roleid matches otherid"; always written with its mirror
+ */
+const PARTITION = 'roles';
+const ROLE_PREFIX = 'r_';
+const MATCH_PREFIX = 'm_';
+
+const roleKey = (id: string): string => `${ROLE_PREFIX}${id}`;
+const matchKey = (a: string, b: string): string => `${MATCH_PREFIX}${a}_${b}`;
+
+const storedRoleSchema = z.object({
+  connectionroleid: z.string(),
+  name: z.string(),
+  category: z.number(),
+  description: z.string().nullish().transform((value) => value ?? null),
+  statecode: z.union([z.literal(0), z.literal(1)]),
+  statuscode: z.union([z.literal(1), z.literal(2)]),
+  objecttypecodes: z.string().transform((value) => z.array(z.number()).parse(JSON.parse(value))),
+  createdon: z.string(),
+  createdby: z.string(),
+  modifiedon: z.string(),
+  modifiedby: z.string(),
+  versionnumber: z.number(),
+});
+
+function toEntity(role: ConnectionRole) {
+  const { description, objecttypecodes, ...rest } = role;
+  return {
+    partitionKey: PARTITION,
+    rowKey: roleKey(role.connectionroleid),
+    ...rest,
+    ...(description !== null && { description }),
+    // Arrays must be serialised; the list is short (at most 100 codes).
+    objecttypecodes: JSON.stringify(objecttypecodes),
+  };
+}
+
+const fromEntity = (entity: Record<string, unknown>): ConnectionRole => storedRoleSchema.parse(entity) as ConnectionRole;
+
+export interface StoredRole {
+  role: ConnectionRole;
+  etag: string;
+}
+
+export class RoleStore {
+  constructor(readonly client: TableClient) {}
+
+  /** Every role and match: one partition query (more pages only past 1,000 entities). */
+  async loadAll(): Promise<{ roles: ConnectionRole[]; matches: [string, string][] }> {
+    const roles: ConnectionRole[] = [];
+    const matches: [string, string][] = [];
+    const entities = this.client.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${PARTITION}` } });
+    for await (const entity of entities) {
+      const rowKey = String(entity.rowKey);
+      if (rowKey.startsWith(ROLE_PREFIX)) roles.push(fromEntity(entity));
+      else if (rowKey.startsWith(MATCH_PREFIX)) {
+        const [a, b] = rowKey.slice(MATCH_PREFIX.length).split('_');
+        if (a && b) matches.push([a, b]);
+      }
+    }
+    return { roles, matches };
+  }
+
+  async read(id: string): Promise<StoredRole | undefined> {
+    try {
+      const entity = await this.client.getEntity<Record<string, unknown>>(PARTITION, roleKey(id));
+      return { role: fromEntity(entity), etag: entity.etag };
+    } catch (error) {
+      if (isStorageStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Throws a 409 RestError when the id is taken. */
+  async insert(role: ConnectionRole): Promise<void> {
+    await this.client.createEntity(toEntity(role));
+  }
+
+  /** Throws a 412 RestError when the role changed since `etag`. */
+  async replace(role: ConnectionRole, etag: string): Promise<void> {
+    await this.client.updateEntity(toEntity(role), 'Replace', { etag });
+  }
+
+  async delete(id: string, etag: string): Promise<void> {
+    await this.client.deleteEntity(PARTITION, roleKey(id), { etag });
+  }
+
+  /** Ids matched by a role: a prefix range of one partition. */
+  async matchesOf(id: string): Promise<string[]> {
+    const prefix = `${MATCH_PREFIX}${id}_`;
+    const ids: string[] = [];
+    const entities = this.client.listEntities({
+      queryOptions: { filter: odata`PartitionKey eq ${PARTITION} and RowKey gt ${prefix} and RowKey lt ${`${prefix}~`}`, select: ['RowKey'] },
+    });
+    for await (const entity of entities) ids.push(String(entity.rowKey).slice(prefix.length));
+    return ids;
+  }
+
+  /** Records "a matches b" and "b matches a" together (one entity when a role matches itself). */
+  async putMatch(a: string, b: string): Promise<void> {
+    const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
+    await this.client.submitTransaction(keys.map((rowKey): TransactionAction => ['upsert', { partitionKey: PARTITION, rowKey }, 'Replace']));
+  }
+
+  /** Removes the match both ways; returns false when there was none. */
+  async deleteMatch(a: string, b: string): Promise<boolean> {
+    const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
+    try {
+      await this.client.submitTransaction(keys.map((rowKey): TransactionAction => ['delete', { partitionKey: PARTITION, rowKey }]));
+      return true;
+    } catch (error) {
+      if (!isStorageStatus(error, 404)) throw error;
+      // Half a pair (left by an older failure) or nothing: remove whatever is there.
+      const results = await Promise.all(keys.map((rowKey) => this.client.deleteEntity(PARTITION, rowKey).then(() => true, (failure: unknown) => {
+        if (isStorageStatus(failure, 404)) return false;
+        throw failure;
+      })));
+      return results.some(Boolean);
+    }
+  }
+}
