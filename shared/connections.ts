@@ -107,6 +107,22 @@ export class ConnectionService {
     return { ...half, ...checkRoles(catalog, half, type1, type2, fillRecord2) };
   }
 
+  /**
+   * Roles are checked when a request sets them (a role deactivated later does not freeze the connections
+   * that have it). A new record 1 role alone keeps record 2's role if the two match, and otherwise
+   * takes record 2's role from the matching roles as a create would.
+   */
+  private async withUpdatedRoles(updated: ConnectionHalf, patch: UpdateConnectionInput): Promise<ConnectionHalf> {
+    if (patch.record1roleid === undefined && patch.record2roleid === undefined) return updated;
+    const onlyRecord1 = patch.record1roleid !== undefined && patch.record2roleid === undefined;
+    let candidate = updated;
+    if (onlyRecord1 && updated.record1roleid !== null && updated.record2roleid !== null) {
+      const catalog = await this.roles.catalog();
+      if (!catalog.match(updated.record1roleid, updated.record2roleid)) candidate = { ...updated, record2roleid: null };
+    }
+    return this.withCheckedRoles(candidate, onlyRecord1 && candidate.record2roleid === null);
+  }
+
   /** Index entries of both halves of a pair (nothing for halves without a role). */
   private indexPair(master: ConnectionHalf): Promise<void[]> {
     return Promise.all([this.index.put(master), this.index.put(reciprocalOf(master))]);
@@ -161,12 +177,7 @@ export class ConnectionService {
     for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
       const { target, master } = await this.readPair(recordId, connectionId);
       checkIfMatch(ifMatch, master.half);
-      const changesRoles = patch.record1roleid !== undefined || patch.record2roleid !== undefined;
-      const updated = applyUpdate(master.half, patch, caller, this.clock());
-      // Roles are checked when the request sets them: a role deactivated later does not freeze its connections.
-      const next = changesRoles
-        ? await this.withCheckedRoles(updated, patch.record1roleid !== undefined && patch.record2roleid === undefined && updated.record2roleid === null)
-        : updated;
+      const next = await this.withUpdatedRoles(applyUpdate(master.half, patch, caller, this.clock()), patch);
       try {
         await this.store.replace(next, master);
       } catch (error) {
