@@ -23,9 +23,9 @@ registerRoute({
   name: 'listConnectionsByRole',
   methods: ['GET'],
   route: 'connections',
-  handler: async ({ request, services }) => {
+  handler: async ({ request, services, caller }) => {
     const { top, skiptoken, count, ...query } = parseQuery(request, roleQuerySchema);
-    const page = await services.connections.listByRole(query, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
+    const page = await services.connections.listByRole(query, caller, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
     return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
   },
 });
@@ -34,10 +34,10 @@ registerRoute({
   name: 'listConnections',
   methods: ['GET'],
   route: 'records/{recordid}/connections',
-  handler: async ({ request, services }) => {
+  handler: async ({ request, services, caller }) => {
     const { recordid } = parseParams(request, recordParams);
     const { top, skiptoken, count, ...filters } = parseQuery(request, listQuerySchema);
-    const page = await services.connections.list({ recordId: recordid, ...filters }, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
+    const page = await services.connections.list({ recordId: recordid, ...filters }, caller, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
     return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
   },
 });
@@ -46,9 +46,9 @@ registerRoute({
   name: 'deleteRecordConnections',
   methods: ['DELETE'],
   route: 'records/{recordid}/connections',
-  handler: async ({ request, services }) => {
+  handler: async ({ request, services, caller }) => {
     const { recordid } = parseParams(request, recordParams);
-    const deleted = await services.connections.deleteAllOf(recordid);
+    const deleted = await services.connections.deleteAllOf(recordid, caller);
     return json(200, { recordid, deleted });
   },
 });
@@ -57,9 +57,9 @@ registerRoute({
   name: 'listRecordRoles',
   methods: ['GET'],
   route: 'records/{recordid}/roles',
-  handler: async ({ request, services }) => {
+  handler: async ({ request, services, caller }) => {
     const { recordid } = parseParams(request, recordParams);
-    const roles = await services.connections.rolesOf(recordid);
+    const roles = await services.connections.rolesOf(recordid, caller);
     return json(200, { recordid, count: roles.length, value: roles });
   },
 });
@@ -68,9 +68,9 @@ registerRoute({
   name: 'getConnection',
   methods: ['GET'],
   route: 'records/{recordid}/connections/{connectionid}',
-  handler: async ({ request, services }) => {
+  handler: async ({ request, services, caller }) => {
     const { recordid, connectionid } = parseParams(request, connectionParams);
-    const half = await services.connections.get(recordid, connectionid);
+    const half = await services.connections.get(recordid, connectionid, caller);
     return json(200, toView(half, services.types), { etag: etagOf(half) });
   },
 });
@@ -92,9 +92,9 @@ registerRoute({
   name: 'deleteConnection',
   methods: ['DELETE'],
   route: 'records/{recordid}/connections/{connectionid}',
-  handler: async ({ request, services }) => {
+  handler: async ({ request, services, caller }) => {
     const { recordid, connectionid } = parseParams(request, connectionParams);
-    await services.connections.delete(recordid, connectionid, parseIfMatch(request.headers.get('if-match')));
+    await services.connections.delete(recordid, connectionid, caller, parseIfMatch(request.headers.get('if-match')));
     return noContent();
   },
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Share } from './access';
 import type { Caller } from './caller';
 import { conflict, validationError } from './errors';
 import { guid, newId, reciprocalIdOf } from './ids';
@@ -30,6 +31,8 @@ export interface ConnectionHalf {
   modifiedon: string;
   modifiedby: string;
   versionnumber: number;
+  /** Who else may do what; equal on both halves. Not part of the connection's public shape. */
+  shares: Share[];
 }
 
 export type StateCode = 0 | 1;
@@ -71,6 +74,8 @@ export const updateConnectionSchema = z
     effectiveend: dateTime.nullable().optional(),
     record1roleid: guid.nullable().optional(),
     record2roleid: guid.nullable().optional(),
+    /** Assigns the connection to another user or team (needs AssignAccess). */
+    ownerid: guid.optional(),
     statecode: z.union([z.literal(0), z.literal(1)]).optional(),
     statuscode: z.union([z.literal(1), z.literal(2)]).optional(),
   })
@@ -133,6 +138,7 @@ export function newMasterHalf(input: CreateConnectionInput, types: ObjectTypeReg
     modifiedon: timestamp,
     modifiedby: caller.id,
     versionnumber: 1,
+    shares: [],
   };
 }
 
@@ -166,6 +172,14 @@ export function sameCreateRequest(existing: ConnectionHalf, requested: Connectio
   return existing.ismaster && createdFields.every((field) => existing[field] === requested[field]);
 }
 
+/** A new version of a half: who changed it and when. */
+export const touched = (half: ConnectionHalf, caller: Caller, now: Date): ConnectionHalf => ({
+  ...half,
+  modifiedon: now.toISOString(),
+  modifiedby: caller.id,
+  versionnumber: half.versionnumber + 1,
+});
+
 /** Applies a PATCH to the master half (the source of truth), enforcing Dataverse's state rules. */
 export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput, caller: Caller, now: Date): ConnectionHalf {
   const statecode = patch.statecode ?? (patch.statuscode === undefined ? master.statecode : patch.statuscode === 1 ? ACTIVE : INACTIVE);
@@ -181,30 +195,28 @@ export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput
       connectionid: master.connectionid,
     });
   }
-  const next: ConnectionHalf = {
+  const next: ConnectionHalf = touched({
     ...master,
     description: patch.description === undefined ? master.description : patch.description,
     effectivestart: patch.effectivestart === undefined ? master.effectivestart : patch.effectivestart,
     effectiveend: patch.effectiveend === undefined ? master.effectiveend : patch.effectiveend,
     record1roleid: patch.record1roleid === undefined ? master.record1roleid : patch.record1roleid,
     record2roleid: patch.record2roleid === undefined ? master.record2roleid : patch.record2roleid,
+    ownerid: patch.ownerid ?? master.ownerid,
     statecode,
     statuscode,
-    modifiedon: now.toISOString(),
-    modifiedby: caller.id,
-    versionnumber: master.versionnumber + 1,
-  };
+  }, caller, now);
   checkWindow(next.effectivestart, next.effectiveend);
   return next;
 }
 
-/** What clients see: the half plus the logical names of both record types. */
-export interface ConnectionView extends ConnectionHalf {
+/** What clients see: the half (without its shares) plus the logical names of both record types. */
+export interface ConnectionView extends Omit<ConnectionHalf, 'shares'> {
   record1objecttypename: string | null;
   record2objecttypename: string | null;
 }
 
-export function toView(half: ConnectionHalf, types: ObjectTypeRegistry): ConnectionView {
+export function toView({ shares: _shares, ...half }: ConnectionHalf, types: ObjectTypeRegistry): ConnectionView {
   return {
     ...half,
     record1objecttypename: types.resolve(half.record1objecttypecode)?.name ?? null,

@@ -1,7 +1,21 @@
+import {
+  canRead,
+  type EffectiveAccess,
+  effectiveAccess,
+  grant,
+  type GrantAccessInput,
+  modify,
+  type ModifyAccessInput,
+  requireGrantable,
+  requireRights,
+  revoke,
+  type Share,
+} from './access';
 import type { Caller } from './caller';
 import type { ConnectionRoleService } from './connectionRoles';
 import {
   applyUpdate,
+  touched,
   type ConnectionHalf,
   type CreateConnectionInput,
   etagOf,
@@ -11,12 +25,12 @@ import {
   sameCreateRequest,
   type UpdateConnectionInput,
 } from './connection';
-import { conflict, notFound, preconditionFailed, unavailable } from './errors';
+import { conflict, forbidden, notFound, preconditionFailed, unavailable } from './errors';
 import type { ObjectTypeRegistry } from './objectTypes';
-import { decodeStorageSkipToken, encodeSkipToken, queryFingerprint } from './paging';
+import { decodeSkipToken, encodeSkipToken, queryFingerprint } from './paging';
 import { checkRoles } from './roles';
 import type { ConnectionStore, HalfQuery, StoredHalf } from './storage/connectionStore';
-import type { Page } from './storage/paging';
+import type { Range } from './storage/paging';
 import type { RoleIndexStore, RoleQuery } from './storage/roleIndexStore';
 import { isStorageStatus } from './storage/errors';
 
@@ -68,6 +82,14 @@ const MAX_CONTENDED_ATTEMPTS = 20;
 const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * (attempt + 1)));
 const REMOTE_DELETE_CONCURRENCY = 16;
 const CASCADE_PAGE_SIZE = 1000;
+const HIDDEN_ROWS_BATCH = 100;
+const MAX_SCAN_ROUNDS = 10;
+
+function shareOf(half: ConnectionHalf, principalId: string): Share {
+  const share = half.shares.find((candidate) => candidate.principalid === principalId);
+  if (!share) throw notFound('This principal has no share on the connection.', 'ShareNotFound');
+  return share;
+}
 
 const notFoundError = () => notFound('No such connection for this record.', 'ConnectionNotFound');
 
@@ -145,7 +167,8 @@ export class ConnectionService {
           this.store.guardHolder(master),
         ]);
         if (existing) {
-          if (!sameCreateRequest(existing.half, master)) {
+          // A caller who may not read the existing connection does not get it back, even for the same body.
+          if (!sameCreateRequest(existing.half, master) || !canRead(caller, existing.half)) {
             throw conflict('DuplicateRecord', `A different connection with id ${master.connectionid} already exists.`, {
               connectionid: master.connectionid,
             });
@@ -166,25 +189,98 @@ export class ConnectionService {
     throw unavailable('The connection could not be created because of concurrent changes; retry the request.', 1);
   }
 
-  async get(recordId: string, connectionId: string): Promise<ConnectionHalf> {
+  async get(recordId: string, connectionId: string, caller: Caller): Promise<ConnectionHalf> {
     const stored = await this.store.read(recordId, connectionId);
     if (!stored) throw notFoundError();
+    requireRights(caller, stored.half);
     return stored.half;
   }
 
-  /** Updates both halves; returns the half the URL named. */
+  /** Updates both halves (needs WriteAccess, and AssignAccess for a new owner); returns the half the URL named. */
   async update(recordId: string, connectionId: string, patch: UpdateConnectionInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
+    const { next, target } = await this.change(recordId, connectionId, ifMatch, async (master) => {
+      requireRights(caller, master, 'WriteAccess', ...(patch.ownerid !== undefined && patch.ownerid !== master.ownerid ? (['AssignAccess'] as const) : []));
+      return this.withUpdatedRoles(applyUpdate(master, patch, caller, this.clock()), patch);
+    });
+    return target.half.ismaster ? next : reciprocalOf(next);
+  }
+
+  async delete(recordId: string, connectionId: string, caller: Caller, ifMatch?: IfMatch): Promise<void> {
+    const { target, master } = await this.readPair(recordId, connectionId);
+    requireRights(caller, master.half, 'DeleteAccess');
+    checkIfMatch(ifMatch, master.half);
+    await this.unindexPair(master.half);
+    await this.store.remove(master.half);
+    await this.store.remove(target.half.ismaster ? reciprocalOf(master.half) : target.half);
+  }
+
+  /** GrantAccess: adds rights to a principal's share (needs ShareAccess, and only rights the caller holds). */
+  async grantAccess(recordId: string, connectionId: string, caller: Caller, input: GrantAccessInput): Promise<Share> {
+    const { next } = await this.change(recordId, connectionId, undefined, async (master) => {
+      requireGrantable(requireRights(caller, master, 'ShareAccess'), input.accessmask);
+      return touched({ ...master, shares: grant(master.shares, input) }, caller, this.clock());
+    });
+    return shareOf(next, input.principalid);
+  }
+
+  /** ModifyAccess: replaces a principal's rights; 404 when it has no share. */
+  async modifyAccess(recordId: string, connectionId: string, caller: Caller, principalId: string, input: ModifyAccessInput): Promise<Share> {
+    const { next } = await this.change(recordId, connectionId, undefined, async (master) => {
+      requireGrantable(requireRights(caller, master, 'ShareAccess'), input.accessmask);
+      return touched({ ...master, shares: modify(master.shares, principalId, input) }, caller, this.clock());
+    });
+    return shareOf(next, principalId);
+  }
+
+  /** RevokeAccess: removes a principal's share entirely; revoking what is not there changes nothing. */
+  async revokeAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<void> {
+    await this.change(recordId, connectionId, undefined, async (master) => {
+      requireRights(caller, master, 'ShareAccess');
+      if (!master.shares.some((share) => share.principalid === principalId)) return undefined;
+      return touched({ ...master, shares: revoke(master.shares, principalId) }, caller, this.clock());
+    });
+  }
+
+  /** RetrieveSharedPrincipalsAndAccess: every share on the connection. */
+  async sharedPrincipals(recordId: string, connectionId: string, caller: Caller): Promise<Share[]> {
+    return (await this.get(recordId, connectionId, caller)).shares;
+  }
+
+  /**
+   * RetrievePrincipalAccess: a principal's effective rights and where each comes from. For the caller
+   * that includes its teams and administrator role; for anyone else, what the connection itself says
+   * (its owner and the shares naming that principal), since their other memberships are not known here.
+   */
+  async principalAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<EffectiveAccess> {
+    const half = await this.get(recordId, connectionId, caller);
+    const principal = principalId === caller.id ? caller : { id: principalId, teams: [principalId], isAdmin: false };
+    return effectiveAccess(principal, half);
+  }
+
+  /**
+   * The one way a connection changes: read the pair, authorise and compute the new master from the
+   * current one, write it conditionally on its ETag (re-reading and recomputing when another request
+   * won the race, unless the client pinned a version with If-Match), then bring twin and index along.
+   * `mutate` returns undefined when there is nothing to change.
+   */
+  private async change(
+    recordId: string,
+    connectionId: string,
+    ifMatch: IfMatch | undefined,
+    mutate: (master: ConnectionHalf) => Promise<ConnectionHalf | undefined>,
+  ): Promise<{ next: ConnectionHalf; target: StoredHalf }> {
     for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
       const { target, master } = await this.readPair(recordId, connectionId);
+      const next = await mutate(master.half);
       checkIfMatch(ifMatch, master.half);
-      const next = await this.withUpdatedRoles(applyUpdate(master.half, patch, caller, this.clock()), patch);
+      if (next === undefined) return { next: master.half, target };
       try {
         await this.store.replace(next, master);
       } catch (error) {
         if (isStorageStatus(error, 412)) {
           if (ifMatch !== undefined) throw preconditionFailed('The connection was changed by another request while this one ran: read it again.');
           await pause(attempt);
-          continue; // no precondition from the client: apply the patch to the newer version
+          continue;
         }
         if (isStorageStatus(error, 409)) {
           throw connectionExists((await this.store.guardHolder(next)) ?? 'unknown');
@@ -196,20 +292,12 @@ export class ConnectionService {
       }
       await this.syncTwin(next, target.half.ismaster ? undefined : target);
       await this.indexPair(next);
-      return target.half.ismaster ? next : reciprocalOf(next);
+      return { next, target };
     }
     throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
   }
 
-  async delete(recordId: string, connectionId: string, ifMatch?: IfMatch): Promise<void> {
-    const { target, master } = await this.readPair(recordId, connectionId);
-    checkIfMatch(ifMatch, master.half);
-    await this.unindexPair(master.half);
-    await this.store.remove(master.half);
-    await this.store.remove(target.half.ismaster ? reciprocalOf(master.half) : target.half);
-  }
-
-  async list(query: ListQuery, options: ListOptions): Promise<ListResult> {
+  async list(query: ListQuery, caller: Caller, options: ListOptions): Promise<ListResult> {
     const halfQuery: HalfQuery = {
       recordId: query.recordId,
       ...(query.othertypecode !== undefined && {
@@ -221,40 +309,83 @@ export class ConnectionService {
       ...(query.statecode !== undefined && { statecode: query.statecode }),
       ...(query.activeon !== undefined && { activeOn: query.activeon }),
     };
-    return this.paged(query.recordId, halfQuery, options, (token) => this.store.page(halfQuery, options.top, token), () => this.store.count(halfQuery));
+    return this.paged(query.recordId, halfQuery, caller, options,
+      (limit, after) => this.store.range(halfQuery, limit, after),
+      (visible) => this.store.count(halfQuery, visible));
   }
 
   /** Every half whose record plays a role, optionally only records of one type: reads only the answer. */
-  async listByRole(query: RoleQueryInput, options: ListOptions): Promise<ListResult> {
+  async listByRole(query: RoleQueryInput, caller: Caller, options: ListOptions): Promise<ListResult> {
     const roleQuery: RoleQuery = {
       roleId: query.roleid,
       ...(query.typecode !== undefined && { typeCode: resolveObjectType(this.types, query.typecode, 'typecode').code }),
       ...(query.statecode !== undefined && { statecode: query.statecode }),
     };
-    return this.paged(query.roleid, roleQuery, options, (token) => this.index.page(roleQuery, options.top, token), () => this.index.count(roleQuery));
+    return this.paged(query.roleid, roleQuery, caller, options,
+      (limit, after) => this.index.range(roleQuery, limit, after),
+      (visible) => this.index.count(roleQuery, visible));
   }
 
+  /**
+   * One page of what the caller may read. Rows it may not read are skipped in memory (their owner and
+   * shares travel with them, so no extra reads), and the position is the last row key looked at, so
+   * the next page neither repeats nor skips anything however many rows were hidden.
+   */
   private async paged(
     scope: string,
     query: object,
+    caller: Caller,
     options: ListOptions,
-    page: (continuationToken?: string) => Promise<Page<StoredHalf>>,
-    count: () => Promise<number>,
+    range: (limit: number, after?: string) => Promise<Range<StoredHalf>>,
+    count: (visible?: (row: { ownerid: string; shares: Share[] }) => boolean) => Promise<number>,
   ): Promise<ListResult> {
     const fingerprint = queryFingerprint(query);
-    const continuation = options.skiptoken === undefined ? undefined : decodeStorageSkipToken(options.skiptoken, scope, fingerprint);
-    const [result, total] = await Promise.all([page(continuation), options.count ? count() : undefined]);
+    const after = options.skiptoken === undefined ? undefined : decodeSkipToken(options.skiptoken, scope, fingerprint);
+    const visible = caller.isAdmin ? undefined : (row: { ownerid: string; shares: Share[] }) => canRead(caller, row);
+    const [page, total] = await Promise.all([
+      this.visiblePage(options.top, after, visible, range),
+      options.count ? count(visible) : undefined,
+    ]);
     return {
-      items: result.items.map((stored) => stored.half),
-      ...(result.continuationToken && { skiptoken: encodeSkipToken(result.continuationToken, scope, fingerprint) }),
+      items: page.items,
+      ...(page.after !== undefined && { skiptoken: encodeSkipToken(page.after, scope, fingerprint) }),
       ...(total !== undefined && { count: total }),
     };
   }
 
+  private async visiblePage(
+    top: number,
+    after: string | undefined,
+    visible: ((row: ConnectionHalf) => boolean) | undefined,
+    range: (limit: number, after?: string) => Promise<Range<StoredHalf>>,
+  ): Promise<{ items: ConnectionHalf[]; after?: string }> {
+    // Where rows may be hidden, read in larger batches so a page still costs one request in the usual case.
+    const batch = visible ? Math.max(top, HIDDEN_ROWS_BATCH) : top;
+    const items: ConnectionHalf[] = [];
+    let position = after;
+    for (let round = 0; round < MAX_SCAN_ROUNDS; round++) {
+      const rows = await range(batch, position);
+      for (const [index, row] of rows.items.entries()) {
+        position = row.key;
+        if (visible && !visible(row.half)) continue;
+        items.push(row.half);
+        if (items.length === top) {
+          const more = index < rows.items.length - 1 || rows.more;
+          return { items, ...(more && { after: position }) };
+        }
+      }
+      if (!rows.more) return { items };
+      if (items.length > 0) return { items, after: position };
+    }
+    // Many hidden rows in a row: answer what was found; nextLink carries on from here.
+    return { items, ...(position !== undefined && { after: position }) };
+  }
+
   /** The distinct roles a record plays in its connections, with how many connections each. */
-  async rolesOf(recordId: string): Promise<RecordRole[]> {
+  async rolesOf(recordId: string, caller: Caller): Promise<RecordRole[]> {
     const counts = new Map<string, number>();
-    for (const roleId of await this.store.rolesOf(recordId)) counts.set(roleId, (counts.get(roleId) ?? 0) + 1);
+    const visible = caller.isAdmin ? undefined : (row: { ownerid: string; shares: Share[] }) => canRead(caller, row);
+    for (const roleId of await this.store.rolesOf(recordId, visible)) counts.set(roleId, (counts.get(roleId) ?? 0) + 1);
     const catalog = await this.roles.catalog();
     return [...counts]
       .map(([connectionroleid, count]) => ({ connectionroleid, name: catalog.get(connectionroleid)?.name ?? null, count }))
@@ -265,11 +396,12 @@ export class ConnectionService {
    * Deletes every connection of a record, both halves of each, a page at a time, keeping the rule
    * "masters before twins" so an interruption leaves only lone twins, which read as deletes to finish.
    */
-  async deleteAllOf(recordId: string): Promise<number> {
+  async deleteAllOf(recordId: string, caller: Caller): Promise<number> {
+    if (!caller.isAdmin) throw forbidden('Deleting all connections of a record is for administrators.', 'AccessDenied');
     let deleted = 0;
     for (;;) {
       // Deleted rows vanish from the range, so every round starts again at its beginning.
-      const page = await this.store.page({ recordId }, CASCADE_PAGE_SIZE);
+      const page = await this.store.range({ recordId }, CASCADE_PAGE_SIZE);
       const halves = page.items.map((stored) => stored.half);
       if (halves.length === 0) return deleted;
       const localMasters = halves.filter((half) => half.ismaster);

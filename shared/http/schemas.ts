@@ -64,3 +64,5 @@ export function parseIfMatch(header: string | null): IfMatch | undefined {
   if (header.trim() === '*') return '*';
   return header.split(',').map((tag) => tag.trim()).filter(Boolean);
 }
+
+export const principalParams = z.object({ recordid: guid, connectionid: guid, principalid: guid });

@@ -2,7 +2,7 @@ import { odata, type TableClient, type TableEntityResult, type TransactionAction
 import { z } from 'zod';
 import { ACTIVE, type ConnectionHalf } from '../connection';
 import { isStorageStatus } from './errors';
-import { countMatching, type Page, queryPage } from './paging';
+import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './paging';
 
 /**
  * Table layout (one table, partitioned by record 1 of each half):
@@ -49,12 +49,19 @@ const storedHalfSchema = z.object({
   modifiedon: z.string(),
   modifiedby: z.string(),
   versionnumber: z.number(),
+  // Serialised: arrays are not a Table Storage type. Absent on entities written before sharing existed.
+  shares: z
+    .string()
+    .optional()
+    .transform((value) => shareListSchema.parse(value === undefined ? [] : JSON.parse(value))),
 });
 
 export interface StoredHalf {
   half: ConnectionHalf;
   /** Storage ETag of this entity, for conditional writes. */
   etag: string;
+  /** RowKey of the entity it was read from (a half, or an index entry), for paging. */
+  key: string;
 }
 
 export type Entity = Record<string, string | number | boolean> & { partitionKey: string; rowKey: string };
@@ -67,15 +74,17 @@ export function toEntity(half: ConnectionHalf): Entity {
     windowstart: half.effectivestart ?? OPEN_START,
     windowend: half.effectiveend ?? OPEN_END,
   };
-  for (const [key, value] of Object.entries(half)) {
+  const { shares, ...fields } = half;
+  for (const [key, value] of Object.entries(fields)) {
     // Table storage drops nulls anyway; leaving them out keeps entities small.
-    if (value !== null) entity[key] = value as string | number | boolean;
+    if (value !== null) entity[key] = value;
   }
+  entity.shares = JSON.stringify(shares);
   return entity;
 }
 
 export function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredHalf {
-  return { half: storedHalfSchema.parse(entity), etag: entity.etag };
+  return { half: storedHalfSchema.parse(entity), etag: entity.etag, key: String(entity.rowKey) };
 }
 
 const guardEntity = (half: ConnectionHalf): Entity => ({
@@ -215,29 +224,30 @@ export class ConnectionStore {
    * return an empty page with a continuation; those are followed so a caller never gets an empty page
    * that still claims more.
    */
-  /** One page of a record's halves: a single partition range query, filtered in storage. */
-  page(query: HalfQuery, top: number, continuationToken?: string): Promise<Page<StoredHalf>> {
-    return queryPage(this.client, halfFilter(query), top, continuationToken, fromEntity);
+  /** Up to `limit` of a record's halves after a row key: one partition range query, filtered in storage. */
+  range(query: HalfQuery, limit: number, after?: string): Promise<Range<StoredHalf>> {
+    return queryRange(this.client, halfFilter(query, after), limit, fromEntity);
   }
 
-  count(query: HalfQuery): Promise<number> {
-    return countMatching(this.client, halfFilter(query));
+  count(query: HalfQuery, visible?: Visibility): Promise<number> {
+    return countMatching(this.client, halfFilter(query), visible);
   }
 
-  /** The role ids a record's halves give it (record 1's role), one entry per half that has one. */
-  async rolesOf(recordId: string): Promise<string[]> {
+  /** The role ids a record's (visible) halves give it, one entry per half that has one. */
+  async rolesOf(recordId: string, visible?: Visibility): Promise<string[]> {
     const roles: string[] = [];
-    const pages = this.client
-      .listEntities<{ record1roleid?: string }>({ queryOptions: { filter: halfFilter({ recordId }), select: ['record1roleid'] } })
-      .byPage({ maxPageSize: 1000 });
-    for await (const page of pages) for (const entity of page) if (entity.record1roleid) roles.push(entity.record1roleid);
+    await scanColumns(this.client, halfFilter({ recordId }), ['record1roleid'], visible, (entity) => {
+      if (typeof entity.record1roleid === 'string') roles.push(entity.record1roleid);
+    });
     return roles;
   }
 }
 
-function halfFilter(query: HalfQuery): string {
+function halfFilter(query: HalfQuery, after?: string): string {
   const parts = [
-    odata`PartitionKey eq ${query.recordId} and RowKey ge ${HALF_PREFIX} and RowKey lt ${HALF_RANGE_END}`,
+    after === undefined
+      ? odata`PartitionKey eq ${query.recordId} and RowKey ge ${HALF_PREFIX} and RowKey lt ${HALF_RANGE_END}`
+      : odata`PartitionKey eq ${query.recordId} and RowKey gt ${after} and RowKey lt ${HALF_RANGE_END}`,
   ];
   if (query.otherTypeCode !== undefined) parts.push(odata`record2objecttypecode eq ${query.otherTypeCode}`);
   if (query.otherRecordId !== undefined) parts.push(odata`record2id eq ${query.otherRecordId}`);

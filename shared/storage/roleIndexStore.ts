@@ -2,7 +2,7 @@ import { odata, type TableClient } from '@azure/data-tables';
 import type { ConnectionHalf } from '../connection';
 import { type Entity, fromEntity, type StoredHalf, toEntity } from './connectionStore';
 import { isStorageStatus } from './errors';
-import { countMatching, type Page, queryPage } from './paging';
+import { countMatching, queryRange, type Range, type Visibility } from './paging';
 
 /**
  * Inter-partition secondary index of connection halves by the role their record 1 plays:
@@ -23,11 +23,13 @@ export interface RoleQuery {
   statecode?: number;
 }
 
-function roleFilter(query: RoleQuery): string {
+function roleFilter(query: RoleQuery, after?: string): string {
   const parts = [odata`PartitionKey eq ${query.roleId}`];
   if (query.typeCode !== undefined) {
     const prefix = `${typePrefix(query.typeCode)}_`;
-    parts.push(odata`RowKey gt ${prefix} and RowKey lt ${`${typePrefix(query.typeCode)}\``}`);
+    parts.push(odata`RowKey gt ${after ?? prefix} and RowKey lt ${`${typePrefix(query.typeCode)}\``}`);
+  } else if (after !== undefined) {
+    parts.push(odata`RowKey gt ${after}`);
   }
   if (query.statecode !== undefined) parts.push(odata`statecode eq ${query.statecode}`);
   return parts.join(' and ');
@@ -55,12 +57,12 @@ export class RoleIndexStore {
     }
   }
 
-  page(query: RoleQuery, top: number, continuationToken?: string): Promise<Page<StoredHalf>> {
-    return queryPage(this.client, roleFilter(query), top, continuationToken, fromEntity);
+  range(query: RoleQuery, limit: number, after?: string): Promise<Range<StoredHalf>> {
+    return queryRange(this.client, roleFilter(query, after), limit, fromEntity);
   }
 
-  count(query: RoleQuery): Promise<number> {
-    return countMatching(this.client, roleFilter(query));
+  count(query: RoleQuery, visible?: Visibility): Promise<number> {
+    return countMatching(this.client, roleFilter(query), visible);
   }
 
   /** Whether any connection still uses the role: one request for at most one key. */

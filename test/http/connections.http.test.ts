@@ -224,7 +224,9 @@ describe('GET /api/records/{recordid}/connections', () => {
       partners.push(index % 2 ? body.record2id : body.record1id);
       await create(body);
     }
-    const deleted = await call(`${api.baseUrl}/records/${record}/connections`, { method: 'DELETE', headers: ada });
+    expect((await call(`${api.baseUrl}/records/${record}/connections`, { method: 'DELETE', headers: ada })).status).toBe(403);
+    const admin = principal('ad000000-0000-4000-8000-0000000000ad', { roles: ['Connections.Admin'] });
+    const deleted = await call(`${api.baseUrl}/records/${record}/connections`, { method: 'DELETE', headers: admin });
     expect(deleted.status).toBe(200);
     expect(deleted.body).toEqual({ recordid: record, deleted: 5 });
     expect((await call(`${api.baseUrl}/records/${record}/connections`, asAda)).body.value).toEqual([]);

@@ -73,7 +73,7 @@ describe('connection roles', () => {
     const supplier = await role('Supplier');
     const { half } = await connect({ record1roleid: supplier });
     expect((await failure(services.roles.delete(supplier, admin))).code).toBe('ConnectionRoleInUse');
-    await services.connections.delete(half.record1id, half.connectionid);
+    await services.connections.delete(half.record1id, half.connectionid, alice);
     await services.roles.delete(supplier, admin);
     expect((await failure(services.roles.get(supplier))).code).toBe('ConnectionRoleNotFound');
   });
@@ -99,7 +99,7 @@ describe('roles on connections', () => {
   it('are swapped on the reciprocal half, and record 2 gets the only matching role when left out', async () => {
     const { half } = await connect({ record1roleid: doctor });
     expect(half).toMatchObject({ record1roleid: doctor, record2roleid: patient });
-    const twin = await services.connections.get(half.record2id, half.relatedconnectionid);
+    const twin = await services.connections.get(half.record2id, half.relatedconnectionid, alice);
     expect(twin).toMatchObject({ record1roleid: patient, record2roleid: doctor });
   });
 
@@ -117,10 +117,10 @@ describe('roles on connections', () => {
     expect(half.record2roleid).toBe(friend);
     const updated = await services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record1roleid: doctor }), alice);
     expect(updated).toMatchObject({ record1roleid: doctor, record2roleid: patient });
-    expect(await services.connections.get(half.record2id, half.relatedconnectionid)).toEqual(reciprocalOf(updated));
-    const doctors = await services.connections.listByRole({ roleid: doctor }, { top: 1000 });
+    expect(await services.connections.get(half.record2id, half.relatedconnectionid, alice)).toEqual(reciprocalOf(updated));
+    const doctors = await services.connections.listByRole({ roleid: doctor }, alice, { top: 1000 });
     expect(doctors.items.map((item) => item.connectionid)).toContain(half.connectionid);
-    const friends = await services.connections.listByRole({ roleid: friend }, { top: 1000 });
+    const friends = await services.connections.listByRole({ roleid: friend }, alice, { top: 1000 });
     expect(friends.items.map((item) => item.connectionid)).not.toContain(half.connectionid);
     const error = await failure(services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record2roleid: friend }), alice));
     expect(error.code).toBe('UnrelatedConnectionRoles');
@@ -142,11 +142,11 @@ describe('roles on connections', () => {
     await connect({ record1id: clinic, record1roleid: doctor });
     await connect({ record1id: clinic, record1roleid: doctor });
     await connect({ record2id: clinic, record2roleid: friend, record1roleid: friend });
-    const asDoctor = await services.connections.list({ recordId: clinic, roleid: doctor }, { top: 100, count: true });
+    const asDoctor = await services.connections.list({ recordId: clinic, roleid: doctor }, alice, { top: 100, count: true });
     expect(asDoctor.items).toHaveLength(2);
     expect(asDoctor.count).toBe(2);
-    expect((await services.connections.list({ recordId: clinic, otherroleid: patient }, { top: 100 })).items).toHaveLength(2);
-    expect(await services.connections.rolesOf(clinic)).toEqual([
+    expect((await services.connections.list({ recordId: clinic, otherroleid: patient }, alice, { top: 100 })).items).toHaveLength(2);
+    expect(await services.connections.rolesOf(clinic, alice)).toEqual([
       { connectionroleid: doctor, name: 'Doctor', count: 2 },
       { connectionroleid: friend, name: 'Friend', count: 1 },
     ]);
@@ -156,8 +156,8 @@ describe('roles on connections', () => {
     const hub = randomUUID();
     const { half } = await connect({ record1id: hub, record1roleid: friend });
     await connect({ record2id: hub, record1roleid: friend });
-    await services.connections.deleteAllOf(hub);
-    const friends = await services.connections.listByRole({ roleid: friend }, { top: 1000 });
+    await services.connections.deleteAllOf(hub, { ...alice, isAdmin: true });
+    const friends = await services.connections.listByRole({ roleid: friend }, alice, { top: 1000 });
     expect(friends.items.filter((item) => item.record1id === hub || item.record2id === hub)).toEqual([]);
     expect(friends.items.map((item) => item.connectionid)).not.toContain(half.connectionid);
   });
@@ -185,7 +185,7 @@ describe('the role query across all records', () => {
 
     indexRequests.reset();
     connectionRequests.reset();
-    const salespeople = await services.connections.listByRole({ roleid: salesperson }, { top: 1000, count: true });
+    const salespeople = await services.connections.listByRole({ roleid: salesperson }, alice, { top: 1000, count: true });
     expect(salespeople.items).toHaveLength(20);
     expect(salespeople.count).toBe(20);
     expect(salespeople.items.every((item) => item.record1roleid === salesperson)).toBe(true);
@@ -193,12 +193,12 @@ describe('the role query across all records', () => {
     expect(connectionRequests.count).toBe(0);
 
     indexRequests.reset();
-    const contacts = await services.connections.listByRole({ roleid: account, typecode: 'contact' }, { top: 10 });
+    const contacts = await services.connections.listByRole({ roleid: account, typecode: 'contact' }, alice, { top: 10 });
     expect(contacts.items).toEqual([]);
-    const accounts = await services.connections.listByRole({ roleid: account, typecode: 'account' }, { top: 10 });
+    const accounts = await services.connections.listByRole({ roleid: account, typecode: 'account' }, alice, { top: 10 });
     expect(accounts.items).toHaveLength(10);
     expect(accounts.skiptoken).toBeDefined();
-    const rest = await services.connections.listByRole({ roleid: account, typecode: 'account' }, { top: 10, ...(accounts.skiptoken && { skiptoken: accounts.skiptoken }) });
+    const rest = await services.connections.listByRole({ roleid: account, typecode: 'account' }, alice, { top: 10, ...(accounts.skiptoken && { skiptoken: accounts.skiptoken }) });
     expect(rest.items).toHaveLength(10);
     expect(new Set([...accounts.items, ...rest.items].map((item) => item.connectionid)).size).toBe(20);
     expect(indexRequests.count).toBe(3);
