@@ -196,10 +196,15 @@ export class ConnectionService {
     return stored.half;
   }
 
-  /** Updates both halves (needs WriteAccess, and AssignAccess for a new owner); returns the half the URL named. */
+  /**
+   * Updates both halves; returns the half the URL named. Changing fields needs WriteAccess, assigning a
+   * new owner AssignAccess (a PATCH of ownerid alone needs only that, as Dataverse's Assign does).
+   */
   async update(recordId: string, connectionId: string, patch: UpdateConnectionInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
     const { next, target } = await this.change(recordId, connectionId, ifMatch, async (master) => {
-      requireRights(caller, master, 'WriteAccess', ...(patch.ownerid !== undefined && patch.ownerid !== master.ownerid ? (['AssignAccess'] as const) : []));
+      const assigns = patch.ownerid !== undefined && patch.ownerid !== master.ownerid;
+      const writes = Object.keys(patch).some((field) => field !== 'ownerid');
+      requireRights(caller, master, ...(writes ? (['WriteAccess'] as const) : []), ...(assigns ? (['AssignAccess'] as const) : []));
       return this.withUpdatedRoles(applyUpdate(master, patch, caller, this.clock()), patch);
     });
     return target.half.ismaster ? next : reciprocalOf(next);
