@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   Object.assign(process.env, env);
   await createServices(readSettings(env)).ready();
   console.log(`Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created.`);
+  console.log(`To check the tables meanwhile: DataTables__connectionString='${azurite.connectionString}' npm run check`);
 
   const stopAll = async (code: number) => {
     await azurite.stop();

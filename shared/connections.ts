@@ -12,6 +12,7 @@ import {
   type Share,
 } from './access';
 import type { Caller } from './caller';
+import { forEachLimited } from './concurrency';
 import type { ConnectionRoleService } from './connectionRoles';
 import {
   applyUpdate,
@@ -434,7 +435,8 @@ export class ConnectionService {
     const master = await this.store.read(target.half.record2id, target.half.relatedconnectionid);
     if (!master) {
       // A lone twin is what an interrupted delete leaves: finish the delete.
-      await this.store.remove(target.half);
+      await this.index.remove(target.half);
+      await this.store.removeOrphan(target.half);
       throw notFoundError();
     }
     return { target, master };
@@ -470,15 +472,4 @@ export class ConnectionService {
     }
     throw unavailable('The connection was changed by many requests at once; retry the request.', 1);
   }
-}
-
-async function forEachLimited<T>(items: T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await action(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

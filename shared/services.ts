@@ -1,6 +1,7 @@
 import type { TableClient } from '@azure/data-tables';
 import { ConnectionRoleService } from './connectionRoles';
 import { ConnectionService } from './connections';
+import { ConsistencyWalker } from './consistency';
 import { buildObjectTypeRegistry, type ObjectTypeRegistry, parseCustomObjectTypes } from './objectTypes';
 import { readSettings, type Settings, tableNames } from './settings';
 import { ConnectionStore } from './storage/connectionStore';
@@ -14,6 +15,8 @@ export interface Services {
   types: ObjectTypeRegistry;
   connections: ConnectionService;
   roles: ConnectionRoleService;
+  /** Checks and repairs the invariant across the tables (the repair job and `npm run check`). */
+  consistency: ConsistencyWalker;
   /** The table clients, for tools that walk the tables (checker, repair) and for tests. */
   tables: { connections: TableClient; roles: TableClient; roleIndex: TableClient };
   /** Resolves once the tables exist (created on first use, so a fresh account or Azurite just works). */
@@ -41,8 +44,10 @@ export function createServices(settings: Settings): Services {
     ));
   const index = new RoleIndexStore(clients.roleIndex);
   const roles = new ConnectionRoleService(new RoleStore(clients.roles), index, types);
-  const connections = new ConnectionService(new ConnectionStore(clients.connections), index, roles, types);
-  return { settings, types, connections, roles, ready, tables: clients };
+  const store = new ConnectionStore(clients.connections);
+  const connections = new ConnectionService(store, index, roles, types);
+  const consistency = new ConsistencyWalker(clients, store, index);
+  return { settings, types, connections, roles, consistency, ready, tables: clients };
 }
 
 export function getServices(): Services {

@@ -1,8 +1,8 @@
 import { app, type HttpMethod, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { createRequire } from 'node:module';
 import type { z } from 'zod';
 import { type Caller, PRINCIPAL_HEADER, readCaller } from '../caller';
 import { DomainError, validationError, type FieldError } from '../errors';
+import { insideFunctionsHost } from '../host';
 import { getServices, type Services } from '../services';
 import { asDomainError } from '../storage/errors';
 import { domainProblem, problemResponse } from './problem';
@@ -29,19 +29,6 @@ export interface RouteDefinition {
 
 /** The single route table: Azure registration, the local host and (later) the API definition read it. */
 export const routes: RouteDefinition[] = [];
-
-/**
- * The Functions worker provides `@azure/functions-core`; outside it (local host, tests) `app.http` would
- * only warn that it registers nothing, so the route table alone is used there.
- */
-const insideFunctionsHost = ((): boolean => {
-  try {
-    createRequire(__filename)('@azure/functions-core');
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 export function registerRoute(definition: RouteDefinition): void {
   routes.push(definition);

@@ -197,6 +197,21 @@ export class ConnectionStore {
     }
   }
 
+  /**
+   * Deletes a half left behind by an interrupted delete. Its guard may by now belong to a newer
+   * connection between the same records, so the guard goes only if it still names this half.
+   */
+  async removeOrphan(half: ConnectionHalf): Promise<void> {
+    await this.deleteIgnoringMissing(half.record1id, halfRowKey(half.connectionid));
+    if (!isActive(half)) return;
+    try {
+      const guard = await this.client.getEntity<{ connectionid: string }>(half.record1id, guardRowKey(half));
+      if (guard.connectionid === half.connectionid) await this.client.deleteEntity(half.record1id, guardRowKey(half), { etag: guard.etag });
+    } catch (error) {
+      if (!isStorageStatus(error, 404) && !isStorageStatus(error, 412)) throw error;
+    }
+  }
+
   /** Deletes many halves of one partition, with their guards, in transactions of up to 100 entities. */
   async removeAllInPartition(halves: ConnectionHalf[]): Promise<void> {
     const entities = halves.flatMap((half) => (isActive(half) ? [toEntity(half), guardEntity(half)] : [toEntity(half)]));

@@ -15,7 +15,7 @@ import { countMatching, queryRange, type Range, type Visibility } from './paging
  */
 const TYPE_WIDTH = 10;
 const typePrefix = (typeCode: number): string => String(typeCode).padStart(TYPE_WIDTH, '0');
-const indexRowKey = (half: ConnectionHalf): string => `${typePrefix(half.record1objecttypecode)}_${half.record1id}_${half.connectionid}`;
+export const indexRowKey = (half: ConnectionHalf): string => `${typePrefix(half.record1objecttypecode)}_${half.record1id}_${half.connectionid}`;
 
 export interface RoleQuery {
   roleId: string;
