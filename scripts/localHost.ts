@@ -66,11 +66,13 @@ async function send(response: ServerResponse, init: ConstructorParameters<typeof
   response.end(body);
 }
 
-const quietLogs = (level: LogLevel, ...args: unknown[]): void => {
-  if (level === 'error' || level === 'warning' || level === 'critical') console.error(`[${level}]`, ...args);
+export type LogThreshold = 'warning' | 'error';
+
+const logsFrom = (threshold: LogThreshold) => (level: LogLevel, ...args: unknown[]): void => {
+  if (level === 'error' || level === 'critical' || (threshold === 'warning' && level === 'warning')) console.error(`[${level}]`, ...args);
 };
 
-async function handle(table: RouteDefinition[], request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(table: RouteDefinition[], log: LogThreshold, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const url = new URL(request.url ?? '/', `http://${request.headers.host ?? '127.0.0.1'}`);
   const path = url.pathname.startsWith(ROUTE_PREFIX) ? url.pathname.slice(ROUTE_PREFIX.length) : undefined;
   const candidates = path === undefined ? [] : table.flatMap((route) => {
@@ -99,13 +101,14 @@ async function handle(table: RouteDefinition[], request: IncomingMessage, respon
     params: match.params,
     ...(body.length > 0 ? { body: { bytes: body } } : {}),
   });
-  const context = new InvocationContext({ functionName: match.route.name, invocationId: randomUUID(), logHandler: quietLogs });
+  const context = new InvocationContext({ functionName: match.route.name, invocationId: randomUUID(), logHandler: logsFrom(log) });
   await send(response, await invoke(match.route, functionRequest, context));
 }
 
-export function createLocalServer(table: RouteDefinition[] = routes): Server {
+/** `log`: 'warning' also shows storage trouble the API answered with 503; tests that inject faults use 'error'. */
+export function createLocalServer(table: RouteDefinition[] = routes, log: LogThreshold = 'warning'): Server {
   return createServer((request, response) => {
-    handle(table, request, response).catch(async (error: unknown) => {
+    handle(table, log, request, response).catch(async (error: unknown) => {
       console.error('local host failed to serve a request', error);
       if (!response.headersSent) await send(response, problemResponse(500, 'InternalError', 'The local host failed.'));
       else response.destroy();

@@ -5,6 +5,7 @@ import { inject } from 'vitest';
 import { encodePrincipal } from '../../shared/caller';
 import { resetServices } from '../../shared/services';
 import { createLocalServer } from '../../scripts/localHost';
+import { routes } from '../../shared/http/route';
 import { loadFunctions } from '../../scripts/loadFunctions';
 import { uniqueTableName } from './storage';
 
@@ -27,7 +28,8 @@ export async function startApi(env: Record<string, string> = {}): Promise<TestAp
   });
   resetServices();
   await loadFunctions(join(__dirname, '..', '..', 'functions'));
-  const server: Server = createLocalServer();
+  // Warnings are the 503s the fault tests provoke on purpose; errors still show.
+  const server: Server = createLocalServer(routes, 'error');
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
