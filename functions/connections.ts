@@ -1,17 +1,32 @@
 import { createConnectionSchema, etagOf, toView, updateConnectionSchema } from '../shared/connection';
-import { json, listResponse, noContent, parseBody, parseParams, parseQuery, registerRoute } from '../shared/http/route';
-import { connectionParams, listQuerySchema, parseIfMatch, recordParams, roleQuerySchema } from '../shared/http/schemas';
+import { json, listResponse, noContent, registerRoute } from '../shared/http/route';
+import {
+  connectionListSchema,
+  connectionParams,
+  connectionViewSchema,
+  deletedSchema,
+  etagHeader,
+  listQuerySchema,
+  parseIfMatch,
+  recordParams,
+  recordRolesSchema,
+  roleQuerySchema,
+} from '../shared/http/schemas';
 
 const connectionUrl = (requestUrl: string, recordId: string, connectionId: string): string =>
   new URL(`/api/records/${recordId}/connections/${connectionId}`, requestUrl).toString();
 
 registerRoute({
   name: 'createConnection',
-  methods: ['POST'],
+  operationId: 'CreateConnection',
+  summary: 'Create a connection',
+  description: 'Connects two records, writing the connection and its reciprocal so that both records list it.',
+  method: 'POST',
   route: 'connections',
-  handler: async ({ request, services, caller }) => {
-    const input = await parseBody(request, createConnectionSchema);
-    const { half, created } = await services.connections.create(input, caller);
+  body: createConnectionSchema,
+  response: { status: 201, description: 'The connection as record 1 sees it; 200 when the same request was already done.', schema: connectionViewSchema, headers: { location: 'The connection\'s URL.', ...etagHeader } },
+  handler: async ({ request, services, caller, body }) => {
+    const { half, created } = await services.connections.create(body, caller);
     return json(created ? 201 : 200, toView(half, services.types), {
       location: connectionUrl(request.url, half.record1id, half.connectionid),
       etag: etagOf(half),
@@ -21,10 +36,15 @@ registerRoute({
 
 registerRoute({
   name: 'listConnectionsByRole',
-  methods: ['GET'],
+  operationId: 'ListConnectionsByRole',
+  summary: 'List connections by role',
+  description: 'Lists the connections in which a record plays the given role, across all records, optionally of one record type.',
+  method: 'GET',
   route: 'connections',
-  handler: async ({ request, services, caller }) => {
-    const { top, skiptoken, count, ...query } = parseQuery(request, roleQuerySchema);
+  query: roleQuerySchema,
+  pageable: true,
+  response: { status: 200, description: 'A page of connections.', schema: connectionListSchema },
+  handler: async ({ request, services, caller, query: { top, skiptoken, count, ...query } }) => {
     const page = await services.connections.listByRole(query, caller, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
     return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
   },
@@ -32,11 +52,16 @@ registerRoute({
 
 registerRoute({
   name: 'listConnections',
-  methods: ['GET'],
+  operationId: 'ListConnections',
+  summary: 'List the connections of a record',
+  description: 'Lists every connection a record takes part in, on either side, filtered by the other record, roles, status or date.',
+  method: 'GET',
   route: 'records/{recordid}/connections',
-  handler: async ({ request, services, caller }) => {
-    const { recordid } = parseParams(request, recordParams);
-    const { top, skiptoken, count, ...filters } = parseQuery(request, listQuerySchema);
+  params: recordParams,
+  query: listQuerySchema,
+  pageable: true,
+  response: { status: 200, description: 'A page of connections.', schema: connectionListSchema },
+  handler: async ({ request, services, caller, params: { recordid }, query: { top, skiptoken, count, ...filters } }) => {
     const page = await services.connections.list({ recordId: recordid, ...filters }, caller, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
     return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
   },
@@ -44,10 +69,15 @@ registerRoute({
 
 registerRoute({
   name: 'deleteRecordConnections',
-  methods: ['DELETE'],
+  operationId: 'DeleteRecordConnections',
+  summary: 'Delete all connections of a record',
+  description: 'Deletes every connection of a record, both halves of each, as when the record itself is deleted; for administrators.',
+  method: 'DELETE',
   route: 'records/{recordid}/connections',
-  handler: async ({ request, services, caller }) => {
-    const { recordid } = parseParams(request, recordParams);
+  params: recordParams,
+  visibility: 'advanced',
+  response: { status: 200, description: 'How many connections were deleted.', schema: deletedSchema },
+  handler: async ({ services, caller, params: { recordid } }) => {
     const deleted = await services.connections.deleteAllOf(recordid, caller);
     return json(200, { recordid, deleted });
   },
@@ -55,10 +85,14 @@ registerRoute({
 
 registerRoute({
   name: 'listRecordRoles',
-  methods: ['GET'],
+  operationId: 'ListRecordRoles',
+  summary: 'List the roles of a record',
+  description: 'Lists the distinct roles a record plays in its connections, each with the number of connections.',
+  method: 'GET',
   route: 'records/{recordid}/roles',
-  handler: async ({ request, services, caller }) => {
-    const { recordid } = parseParams(request, recordParams);
+  params: recordParams,
+  response: { status: 200, description: 'The roles the record plays.', schema: recordRolesSchema },
+  handler: async ({ services, caller, params: { recordid } }) => {
     const roles = await services.connections.rolesOf(recordid, caller);
     return json(200, { recordid, count: roles.length, value: roles });
   },
@@ -66,10 +100,14 @@ registerRoute({
 
 registerRoute({
   name: 'getConnection',
-  methods: ['GET'],
+  operationId: 'GetConnection',
+  summary: 'Get a connection',
+  description: 'Returns one connection as the given record sees it, with the ETag to use for changes.',
+  method: 'GET',
   route: 'records/{recordid}/connections/{connectionid}',
-  handler: async ({ request, services, caller }) => {
-    const { recordid, connectionid } = parseParams(request, connectionParams);
+  params: connectionParams,
+  response: { status: 200, description: 'The connection.', schema: connectionViewSchema, headers: etagHeader },
+  handler: async ({ services, caller, params: { recordid, connectionid } }) => {
     const half = await services.connections.get(recordid, connectionid, caller);
     return json(200, toView(half, services.types), { etag: etagOf(half) });
   },
@@ -77,23 +115,32 @@ registerRoute({
 
 registerRoute({
   name: 'updateConnection',
-  methods: ['PATCH'],
+  operationId: 'UpdateConnection',
+  summary: 'Update a connection',
+  description: 'Changes the description, dates, roles, owner or status of a connection on both of its halves.',
+  method: 'PATCH',
   route: 'records/{recordid}/connections/{connectionid}',
-  handler: async ({ request, services, caller }) => {
-    const { recordid, connectionid } = parseParams(request, connectionParams);
-    const patch = await parseBody(request, updateConnectionSchema);
-    const ifMatch = parseIfMatch(request.headers.get('if-match'));
-    const half = await services.connections.update(recordid, connectionid, patch, caller, ifMatch);
+  params: connectionParams,
+  body: updateConnectionSchema,
+  ifMatch: true,
+  response: { status: 200, description: 'The changed connection.', schema: connectionViewSchema, headers: etagHeader },
+  handler: async ({ request, services, caller, params: { recordid, connectionid }, body }) => {
+    const half = await services.connections.update(recordid, connectionid, body, caller, parseIfMatch(request.headers.get('if-match')));
     return json(200, toView(half, services.types), { etag: etagOf(half) });
   },
 });
 
 registerRoute({
   name: 'deleteConnection',
-  methods: ['DELETE'],
+  operationId: 'DeleteConnection',
+  summary: 'Delete a connection',
+  description: 'Deletes a connection, both of its halves, from whichever record it is addressed.',
+  method: 'DELETE',
   route: 'records/{recordid}/connections/{connectionid}',
-  handler: async ({ request, services, caller }) => {
-    const { recordid, connectionid } = parseParams(request, connectionParams);
+  params: connectionParams,
+  ifMatch: true,
+  response: { status: 204, description: 'Deleted.' },
+  handler: async ({ request, services, caller, params: { recordid, connectionid } }) => {
     await services.connections.delete(recordid, connectionid, caller, parseIfMatch(request.headers.get('if-match')));
     return noContent();
   },

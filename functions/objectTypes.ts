@@ -1,8 +1,14 @@
 import { json, registerRoute } from '../shared/http/route';
+import { objectTypesSchema } from '../shared/http/schemas';
 
 registerRoute({
   name: 'listObjectTypes',
-  methods: ['GET'],
+  operationId: 'ListObjectTypes',
+  summary: 'List record types',
+  description: 'Lists the record types (object type codes and logical names) this deployment accepts.',
+  method: 'GET',
   route: 'objecttypes',
+  visibility: 'internal',
+  response: { status: 200, description: 'The record types.', schema: objectTypesSchema },
   handler: async ({ services }) => json(200, { value: services.types.list().map(({ code, name }) => ({ objecttypecode: code, objecttypename: name })) }),
 });

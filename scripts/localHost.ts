@@ -85,9 +85,9 @@ async function handle(table: RouteDefinition[], log: LogThreshold, request: Inco
     return;
   }
   const method = (request.method ?? 'GET').toUpperCase();
-  const match = candidates.find(({ route }) => route.methods.some((allowed) => allowed === method));
+  const match = candidates.find(({ route }) => route.method === method);
   if (!match) {
-    const allow = [...new Set(candidates.flatMap(({ route }) => route.methods))].join(', ');
+    const allow = [...new Set(candidates.map(({ route }) => route.method))].join(', ');
     await send(response, problemResponse(405, 'MethodNotAllowed', `${method} is not allowed here; use ${allow}.`, {}, { allow }));
     request.resume();
     return;

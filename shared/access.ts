@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Caller } from './caller';
+import { doc } from './doc';
 import { forbidden, notFound, validationError } from './errors';
 import { guid } from './ids';
 
@@ -57,19 +58,22 @@ export const accessMaskSchema = z.union([z.number(), z.string()]).transform((val
   return mask;
 });
 
-const principalType = z.enum(['systemuser', 'team']);
+const principalType = z.enum(['systemuser', 'team'])
+  .meta(doc('Principal type', 'Whether the principal is a user (systemuser) or a team (team, a Microsoft Entra group).'));
+const accessMask = accessMaskSchema
+  .meta(doc('Access rights', 'The rights, as names separated by commas (ReadAccess, WriteAccess) or as Dataverse\'s AccessRights number.', { visibility: 'important' }));
 
 export const grantAccessSchema = z.strictObject({
-  principalid: guid,
+  principalid: guid.meta(doc('Principal ID', 'The object ID of the user or team to share with.', { visibility: 'important' })),
   principaltype: principalType,
-  accessmask: accessMaskSchema,
-});
+  accessmask: accessMask,
+}).meta({ title: 'Grant', description: 'The rights to add to a principal\'s share.' });
 export type GrantAccessInput = z.infer<typeof grantAccessSchema>;
 
 export const modifyAccessSchema = z.strictObject({
   principaltype: principalType.optional(),
-  accessmask: accessMaskSchema,
-});
+  accessmask: accessMask,
+}).meta({ title: 'AccessChange', description: 'The rights that replace a principal\'s share.' });
 export type ModifyAccessInput = z.infer<typeof modifyAccessSchema>;
 
 export const shareView = (share: Share) => ({ ...share, accessrights: formatRights(share.accessmask) });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Share } from './access';
 import type { Caller } from './caller';
+import { doc } from './doc';
 import { conflict, validationError } from './errors';
 import { guid, newId, reciprocalIdOf } from './ids';
 import type { ObjectType, ObjectTypeRegistry } from './objectTypes';
@@ -46,40 +47,73 @@ export const MAX_RECORD_NAME = 500;
 
 const objectTypeInput = z.union([z.number().int().nonnegative(), z.string().min(1).max(128)]);
 
+/** Connector pickers: object types from ListObjectTypes, roles from ListConnectionRoles filtered by type. */
+export const objectTypePicker = {
+  'x-ms-dynamic-values': { operationId: 'ListObjectTypes', 'value-collection': 'value', 'value-path': 'objecttypename', 'value-title': 'objecttypename' },
+  'x-ms-dynamic-list': { operationId: 'ListObjectTypes', itemsPath: 'value', itemValuePath: 'objecttypename', itemTitlePath: 'objecttypename' },
+};
+export const rolePicker = (typeField: string) => ({
+  'x-ms-dynamic-values': {
+    operationId: 'ListConnectionRoles', 'value-collection': 'value', 'value-path': 'connectionroleid', 'value-title': 'name',
+    parameters: { validfor: { parameter: typeField }, statecode: '0' },
+  },
+  'x-ms-dynamic-list': {
+    operationId: 'ListConnectionRoles', itemsPath: 'value', itemValuePath: 'connectionroleid', itemTitlePath: 'name',
+    parameters: { validfor: { parameterReference: `body/${typeField}` }, statecode: { value: '0' } },
+  },
+});
+
 /** Accepts an ISO 8601 date or date-time with offset and keeps it as a UTC ISO string. */
 const dateTime = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()])
   .transform((value) => new Date(value).toISOString());
 
+const description = z.string().max(MAX_DESCRIPTION).nullable().optional()
+  .meta(doc('Description', 'Information about the connection, such as the length or quality of the relationship (at most 2000 characters).'));
+const effectivestart = dateTime.nullable().optional()
+  .meta(doc('Starting', 'When the connection starts (ISO 8601 date or date-time); empty means it has always been in effect.', { format: 'date-time' }));
+const effectiveend = dateTime.nullable().optional()
+  .meta(doc('Ending', 'When the connection ends (ISO 8601 date or date-time), not before it starts; empty means open-ended.', { format: 'date-time' }));
+const roleOf = (record: 1 | 2, summary: string) => guid.nullable().optional()
+  .meta(doc(summary, `The connection role record ${record} plays toward the other record; pick from the roles valid for its type.`, rolePicker(`record${record}objecttypecode`)));
+
 export const createConnectionSchema = z.strictObject({
-  connectionid: guid.optional(),
-  record1id: guid,
-  record1objecttypecode: objectTypeInput,
-  record1roleid: guid.nullable().optional(),
-  record1name: z.string().max(MAX_RECORD_NAME).nullable().optional(),
-  record2id: guid,
-  record2objecttypecode: objectTypeInput,
-  record2roleid: guid.nullable().optional(),
-  record2name: z.string().max(MAX_RECORD_NAME).nullable().optional(),
-  description: z.string().max(MAX_DESCRIPTION).nullable().optional(),
-  effectivestart: dateTime.nullable().optional(),
-  effectiveend: dateTime.nullable().optional(),
-});
+  connectionid: guid.optional()
+    .meta(doc('Connection ID', 'A GUID you choose for the connection, so a retried request never makes a second one; generated when left out.', { visibility: 'advanced' })),
+  record1id: guid.meta(doc('From record ID', 'The GUID of the source record (record 1).', { visibility: 'important' })),
+  record1objecttypecode: objectTypeInput
+    .meta(doc('From record type', 'The source record\'s table, as an object type code (1) or logical name (account).', { visibility: 'important', ...objectTypePicker })),
+  record1roleid: roleOf(1, 'From role'),
+  record1name: z.string().max(MAX_RECORD_NAME).nullable().optional()
+    .meta(doc('From record name', 'The source record\'s display name, shown as the connection name on the reciprocal side (at most 500 characters).')),
+  record2id: guid.meta(doc('To record ID', 'The GUID of the target record (record 2).', { visibility: 'important' })),
+  record2objecttypecode: objectTypeInput
+    .meta(doc('To record type', 'The target record\'s table, as an object type code (2) or logical name (contact).', { visibility: 'important', ...objectTypePicker })),
+  record2roleid: roleOf(2, 'To role'),
+  record2name: z.string().max(MAX_RECORD_NAME).nullable().optional()
+    .meta(doc('To record name', 'The target record\'s display name, shown as the connection name (at most 500 characters).')),
+  description,
+  effectivestart,
+  effectiveend,
+}).meta({ title: 'NewConnection', description: 'A connection to create between two records.' });
 export type CreateConnectionInput = z.infer<typeof createConnectionSchema>;
 
 export const updateConnectionSchema = z
   .strictObject({
-    description: z.string().max(MAX_DESCRIPTION).nullable().optional(),
-    effectivestart: dateTime.nullable().optional(),
-    effectiveend: dateTime.nullable().optional(),
-    record1roleid: guid.nullable().optional(),
-    record2roleid: guid.nullable().optional(),
-    /** Assigns the connection to another user or team (needs AssignAccess). */
-    ownerid: guid.optional(),
-    statecode: z.union([z.literal(0), z.literal(1)]).optional(),
-    statuscode: z.union([z.literal(1), z.literal(2)]).optional(),
+    description,
+    effectivestart,
+    effectiveend,
+    record1roleid: roleOf(1, 'From role'),
+    record2roleid: roleOf(2, 'To role'),
+    ownerid: guid.optional()
+      .meta(doc('Owner', 'Assigns the connection to another user or team, by object ID (needs AssignAccess).', { visibility: 'advanced' })),
+    statecode: z.union([z.literal(0), z.literal(1)]).optional()
+      .meta(doc('Status', 'Whether the connection is active (0) or inactive (1); inactive connections are read-only until reactivated.')),
+    statuscode: z.union([z.literal(1), z.literal(2)]).optional()
+      .meta(doc('Status reason', 'Active (1) or Inactive (2); follows the status when left out.', { visibility: 'advanced' })),
   })
-  .refine((patch) => Object.keys(patch).length > 0, { message: 'the body changes nothing: give at least one field' });
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'the body changes nothing: give at least one field' })
+  .meta({ title: 'ConnectionChanges', description: 'The fields of a connection to change; the others keep their values.' });
 export type UpdateConnectionInput = z.infer<typeof updateConnectionSchema>;
 
 export function resolveObjectType(registry: ObjectTypeRegistry, value: number | string, field: string): ObjectType {

@@ -182,8 +182,13 @@ export class ConnectionService {
         if (holder) throw connectionExists(holder);
         continue; // whatever conflicted is gone again: try once more
       }
-      // The twin is derived from a master that was just written, so overwriting any leftover is right.
-      await this.store.put(reciprocalOf(master));
+      // The twin is derived from a master that was just written, so overwriting a leftover twin is right;
+      // but the other side's guard may show the same connection was made from there: then undo.
+      const rival = await this.store.putTwin(reciprocalOf(master));
+      if (rival !== undefined) {
+        await this.store.remove(master);
+        throw connectionExists(rival);
+      }
       await this.indexPair(master);
       return { half: master, created: true };
     }

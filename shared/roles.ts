@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Caller } from './caller';
 import { ACTIVE, INACTIVE, type StateCode, type StatusCode } from './connection';
+import { doc } from './doc';
 import { validationError } from './errors';
 import { guid, newId } from './ids';
 import type { ObjectType, ObjectTypeRegistry } from './objectTypes';
@@ -44,28 +45,36 @@ const category = z
   .int()
   .refine((value): value is RoleCategory => categoryCodes.includes(value as RoleCategory), {
     message: `must be one of ${categoryCodes.join(', ')}`,
-  });
-const objectTypeList = z.array(z.union([z.number().int().nonnegative(), z.string().min(1).max(128)])).max(MAX_ROLE_TYPES);
+  })
+  .meta(doc('Category', 'The role\'s category: 1 Business, 2 Family, 3 Social, 4 Sales, 5 Other, 1000 Stakeholder, 1001 Sales Team, 1002 Service.', { enum: categoryCodes }));
+const objectTypeList = z.array(z.union([z.number().int().nonnegative(), z.string().min(1).max(128)])).max(MAX_ROLE_TYPES)
+  .meta(doc('Record types', 'The record types the role applies to, as codes or logical names; empty means every type.'));
+const roleName = z.string().trim().min(1).max(MAX_ROLE_NAME).meta(doc('Name', 'The role\'s name, such as Doctor or Vendor (at most 100 characters).', { visibility: 'important' }));
+const roleDescription = z.string().max(MAX_ROLE_DESCRIPTION).nullable().optional()
+  .meta(doc('Description', 'What the role means (at most 1000 characters).'));
 
 export const createRoleSchema = z.strictObject({
-  connectionroleid: guid.optional(),
-  name: z.string().trim().min(1).max(MAX_ROLE_NAME),
+  connectionroleid: guid.optional().meta(doc('Role ID', 'A GUID you choose for the role; generated when left out.', { visibility: 'advanced' })),
+  name: roleName,
   category: category.default(5),
-  description: z.string().max(MAX_ROLE_DESCRIPTION).nullable().optional(),
+  description: roleDescription,
   objecttypecodes: objectTypeList.default([]),
-});
+}).meta({ title: 'NewConnectionRole', description: 'A connection role to create.' });
 export type CreateRoleInput = z.infer<typeof createRoleSchema>;
 
 export const updateRoleSchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(MAX_ROLE_NAME).optional(),
+    name: roleName.optional(),
     category: category.optional(),
-    description: z.string().max(MAX_ROLE_DESCRIPTION).nullable().optional(),
+    description: roleDescription,
     objecttypecodes: objectTypeList.optional(),
-    statecode: z.union([z.literal(0), z.literal(1)]).optional(),
-    statuscode: z.union([z.literal(1), z.literal(2)]).optional(),
+    statecode: z.union([z.literal(0), z.literal(1)]).optional()
+      .meta(doc('Status', 'Active (0) or inactive (1); an inactive role stays on existing connections but cannot be given to new ones.')),
+    statuscode: z.union([z.literal(1), z.literal(2)]).optional()
+      .meta(doc('Status reason', 'Active (1) or Inactive (2); follows the status when left out.', { visibility: 'advanced' })),
   })
-  .refine((patch) => Object.keys(patch).length > 0, { message: 'the body changes nothing: give at least one field' });
+  .refine((patch) => Object.keys(patch).length > 0, { message: 'the body changes nothing: give at least one field' })
+  .meta({ title: 'ConnectionRoleChanges', description: 'The fields of a role to change; the others keep their values.' });
 export type UpdateRoleInput = z.infer<typeof updateRoleSchema>;
 
 function resolveTypes(types: ObjectTypeRegistry, values: (number | string)[]): number[] {

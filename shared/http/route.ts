@@ -2,6 +2,7 @@ import { app, type HttpMethod, type HttpRequest, type HttpResponseInit, type Inv
 import type { z } from 'zod';
 import { type Caller, PRINCIPAL_HEADER, readCaller } from '../caller';
 import { DomainError, validationError, type FieldError } from '../errors';
+import type { Visibility } from '../doc';
 import { insideFunctionsHost } from '../host';
 import { getServices, type Services } from '../services';
 import { asDomainError } from '../storage/errors';
@@ -16,29 +17,59 @@ export interface RequestContext {
   caller: Caller;
 }
 
-export interface RouteDefinition {
-  /** Function name in Azure; also the operation's identity in the route table. */
-  name: string;
-  methods: HttpMethod[];
-  /** Route template relative to the /api prefix, in the Functions syntax: records/{recordid}/connections. */
-  route: string;
-  /** Routes that answer without a caller (health probe). */
-  anonymous?: boolean;
-  handler: (context: RequestContext) => Promise<HttpResponseInit>;
+export interface ResponseSpec {
+  status: number;
+  description: string;
+  /** The body's shape; none for 204. */
+  schema?: z.ZodType;
+  /** Response headers worth declaring, name to description. */
+  headers?: Record<string, string>;
 }
 
-/** The single route table: Azure registration, the local host and (later) the API definition read it. */
+/**
+ * One operation: how Azure routes it, how its input is validated, and how it is documented. The same
+ * object registers the function, feeds the local host and generates the API definition, so the three
+ * never drift.
+ */
+export interface RouteDefinition<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+  /** Function name in Azure. */
+  name: string;
+  /** PascalCase operation id in the API definition, with Dataverse's verbs. */
+  operationId: string;
+  summary: string;
+  description: string;
+  method: HttpMethod;
+  /** Route template relative to the /api prefix, in the Functions syntax: records/{recordid}/connections. */
+  route: string;
+  /** Routes that answer without a caller (health probe, API definition). */
+  anonymous?: boolean;
+  /** Operations a maker rarely needs are `advanced`; plumbing is `internal`. */
+  visibility?: Visibility;
+  params?: P;
+  query?: Q;
+  body?: B;
+  response: ResponseSpec;
+  /** Whether the response is a page with `nextLink`. */
+  pageable?: boolean;
+  /** Whether the operation honours an If-Match header. */
+  ifMatch?: boolean;
+  /** Leave out of the connector definition (the definition itself, health probes). */
+  hidden?: boolean;
+  handler(context: RequestContext & { params: z.output<P>; query: z.output<Q>; body: z.output<B> }): Promise<HttpResponseInit>;
+}
+
+/** The single route table: Azure registration, the local host and the API definition read it. */
 export const routes: RouteDefinition[] = [];
 
-export function registerRoute(definition: RouteDefinition): void {
-  routes.push(definition);
+export function registerRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(definition: RouteDefinition<P, Q, B>): void {
+  routes.push(definition as unknown as RouteDefinition);
   if (!insideFunctionsHost) return;
   // Authentication is App Service Authentication's job (Entra ID in front of the app), not function keys.
   app.http(definition.name, {
-    methods: definition.methods,
+    methods: [definition.method],
     route: definition.route,
     authLevel: 'anonymous',
-    handler: (request, context) => invoke(definition, request, context),
+    handler: (request, context) => invoke(definition as unknown as RouteDefinition, request, context),
   });
 }
 
@@ -46,12 +77,14 @@ export function registerRoute(definition: RouteDefinition): void {
 export async function invoke(definition: RouteDefinition, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
     if (definition.anonymous) {
-      return await definition.handler({ request, caller: anonymousCaller, get services() { return getServices(); } });
+      const input = await parseInput(definition, request);
+      return await definition.handler({ request, caller: anonymousCaller, ...input, get services() { return getServices(); } });
     }
     const services = getServices();
     const caller = callerOf(request, services);
+    const input = await parseInput(definition, request);
     await services.ready();
-    return await definition.handler({ request, services, caller });
+    return await definition.handler({ request, services, caller, ...input });
   } catch (error) {
     const domainError = asDomainError(error);
     if (domainError) {
@@ -88,14 +121,16 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: 
   return parsed.data;
 }
 
-export const parseParams = <S extends z.ZodType>(request: HttpRequest, schema: S): z.output<S> =>
-  parseWith(schema, request.params, 'route');
-
-export const parseQuery = <S extends z.ZodType>(request: HttpRequest, schema: S): z.output<S> =>
-  parseWith(schema, Object.fromEntries(request.query.entries()), 'query string');
+/** Route, query and body, each validated by the schema the definition declares (and documents). */
+async function parseInput(definition: RouteDefinition, request: HttpRequest): Promise<{ params: unknown; query: unknown; body: unknown }> {
+  const params = definition.params ? parseWith(definition.params, request.params, 'route') : {};
+  const query = definition.query ? parseWith(definition.query, Object.fromEntries(request.query.entries()), 'query string') : {};
+  const body = definition.body ? await parseBody(request, definition.body) : undefined;
+  return { params, query, body };
+}
 
 /** Reads a JSON body: 415 unless JSON, 413 when over the limit, 400 when malformed or invalid. */
-export async function parseBody<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<z.output<S>> {
+async function parseBody<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<z.output<S>> {
   const contentType = request.headers.get('content-type') ?? '';
   if (!/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) {
     throw new DomainError('unsupported-media-type', 'UnsupportedMediaType', 'Send the body as JSON with Content-Type: application/json.');

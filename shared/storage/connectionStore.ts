@@ -147,7 +147,8 @@ export class ConnectionStore {
     const oldGuard = isActive(previous.half) ? guardRowKey(previous.half) : undefined;
     const newGuard = isActive(next) ? guardRowKey(next) : undefined;
     if (oldGuard !== newGuard) {
-      if (oldGuard) actions.push(['delete', guardEntity(previous.half)]);
+      // After an interrupted operation a newer connection may hold the old key: leave its guard alone.
+      if (oldGuard && (await this.guardHolder(previous.half)) === previous.half.connectionid) actions.push(['delete', guardEntity(previous.half)]);
       if (newGuard) actions.push(['create', guardEntity(next)]);
     }
     await this.client.submitTransaction(actions);
@@ -166,6 +167,32 @@ export class ConnectionStore {
       // The guard to delete was already gone: write the half alone.
       await this.client.upsertEntity(toEntity(half), 'Replace');
     }
+  }
+
+  /**
+   * Writes the twin of a master just created. Its guard is inserted, not overwritten: when another
+   * active connection between the same records already holds it (the same connection made from the
+   * other side while that one's twin lagged behind), that connection's id is returned and nothing is
+   * written. A guard left by a half that is gone or inactive is taken over.
+   */
+  async putTwin(half: ConnectionHalf): Promise<string | undefined> {
+    if (!isActive(half)) {
+      await this.put(half);
+      return undefined;
+    }
+    try {
+      await this.client.submitTransaction([['upsert', toEntity(half), 'Replace'], ['create', guardEntity(half)]]);
+      return undefined;
+    } catch (error) {
+      if (!isStorageStatus(error, 409)) throw error;
+    }
+    const holder = await this.guardHolder(half);
+    if (holder !== undefined && holder !== half.connectionid) {
+      const other = await this.read(half.record1id, holder);
+      if (other && isActive(other.half)) return holder;
+    }
+    await this.put(half);
+    return undefined;
   }
 
   /** Inserts the half unless it exists; returns whether it was written. */
