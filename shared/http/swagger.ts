@@ -55,7 +55,9 @@ function simplify(node: Json): Json {
     } else if (key === 'items' && value && typeof value === 'object' && !Array.isArray(value)) {
       result.items = simplify(value as Json);
     } else if (key === 'anyOf' || key === 'oneOf') {
-      Object.assign(result, collapse((value as Json[]).map(simplify)));
+      const branches = (value as Json[]).map(simplify);
+      if (branches.some((branch) => branch.type === 'null')) result['x-nullable'] = true;
+      Object.assign(result, collapse(branches));
     } else if (key === 'const') {
       result.enum = [value];
     } else {
@@ -64,6 +66,8 @@ function simplify(node: Json): Json {
   }
   if (Array.isArray(result.type)) {
     const types = nonNull(result.type);
+    // Swagger 2.0 has no null type; x-nullable is the extension connectors and AutoRest read.
+    if (types.length < result.type.length) result['x-nullable'] = true;
     result.type = types.includes('string') ? 'string' : (types[0] ?? 'string');
   }
   if (Array.isArray(result.enum)) {
