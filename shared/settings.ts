@@ -58,6 +58,9 @@ export const tableNames = (settings: Pick<Settings, 'TABLE_NAME_PREFIX'>) => ({
 /** Names read from the environment by the app itself (platform-provided ones excluded). */
 export const appSettingNames = Object.keys(settingsSchema.shape).filter((name) => name !== 'WEBSITE_AUTH_ENABLED');
 
+/** Settings for local development only: a deployment in Azure never sets them. */
+export const localOnlySettings = ['DataTables__connectionString', 'LOCAL_DEVELOPMENT_MODE'];
+
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const parsed = settingsSchema.safeParse(env);
   if (!parsed.success) {
