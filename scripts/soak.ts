@@ -53,7 +53,15 @@ async function main(): Promise<number> {
   const stats: Stats = { operations: 0, byStatus: new Map(), retries: 0, latencies: [] };
   const deadline = Date.now() + seconds * 1000;
 
-  async function send(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; json: any }> {
+  interface Answer {
+    connectionid: string;
+    relatedconnectionid: string;
+    record1id: string;
+    record2id: string;
+    value?: { principalid: string }[];
+  }
+
+  async function send(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; json: Answer | undefined }> {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       const response = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) });
@@ -67,7 +75,7 @@ async function main(): Promise<number> {
       stats.operations++;
       stats.byStatus.set(response.status, (stats.byStatus.get(response.status) ?? 0) + 1);
       if (response.status >= 500) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-      return { status: response.status, json: text ? JSON.parse(text) : undefined };
+      return { status: response.status, json: text ? (JSON.parse(text) as Answer) : undefined };
     }
   }
 
@@ -84,7 +92,7 @@ async function main(): Promise<number> {
           connectionid: randomUUID(), record1id: records[a], record1objecttypecode: 'account', record2id: records[b], record2objecttypecode: 'contact',
           ...(Math.random() < 0.5 && { record1roleid: role.connectionroleid }),
         });
-        if (created.status === 201 || created.status === 200) {
+        if ((created.status === 201 || created.status === 200) && created.json) {
           mine.push({
             url: `/records/${created.json.record1id}/connections/${created.json.connectionid}`,
             twinUrl: `/records/${created.json.record2id}/connections/${created.json.relatedconnectionid}`,

@@ -1,5 +1,5 @@
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
-import { DefaultAzureCredential } from '@azure/identity';
+import type { AccessToken, DefaultAzureCredentialClientIdOptions, GetTokenOptions, TokenCredential } from '@azure/identity';
 import type { Settings } from '../settings';
 
 // Storage throttling (503) and transient faults are retried by the SDK's policy with exponential
@@ -8,7 +8,25 @@ const clientOptions: TableServiceClientOptions = {
   retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
 };
 
-let credential: DefaultAzureCredential | undefined;
+/**
+ * DefaultAzureCredential, loaded on the first token request: @azure/identity (with MSAL) is the
+ * largest part of the app and is not needed to start it, so loading it late shortens cold starts.
+ */
+class LazyDefaultAzureCredential implements TokenCredential {
+  private inner: TokenCredential | undefined;
+
+  constructor(private readonly options: DefaultAzureCredentialClientIdOptions) {}
+
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    if (!this.inner) {
+      const identity = require('@azure/identity') as typeof import('@azure/identity');
+      this.inner = new identity.DefaultAzureCredential(this.options);
+    }
+    return this.inner.getToken(scopes, options);
+  }
+}
+
+let credential: TokenCredential | undefined;
 
 /**
  * In Azure the app reaches the tables with its managed identity (no keys); a connection string is only
@@ -16,7 +34,7 @@ let credential: DefaultAzureCredential | undefined;
  */
 export function createTableClient(settings: Settings, tableName: string): TableClient {
   if (settings.DataTables__tableServiceUri) {
-    credential ??= new DefaultAzureCredential(
+    credential ??= new LazyDefaultAzureCredential(
       settings.DataTables__clientId ? { managedIdentityClientId: settings.DataTables__clientId } : {},
     );
     return new TableClient(settings.DataTables__tableServiceUri, tableName, credential, clientOptions);
