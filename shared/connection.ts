@@ -214,15 +214,27 @@ export const touched = (half: ConnectionHalf, caller: Caller, now: Date): Connec
   versionnumber: half.versionnumber + 1,
 });
 
-/** Applies a PATCH to the master half (the source of truth), enforcing Dataverse's state rules. */
-export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput, caller: Caller, now: Date): ConnectionHalf {
-  const statecode = patch.statecode ?? (patch.statuscode === undefined ? master.statecode : patch.statuscode === 1 ? ACTIVE : INACTIVE);
+/**
+ * The state a change asks for: statecode and statuscode as given, either one following the other when
+ * left out, the current state when both are; a statuscode of the other state is refused.
+ */
+export function requestedState(
+  current: StateCode,
+  patch: { statecode?: StateCode | undefined; statuscode?: StatusCode | undefined },
+): { statecode: StateCode; statuscode: StatusCode } {
+  const statecode = patch.statecode ?? (patch.statuscode === undefined ? current : patch.statuscode === 1 ? ACTIVE : INACTIVE);
   const statuscode = patch.statuscode ?? statusOfState[statecode];
   if (statusOfState[statecode] !== statuscode) {
     throw validationError('statuscode does not belong to statecode.', [
       { field: 'statuscode', message: 'statecode 0 (Active) goes with statuscode 1; statecode 1 (Inactive) with statuscode 2' },
     ]);
   }
+  return { statecode, statuscode };
+}
+
+/** Applies a PATCH to the master half (the source of truth), enforcing Dataverse's state rules. */
+export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput, caller: Caller, now: Date): ConnectionHalf {
+  const { statecode, statuscode } = requestedState(master.statecode, patch);
   const onlyStateFields = Object.keys(patch).every((field) => field === 'statecode' || field === 'statuscode');
   if (master.statecode === INACTIVE && !(statecode === ACTIVE && onlyStateFields)) {
     throw conflict('ConnectionInactive', 'The connection is inactive and read-only: reactivate it (statecode 0) before changing it.', {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Caller } from './caller';
-import { ACTIVE, INACTIVE, type StateCode, type StatusCode } from './connection';
+import { ACTIVE, requestedState, type StateCode, type StatusCode } from './connection';
 import { doc } from './doc';
 import { validationError } from './errors';
 import { guid, newId } from './ids';
@@ -109,13 +109,7 @@ export function newRole(input: CreateRoleInput, types: ObjectTypeRegistry, calle
 }
 
 export function applyRoleUpdate(role: ConnectionRole, patch: UpdateRoleInput, types: ObjectTypeRegistry, caller: Caller, now: Date): ConnectionRole {
-  const statecode: StateCode = patch.statecode ?? (patch.statuscode === undefined ? role.statecode : patch.statuscode === 1 ? ACTIVE : INACTIVE);
-  const statuscode: StatusCode = patch.statuscode ?? (statecode === ACTIVE ? 1 : 2);
-  if ((statecode === ACTIVE) !== (statuscode === 1)) {
-    throw validationError('statuscode does not belong to statecode.', [
-      { field: 'statuscode', message: 'statecode 0 (Active) goes with statuscode 1; statecode 1 (Inactive) with statuscode 2' },
-    ]);
-  }
+  const { statecode, statuscode } = requestedState(role.statecode, patch);
   return {
     ...role,
     name: patch.name ?? role.name,

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
 import type { ConnectionService } from '../../shared/connections';
-import { DomainError } from '../../shared/errors';
+import type { DomainError } from '../../shared/errors';
+import { rejection } from '../support/errors';
 import { ConnectionStore, guardRowKey } from '../../shared/storage/connectionStore';
 import { createServices, type Services } from '../../shared/services';
 import { alice, bob, countRequests, type RequestCounter, testSettings } from '../support/storage';
@@ -34,15 +35,6 @@ const input = (body: Record<string, unknown> = {}) =>
   });
 const patch = (body: Record<string, unknown>) => updateConnectionSchema.parse(body);
 
-async function failure(action: Promise<unknown>): Promise<DomainError> {
-  try {
-    await action;
-  } catch (error) {
-    if (error instanceof DomainError) return error;
-    throw error;
-  }
-  throw new Error('expected the operation to fail');
-}
 
 async function entitiesOf(partitionKey: string): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
@@ -82,7 +74,7 @@ describe('creating a connection', () => {
   it('refuses the same id with different content', async () => {
     const request = input({ connectionid: randomUUID() });
     await service.create(request, alice);
-    const error = await failure(service.create({ ...request, description: 'changed' }, alice));
+    const error = await rejection(service.create({ ...request, description: 'changed' }, alice));
     expect(error.code).toBe('DuplicateRecord');
   });
 
@@ -105,7 +97,7 @@ describe('creating a connection', () => {
     const request = input({ record1roleid: role1, record2roleid: role2 });
     const { half } = await service.create(request, alice);
 
-    const duplicate = await failure(service.create({ ...request, connectionid: randomUUID() }, bob));
+    const duplicate = await rejection(service.create({ ...request, connectionid: randomUUID() }, bob));
     expect(duplicate.code).toBe('ConnectionExists');
     expect(duplicate.extra.members?.existingconnectionid).toBe(half.connectionid);
 
@@ -114,7 +106,7 @@ describe('creating a connection', () => {
       record1id: request.record2id, record1objecttypecode: 'contact', record1roleid: role2,
       record2id: request.record1id, record2objecttypecode: 'account', record2roleid: role1,
     });
-    expect((await failure(service.create(reversed, bob))).code).toBe('ConnectionExists');
+    expect((await rejection(service.create(reversed, bob))).code).toBe('ConnectionExists');
 
     // Other roles make another connection.
     await expect(service.create({ ...request, record2roleid: role3 }, bob)).resolves.toMatchObject({ created: true });
@@ -125,7 +117,7 @@ describe('creating a connection', () => {
     const { half: old } = await service.create(request, alice);
     await service.update(old.record1id, old.connectionid, patch({ statecode: 1 }), alice);
     const { half: replacement } = await service.create(request, alice);
-    const error = await failure(service.update(old.record1id, old.connectionid, patch({ statecode: 0 }), alice));
+    const error = await rejection(service.update(old.record1id, old.connectionid, patch({ statecode: 0 }), alice));
     expect(error.code).toBe('ConnectionExists');
     expect(error.extra.members?.existingconnectionid).toBe(replacement.connectionid);
   });
@@ -155,7 +147,7 @@ describe('updating a connection', () => {
     const { half } = await service.create(input(), alice);
     const stale = etagOf(half);
     const first = await service.update(half.record1id, half.connectionid, patch({ description: 'one' }), alice, [stale]);
-    const error = await failure(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [stale]));
+    const error = await rejection(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [stale]));
     expect(error.kind).toBe('precondition-failed');
     await expect(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [etagOf(first)])).resolves.toMatchObject({ description: 'two' });
     expect((await service.get(half.record1id, half.connectionid, alice)).description).toBe('two');
@@ -166,7 +158,7 @@ describe('updating a connection', () => {
     const inactive = await service.update(half.record1id, half.connectionid, patch({ statecode: 1 }), alice);
     expect(inactive).toMatchObject({ statecode: 1, statuscode: 2 });
     expect((await service.get(half.record2id, half.relatedconnectionid, alice)).statecode).toBe(1);
-    expect((await failure(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'no' }), alice))).code).toBe('ConnectionInactive');
+    expect((await rejection(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'no' }), alice))).code).toBe('ConnectionInactive');
     const active = await service.update(half.record2id, half.relatedconnectionid, patch({ statecode: 0 }), alice);
     expect(active).toMatchObject({ statecode: 0, statuscode: 1 });
     expect((await service.get(half.record1id, half.connectionid, alice)).statecode).toBe(0);
@@ -185,7 +177,7 @@ describe('updating a connection', () => {
   });
 
   it('is a 404 for a connection that is not there', async () => {
-    expect((await failure(service.update(randomUUID(), randomUUID(), patch({ description: 'x' }), alice))).kind).toBe('not-found');
+    expect((await rejection(service.update(randomUUID(), randomUUID(), patch({ description: 'x' }), alice))).kind).toBe('not-found');
   });
 });
 
@@ -194,8 +186,8 @@ describe('deleting', () => {
     const request = input();
     const { half } = await service.create(request, alice);
     await service.delete(half.record2id, half.relatedconnectionid, alice);
-    expect((await failure(service.get(half.record1id, half.connectionid, alice))).kind).toBe('not-found');
-    expect((await failure(service.get(half.record2id, half.relatedconnectionid, alice))).kind).toBe('not-found');
+    expect((await rejection(service.get(half.record1id, half.connectionid, alice))).kind).toBe('not-found');
+    expect((await rejection(service.get(half.record2id, half.relatedconnectionid, alice))).kind).toBe('not-found');
     expect(await entitiesOf(request.record1id)).toEqual([]);
     expect(await entitiesOf(request.record2id)).toEqual([]);
     // and the pair may be made again
@@ -205,13 +197,13 @@ describe('deleting', () => {
   it('refuses a stale If-Match', async () => {
     const { half } = await service.create(input(), alice);
     await service.update(half.record1id, half.connectionid, patch({ description: 'newer' }), alice);
-    expect((await failure(service.delete(half.record1id, half.connectionid, alice, [etagOf(half)]))).kind).toBe('precondition-failed');
+    expect((await rejection(service.delete(half.record1id, half.connectionid, alice, [etagOf(half)]))).kind).toBe('precondition-failed');
   });
 
   it('finishes a delete that stopped after the master was removed, when the twin is next touched', async () => {
     const { half } = await service.create(input(), alice);
     await store.remove(half);
-    expect((await failure(service.delete(half.record2id, half.relatedconnectionid, alice))).kind).toBe('not-found');
+    expect((await rejection(service.delete(half.record2id, half.relatedconnectionid, alice))).kind).toBe('not-found');
     expect(await entitiesOf(half.record2id)).toEqual([]);
   });
 
@@ -295,12 +287,12 @@ describe('listing a record\'s connections', () => {
 
   it('refuses a skiptoken from another query or record', async () => {
     const page = await service.list({ recordId: hub }, alice, { top: 2 });
-    expect((await failure(service.list({ recordId: hub, statecode: 0 }, alice, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
-    expect((await failure(service.list({ recordId: partner }, alice, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
+    expect((await rejection(service.list({ recordId: hub, statecode: 0 }, alice, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
+    expect((await rejection(service.list({ recordId: partner }, alice, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
   });
 
   it('refuses an unknown type filter', async () => {
-    expect((await failure(service.list({ recordId: hub, othertypecode: 'spaceship' }, alice, { top: 2 }))).code).toBe('UnknownObjectType');
+    expect((await rejection(service.list({ recordId: hub, othertypecode: 'spaceship' }, alice, { top: 2 }))).code).toBe('UnknownObjectType');
   });
 });
 

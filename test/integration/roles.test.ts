@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createConnectionSchema, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
-import { DomainError } from '../../shared/errors';
+import { rejection } from '../support/errors';
 import { createRoleSchema, updateRoleSchema } from '../../shared/roles';
 import { createServices, type Services } from '../../shared/services';
 import { alice, countRequests, type RequestCounter, testSettings } from '../support/storage';
@@ -22,15 +22,6 @@ beforeEach(() => {
   connectionRequests.reset();
 });
 
-async function failure(action: Promise<unknown>): Promise<DomainError> {
-  try {
-    await action;
-  } catch (error) {
-    if (error instanceof DomainError) return error;
-    throw error;
-  }
-  throw new Error('expected the operation to fail');
-}
 
 const role = async (name: string, body: Record<string, unknown> = {}) =>
   (await services.roles.create(createRoleSchema.parse({ name, ...body }), admin)).role.connectionroleid;
@@ -43,13 +34,13 @@ const connect = (body: Record<string, unknown>) =>
 
 describe('connection roles', () => {
   it('are created, read, changed and listed by administrators only', async () => {
-    const error = await failure(services.roles.create(createRoleSchema.parse({ name: 'Intruder' }), alice));
+    const error = await rejection(services.roles.create(createRoleSchema.parse({ name: 'Intruder' }), alice));
     expect(error.kind).toBe('forbidden');
     const id = await role('Stakeholder', { category: 1000, objecttypecodes: ['account', 2] });
     expect(await services.roles.get(id)).toMatchObject({ name: 'Stakeholder', category: 1000, objecttypecodes: [1, 2], statecode: 0, statuscode: 1, createdby: admin.id });
     const updated = await services.roles.update(id, updateRoleSchema.parse({ description: 'People with a stake', statecode: 1 }), admin);
     expect(updated).toMatchObject({ description: 'People with a stake', statecode: 1, statuscode: 2, versionnumber: 2 });
-    expect((await failure(services.roles.update(id, updateRoleSchema.parse({ name: 'x' }), alice))).kind).toBe('forbidden');
+    expect((await rejection(services.roles.update(id, updateRoleSchema.parse({ name: 'x' }), alice))).kind).toBe('forbidden');
   });
 
   it('match symmetrically, and a role may match itself', async () => {
@@ -65,17 +56,17 @@ describe('connection roles', () => {
     expect((await services.roles.matchingRoles(friend)).map((match) => match.name)).toEqual(['Friend']);
     await services.roles.removeMatch(patient, doctor, admin);
     expect((await services.roles.matchingRoles(doctor)).map((match) => match.name)).toEqual(['Nurse']);
-    expect((await failure(services.roles.removeMatch(patient, doctor, admin))).code).toBe('MatchingRoleNotFound');
-    expect((await failure(services.roles.addMatch(doctor, randomUUID(), admin))).code).toBe('ConnectionRoleNotFound');
+    expect((await rejection(services.roles.removeMatch(patient, doctor, admin))).code).toBe('MatchingRoleNotFound');
+    expect((await rejection(services.roles.addMatch(doctor, randomUUID(), admin))).code).toBe('ConnectionRoleNotFound');
   });
 
   it('cannot be deleted while connections use them, and can once they do not', async () => {
     const supplier = await role('Supplier');
     const { half } = await connect({ record1roleid: supplier });
-    expect((await failure(services.roles.delete(supplier, admin))).code).toBe('ConnectionRoleInUse');
+    expect((await rejection(services.roles.delete(supplier, admin))).code).toBe('ConnectionRoleInUse');
     await services.connections.delete(half.record1id, half.connectionid, alice);
     await services.roles.delete(supplier, admin);
-    expect((await failure(services.roles.get(supplier))).code).toBe('ConnectionRoleNotFound');
+    expect((await rejection(services.roles.get(supplier))).code).toBe('ConnectionRoleNotFound');
   });
 });
 
@@ -104,10 +95,10 @@ describe('roles on connections', () => {
   });
 
   it('follow Dataverse\'s rules', async () => {
-    expect((await failure(connect({ record1roleid: randomUUID() }))).code).toBe('ConnectionRoleNotFound');
-    expect((await failure(connect({ record1roleid: retired }))).code).toBe('ConnectionRoleInactive');
-    expect((await failure(connect({ record1roleid: vendor }))).code).toBe('ConnectionRoleNotValidForObjectType');
-    expect((await failure(connect({ record1roleid: doctor, record2roleid: friend }))).code).toBe('UnrelatedConnectionRoles');
+    expect((await rejection(connect({ record1roleid: randomUUID() }))).code).toBe('ConnectionRoleNotFound');
+    expect((await rejection(connect({ record1roleid: retired }))).code).toBe('ConnectionRoleInactive');
+    expect((await rejection(connect({ record1roleid: vendor }))).code).toBe('ConnectionRoleNotValidForObjectType');
+    expect((await rejection(connect({ record1roleid: doctor, record2roleid: friend }))).code).toBe('UnrelatedConnectionRoles');
     expect((await connect({ record1roleid: friend, record2roleid: friend })).half).toMatchObject({ record1roleid: friend, record2roleid: friend });
     expect((await connect({ record1objecttypecode: 'account', record1roleid: vendor })).half).toMatchObject({ record1roleid: vendor, record2roleid: null });
   });
@@ -122,7 +113,7 @@ describe('roles on connections', () => {
     expect(doctors.items.map((item) => item.connectionid)).toContain(half.connectionid);
     const friends = await services.connections.listByRole({ roleid: friend }, alice, { top: 1000 });
     expect(friends.items.map((item) => item.connectionid)).not.toContain(half.connectionid);
-    const error = await failure(services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record2roleid: friend }), alice));
+    const error = await rejection(services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record2roleid: friend }), alice));
     expect(error.code).toBe('UnrelatedConnectionRoles');
   });
 

@@ -12,22 +12,13 @@ import {
   revoke,
   type Share,
 } from '../../shared/access';
-import { DomainError } from '../../shared/errors';
+import { thrown } from '../support/errors';
 
 const owner = 'aaaaaaaa-0000-4000-8000-000000000001';
 const user = 'bbbbbbbb-0000-4000-8000-000000000002';
 const team = 'cccccccc-0000-4000-8000-000000000003';
 const connection = (shares: Share[]) => ({ ownerid: owner, shares });
 
-const failureOf = (action: () => unknown): DomainError => {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof DomainError) return error;
-    throw error;
-  }
-  throw new Error('expected a domain error');
-};
 
 describe('access masks', () => {
   it('are Dataverse\'s flags, accepted as a number or as names, returned as names', () => {
@@ -71,12 +62,12 @@ describe('effective access', () => {
   });
 
   it('hides what cannot be read (404) and refuses what may not be done (403)', () => {
-    expect(failureOf(() => requireRights({ id: user, teams: [], isAdmin: false }, connection([]))).kind).toBe('not-found');
+    expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, connection([]))).kind).toBe('not-found');
     const readOnly = connection([{ principalid: user, principaltype: 'systemuser', accessmask: 1 }]);
-    expect(failureOf(() => requireRights({ id: user, teams: [], isAdmin: false }, readOnly, 'WriteAccess')).kind).toBe('forbidden');
+    expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, readOnly, 'WriteAccess')).kind).toBe('forbidden');
     const writeOnly = connection([{ principalid: user, principaltype: 'systemuser', accessmask: 2 }]);
-    expect(failureOf(() => requireRights({ id: user, teams: [], isAdmin: false }, writeOnly, 'WriteAccess')).kind).toBe('not-found');
-    expect(failureOf(() => requireGrantable({ mask: 1 | AccessRights.ShareAccess, origins: [] }, 3)).kind).toBe('forbidden');
+    expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, writeOnly, 'WriteAccess')).kind).toBe('not-found');
+    expect(thrown(() => requireGrantable({ mask: 1 | AccessRights.ShareAccess, origins: [] }, 3)).kind).toBe('forbidden');
   });
 });
 
@@ -86,7 +77,7 @@ describe('share changes', () => {
     expect(grant(base, { principalid: user, principaltype: 'systemuser', accessmask: 2 })).toEqual([{ principalid: user, principaltype: 'systemuser', accessmask: 3 }]);
     expect(grant(base, { principalid: team, principaltype: 'team', accessmask: 1 })).toHaveLength(2);
     expect(modify(base, user, { accessmask: 65536 })).toEqual([{ principalid: user, principaltype: 'systemuser', accessmask: 65536 }]);
-    expect(failureOf(() => modify(base, team, { accessmask: 1 })).code).toBe('ShareNotFound');
+    expect(thrown(() => modify(base, team, { accessmask: 1 })).code).toBe('ShareNotFound');
     expect(revoke(base, user)).toEqual([]);
     expect(revoke(base, team)).toEqual(base);
   });

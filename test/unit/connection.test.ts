@@ -10,7 +10,7 @@ import {
   sameCreateRequest,
   updateConnectionSchema,
 } from '../../shared/connection';
-import { DomainError } from '../../shared/errors';
+import { thrown } from '../support/errors';
 import { reciprocalIdOf } from '../../shared/ids';
 import { buildObjectTypeRegistry } from '../../shared/objectTypes';
 
@@ -23,15 +23,6 @@ const contact = 'bbbbbbbb-0000-4000-8000-000000000002';
 const create = (body: Record<string, unknown>) => createConnectionSchema.parse(body);
 const baseBody = { record1id: account, record1objecttypecode: 'account', record2id: contact, record2objecttypecode: 2 };
 
-function domainErrorOf(action: () => unknown): DomainError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof DomainError) return error;
-    throw error;
-  }
-  throw new Error('expected a domain error');
-}
 
 describe('a new connection', () => {
   it('is a master half from record 1 to record 2, normalised, active, owned by the caller', () => {
@@ -60,17 +51,17 @@ describe('a new connection', () => {
   });
 
   it('cannot connect a record to itself', () => {
-    const error = domainErrorOf(() => newMasterHalf(create({ ...baseBody, record2id: account.toLowerCase() }), types, caller, now));
+    const error = thrown(() => newMasterHalf(create({ ...baseBody, record2id: account.toLowerCase() }), types, caller, now));
     expect(error.code).toBe('CannotConnectToSelf');
   });
 
   it('cannot end before it starts', () => {
     const body = { ...baseBody, effectivestart: '2026-02-01', effectiveend: '2026-01-31T23:59:59Z' };
-    expect(domainErrorOf(() => newMasterHalf(create(body), types, caller, now)).code).toBe('ConnectionInvalidStartEndDate');
+    expect(thrown(() => newMasterHalf(create(body), types, caller, now)).code).toBe('ConnectionInvalidStartEndDate');
   });
 
   it('refuses an unknown object type', () => {
-    const error = domainErrorOf(() => newMasterHalf(create({ ...baseBody, record2objecttypecode: 'spaceship' }), types, caller, now));
+    const error = thrown(() => newMasterHalf(create({ ...baseBody, record2objecttypecode: 'spaceship' }), types, caller, now));
     expect(error.code).toBe('UnknownObjectType');
     expect(error.extra.errors?.[0]?.field).toBe('record2objecttypecode');
   });
@@ -159,21 +150,21 @@ describe('updates', () => {
   it('deactivate with the matching status, and refuse a status of the other state', () => {
     expect(applyUpdate(master, patch({ statecode: 1 }), caller, later)).toMatchObject({ statecode: 1, statuscode: 2 });
     expect(applyUpdate(master, patch({ statuscode: 2 }), caller, later)).toMatchObject({ statecode: 1, statuscode: 2 });
-    expect(domainErrorOf(() => applyUpdate(master, patch({ statecode: 1, statuscode: 1 }), caller, later)).kind).toBe('validation');
+    expect(thrown(() => applyUpdate(master, patch({ statecode: 1, statuscode: 1 }), caller, later)).kind).toBe('validation');
   });
 
   it('leave an inactive connection read-only except for reactivation', () => {
     const inactive = applyUpdate(master, patch({ statecode: 1 }), caller, later);
-    const error = domainErrorOf(() => applyUpdate(inactive, patch({ description: 'x' }), caller, later));
+    const error = thrown(() => applyUpdate(inactive, patch({ description: 'x' }), caller, later));
     expect(error.kind).toBe('conflict');
     expect(error.code).toBe('ConnectionInactive');
-    expect(domainErrorOf(() => applyUpdate(inactive, patch({ statecode: 0, description: 'x' }), caller, later)).kind).toBe('conflict');
+    expect(thrown(() => applyUpdate(inactive, patch({ statecode: 0, description: 'x' }), caller, later)).kind).toBe('conflict');
     expect(applyUpdate(inactive, patch({ statecode: 0 }), caller, later)).toMatchObject({ statecode: 0, statuscode: 1, versionnumber: 3 });
   });
 
   it('keep the window valid against the stored dates', () => {
     const windowed = applyUpdate(master, patch({ effectivestart: '2026-06-01' }), caller, later);
-    expect(domainErrorOf(() => applyUpdate(windowed, patch({ effectiveend: '2026-05-01' }), caller, later)).code).toBe('ConnectionInvalidStartEndDate');
+    expect(thrown(() => applyUpdate(windowed, patch({ effectiveend: '2026-05-01' }), caller, later)).code).toBe('ConnectionInvalidStartEndDate');
   });
 
   it('must change something and nothing unknown', () => {
