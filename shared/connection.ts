@@ -232,6 +232,15 @@ export function requestedState(
   return { statecode, statuscode };
 }
 
+/**
+ * Deactivating an inactive connection changes nothing: answered with the connection as it is, so a
+ * retried deactivation (the first attempt landed, its answer was lost) is not an error.
+ */
+export const isRepeatedDeactivation = (master: ConnectionHalf, patch: UpdateConnectionInput): boolean =>
+  master.statecode === INACTIVE &&
+  Object.keys(patch).every((field) => field === 'statecode' || field === 'statuscode') &&
+  requestedState(master.statecode, patch).statecode === INACTIVE;
+
 /** Applies a PATCH to the master half (the source of truth), enforcing Dataverse's state rules. */
 export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput, caller: Caller, now: Date): ConnectionHalf {
   const { statecode, statuscode } = requestedState(master.statecode, patch);

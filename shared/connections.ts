@@ -20,6 +20,7 @@ import {
   type ConnectionHalf,
   type CreateConnectionInput,
   etagOf,
+  isRepeatedDeactivation,
   newMasterHalf,
   reciprocalOf,
   resolveObjectType,
@@ -211,6 +212,7 @@ export class ConnectionService {
       const assigns = patch.ownerid !== undefined && patch.ownerid !== master.ownerid;
       const writes = Object.keys(patch).some((field) => field !== 'ownerid');
       requireRights(caller, master, ...(writes ? (['WriteAccess'] as const) : []), ...(assigns ? (['AssignAccess'] as const) : []));
+      if (isRepeatedDeactivation(master, patch)) return undefined;
       return this.withUpdatedRoles(applyUpdate(master, patch, caller, this.clock()), patch);
     });
     return target.half.ismaster ? next : reciprocalOf(next);

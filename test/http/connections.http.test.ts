@@ -146,6 +146,9 @@ describe('reading, changing and deleting one connection', () => {
     const deactivated = await call(masterUrl, { method: 'PATCH', headers: ada, body: { statecode: 1 } });
     expect(deactivated.body).toMatchObject({ statecode: 1, statuscode: 2 });
     expectProblem(await call(twinUrl, { method: 'PATCH', headers: ada, body: { description: 'x' } }), 409, 'ConnectionInactive');
+    const again = await call(twinUrl, { method: 'PATCH', headers: ada, body: { statecode: 1 } });
+    expect(again.status).toBe(200); // deactivating twice changes nothing, so a retried deactivation is safe
+    expect(again.body.versionnumber).toBe(deactivated.body.versionnumber);
     const reactivated = await call(twinUrl, { method: 'PATCH', headers: ada, body: { statecode: 0, statuscode: 1 } });
     expect(reactivated.body).toMatchObject({ statecode: 0, statuscode: 1 });
 

@@ -121,7 +121,7 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
           expect(response.status, JSON.stringify(response.body)).toBe(409);
           expect(response.body.code).toBe('ConnectionExists');
         } else {
-          expect([200, 201], JSON.stringify(response.body)).toContain(response.status);
+          expect([200, 201], `${JSON.stringify(response.body)} retried ${response.retried}`).toContain(response.status);
           model.set(id, { ...candidate, twinId: response.body.relatedconnectionid, owner: op.owner, description: op.description, state: 0, shares: new Map() });
         }
         break;
@@ -140,9 +140,8 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
         const connection = target as ModelConnection;
         const response = await send(urlOf(connection, op.viaTwin), { method: 'PATCH', headers: ownerHeaders(connection), body: { statecode: op.state } });
         if (op.state === 1) {
-          // Deactivating twice is a change to an inactive connection; after a retry the first attempt may have landed.
-          if (connection.state === 1) expect(response.status).toBe(409);
-          else expect(response.retried ? [200, 409] : [200]).toContain(response.status);
+          // Deactivation is idempotent: an inactive connection stays as it is.
+          expect(response.status, JSON.stringify(response.body)).toBe(200);
           connection.state = 1;
         } else if (connection.state === 1 && activeKeyTaken(model, connection, records)) {
           expect(response.status).toBe(409);
@@ -217,6 +216,6 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
 
 describe('random operation sequences with storage failures', () => {
   it('leave the API answering as the model does, and the checker finding nothing', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(opArbitrary, { minLength: 10, maxLength: 30 }), run), { numRuns: 8, endOnFailure: true });
+    await fc.assert(fc.asyncProperty(fc.array(opArbitrary, { minLength: 10, maxLength: 30 }), run), { numRuns: 8, endOnFailure: true, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH ?? '0' } : {}) });
   });
 });
