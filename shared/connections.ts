@@ -36,7 +36,7 @@ import type { Range } from './storage/paging';
 import type { RoleIndexStore, RoleQuery } from './storage/roleIndexStore';
 import { isStorageStatus } from './storage/errors';
 
-/** An If-Match condition: any of these strong ETags, or "*" for "whatever exists". */
+/** An If-Match condition: a list of strong ETags (one must match), or "*" for "whatever exists". */
 export type IfMatch = '*' | string[];
 
 export interface ListQuery {
