@@ -77,6 +77,16 @@ const effectiveend = dateTime.nullable().optional()
 const roleOf = (record: 1 | 2, summary: string) => guid.nullable().optional()
   .meta(doc(summary, `The connection role record ${record} plays toward the other record; pick from the roles valid for its type.`, rolePicker(`record${record}objecttypecode`)));
 
+/** The statecode/statuscode pair of a change, as connections and roles both take it. */
+export const stateFields = (statusDescription: string) => ({
+  statecode: z.union([z.literal(0), z.literal(1)]).optional().meta(doc('Status', statusDescription)),
+  statuscode: z.union([z.literal(1), z.literal(2)]).optional()
+    .meta(doc('Status reason', 'Active (1) or Inactive (2); follows the status when left out.', { visibility: 'advanced' })),
+});
+
+/** A PATCH body must change at least one field. */
+export const changesSomething = (patch: object): boolean => Object.keys(patch).length > 0;
+
 export const createConnectionSchema = z.strictObject({
   connectionid: guid.optional()
     .meta(doc('Connection ID', 'A GUID you choose for the connection, so a retried request never makes a second one; generated when left out.', { visibility: 'advanced' })),
@@ -107,12 +117,9 @@ export const updateConnectionSchema = z
     record2roleid: roleOf(2, 'To role'),
     ownerid: guid.optional()
       .meta(doc('Owner', 'Assigns the connection to another user or team, by object ID (needs AssignAccess).', { visibility: 'advanced' })),
-    statecode: z.union([z.literal(0), z.literal(1)]).optional()
-      .meta(doc('Status', 'Whether the connection is active (0) or inactive (1); inactive connections are read-only until reactivated.')),
-    statuscode: z.union([z.literal(1), z.literal(2)]).optional()
-      .meta(doc('Status reason', 'Active (1) or Inactive (2); follows the status when left out.', { visibility: 'advanced' })),
+    ...stateFields('Whether the connection is active (0) or inactive (1); inactive connections are read-only until reactivated.'),
   })
-  .refine((patch) => Object.keys(patch).length > 0, { message: 'the body changes nothing: give at least one field' })
+  .refine(changesSomething, { message: 'the body changes nothing: give at least one field' })
   .meta({ title: 'ConnectionChanges', description: 'The fields of a connection to change; the others keep their values.' });
 export type UpdateConnectionInput = z.infer<typeof updateConnectionSchema>;
 

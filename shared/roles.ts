@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Caller } from './caller';
-import { ACTIVE, requestedState, type StateCode, type StatusCode } from './connection';
+import { ACTIVE, changesSomething, requestedState, type StateCode, stateFields, type StatusCode } from './connection';
 import { doc } from './doc';
 import { validationError } from './errors';
 import { guid, newId } from './ids';
@@ -68,12 +68,9 @@ export const updateRoleSchema = z
     category: category.optional(),
     description: roleDescription,
     objecttypecodes: objectTypeList.optional(),
-    statecode: z.union([z.literal(0), z.literal(1)]).optional()
-      .meta(doc('Status', 'Active (0) or inactive (1); an inactive role stays on existing connections but cannot be given to new ones.')),
-    statuscode: z.union([z.literal(1), z.literal(2)]).optional()
-      .meta(doc('Status reason', 'Active (1) or Inactive (2); follows the status when left out.', { visibility: 'advanced' })),
+    ...stateFields('Active (0) or inactive (1); an inactive role stays on existing connections but cannot be given to new ones.'),
   })
-  .refine((patch) => Object.keys(patch).length > 0, { message: 'the body changes nothing: give at least one field' })
+  .refine(changesSomething, { message: 'the body changes nothing: give at least one field' })
   .meta({ title: 'ConnectionRoleChanges', description: 'The fields of a role to change; the others keep their values.' });
 export type UpdateRoleInput = z.infer<typeof updateRoleSchema>;
 

@@ -1,21 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { encodePrincipal, readCaller } from '../../shared/caller';
-import { DomainError } from '../../shared/errors';
+import { thrown } from '../support/errors';
 
 const local = { platformAuthentication: false, localDevelopmentMode: true };
 const id = '5c3e1f7a-6a9b-4c1e-9f2d-0a1b2c3d4e5f';
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
 
-function expectUnauthenticated(action: () => unknown): void {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DomainError);
-    expect((error as DomainError).kind).toBe('unauthenticated');
-    return;
-  }
-  throw new Error('expected a 401');
-}
+const expectUnauthenticated = (action: () => unknown): void => {
+  expect(thrown(action).kind).toBe('unauthenticated');
+};
 
 describe('the caller from x-ms-client-principal', () => {
   it('reads the object id, teams and the admin app role', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '../../shared/errors';
+import { thrown } from '../support/errors';
 import { decodeSkipToken, decodeStorageSkipToken, encodeSkipToken, queryFingerprint } from '../../shared/paging';
 
 describe('skiptoken', () => {
@@ -13,16 +13,8 @@ describe('skiptoken', () => {
     expect(decodeSkipToken(encodeSkipToken('role-7', 'roles', fingerprint), 'roles', fingerprint)).toBe('role-7');
   });
 
-  const rejects = (value: string, record = 'r', print = fingerprint) => {
-    try {
-      decodeStorageSkipToken(value, record, print);
-    } catch (error) {
-      expect(error).toBeInstanceOf(DomainError);
-      expect((error as DomainError).code).toBe('InvalidSkipToken');
-      return;
-    }
-    throw new Error('expected InvalidSkipToken');
-  };
+  const rejects = (value: string, record = 'r', print = fingerprint) =>
+    expect(thrown(() => decodeStorageSkipToken(value, record, print)).code).toBe('InvalidSkipToken');
 
   it('is refused when corrupt, forged, or issued for another query or record', () => {
     rejects('!!!');
