@@ -308,7 +308,7 @@ async function main(): Promise<void> {
   for (let offset = 0; offset < entries - 20; offset += 100) {
     batches.push(Array.from({ length: Math.min(100, entries - 20 - offset) }, (): TransactionAction => {
       const half = { ...sample, record1id: randomUUID(), connectionid: randomUUID(), record1roleid: crowd };
-      return ['create', { ...toEntity(half), partitionKey: crowd, rowKey: indexRowKey(half) }];
+      return ['create', toEntity({ half, tombstone: false, lastop: '', indexed: [] }, crowd, indexRowKey(half))];
     }));
   }
   let next = 0;
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
   }));
   for (let index = 0; index < 20; index++) {
     const half = { ...sample, record1id: randomUUID(), connectionid: randomUUID(), record1roleid: target, ownerid: me.id };
-    await indexTable.createEntity({ ...toEntity(half), partitionKey: target, rowKey: indexRowKey(half) });
+    await indexTable.createEntity(toEntity({ half, tombstone: false, lastop: '', indexed: [] }, target, indexRowKey(half)));
   }
   scale[`write ${entries} index entries`] = `${((performance.now() - fillStart) / 1000).toFixed(1)} s`;
   proxy.resetSeen();

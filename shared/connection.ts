@@ -40,7 +40,7 @@ export type StateCode = 0 | 1;
 export type StatusCode = 1 | 2;
 export const ACTIVE: StateCode = 0;
 export const INACTIVE: StateCode = 1;
-const statusOfState: Record<StateCode, StatusCode> = { 0: 1, 1: 2 };
+export const statusOfState: Record<StateCode, StatusCode> = { 0: 1, 1: 2 };
 
 export const MAX_DESCRIPTION = 2000;
 export const MAX_RECORD_NAME = 500;
@@ -296,4 +296,13 @@ export const etagOf = (half: Pick<ConnectionHalf, 'versionnumber' | 'createdon'>
 /** Whether a connection is in effect at an instant; open ends count as open. */
 export function isActiveOn(half: Pick<ConnectionHalf, 'effectivestart' | 'effectiveend'>, instant: string): boolean {
   return (half.effectivestart === null || half.effectivestart <= instant) && (half.effectiveend === null || instant <= half.effectiveend);
+}
+
+/** Fields that record who changed a connection and when, not what it is. */
+const bookkeeping = new Set<keyof ConnectionHalf>(['modifiedon', 'modifiedby', 'versionnumber']);
+
+/** Whether two states of a connection say the same (a change to it would change nothing). */
+export function sameContent(a: ConnectionHalf, b: ConnectionHalf): boolean {
+  return (Object.keys(a) as (keyof ConnectionHalf)[]).every((field) =>
+    bookkeeping.has(field) || JSON.stringify(a[field]) === JSON.stringify(b[field]));
 }

@@ -16,28 +16,27 @@ import { forEachLimited } from './concurrency';
 import type { ConnectionRoleService } from './connectionRoles';
 import {
   applyUpdate,
-  touched,
   type ConnectionHalf,
   type CreateConnectionInput,
-  etagOf,
   isRepeatedDeactivation,
   newMasterHalf,
   reciprocalOf,
   resolveObjectType,
+  sameContent,
   sameCreateRequest,
+  touched,
   type UpdateConnectionInput,
 } from './connection';
-import { conflict, forbidden, notFound, preconditionFailed, unavailable } from './errors';
+import { DomainError, forbidden, notFound } from './errors';
 import type { ObjectTypeRegistry } from './objectTypes';
 import { decodeSkipToken, encodeSkipToken, queryFingerprint } from './paging';
+import { ConnectionProtocol, fingerprintOf, type IfMatch, type ProtocolOptions } from './protocol';
 import { checkRoles } from './roles';
-import type { ConnectionStore, HalfQuery, StoredHalf } from './storage/connectionStore';
+import { type ConnectionStore, type HalfQuery, isLive, type StoredCopy } from './storage/connectionStore';
 import type { Range } from './storage/paging';
 import type { RoleIndexStore, RoleQuery } from './storage/roleIndexStore';
-import { isStorageStatus } from './storage/errors';
 
-/** An If-Match condition: a list of strong ETags (one must match), or "*" for "whatever exists". */
-export type IfMatch = '*' | string[];
+export type { IfMatch } from './protocol';
 
 export interface ListQuery {
   recordId: string;
@@ -77,11 +76,6 @@ export interface RecordRole {
   count: number;
 }
 
-const MAX_ATTEMPTS = 3;
-// Conditional writes that lose a race re-read and try again; many writers on one connection need more
-// rounds, spread out by a random pause so they stop colliding.
-const MAX_CONTENDED_ATTEMPTS = 20;
-const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * (attempt + 1)));
 const REMOTE_DELETE_CONCURRENCY = 16;
 const CASCADE_PAGE_SIZE = 1000;
 const HIDDEN_ROWS_BATCH = 100;
@@ -95,32 +89,27 @@ function shareOf(half: ConnectionHalf, principalId: string): Share {
 
 const notFoundError = () => notFound('No such connection for this record.', 'ConnectionNotFound');
 
-const connectionExists = (existingId: string) =>
-  conflict('ConnectionExists', `An active connection between these records with these roles already exists: ${existingId}.`, {
-    existingconnectionid: existingId,
-  });
-
-function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void {
-  if (ifMatch === undefined || ifMatch === '*') return;
-  if (!ifMatch.includes(etagOf(half))) {
-    throw preconditionFailed('The connection has changed since it was read (If-Match does not match its ETag): read it again.');
-  }
-}
+/** The connection as the half a URL named sees it. */
+const seenFrom = (target: StoredCopy, master: ConnectionHalf): ConnectionHalf => (target.half.ismaster ? master : reciprocalOf(master));
 
 /**
- * Connections as pairs of halves. The master half is the source of truth and is always written first;
- * its twin is derived from it. Order of writes, so that a crash leaves a state read as one thing only:
- * create and update write the master, then the twin; delete removes the master, then the twin. A lone
- * master is therefore an unfinished create (its twin is due), a lone twin an unfinished delete.
+ * Connections: Dataverse's rules (roles, state, access) on top of the write protocol (protocol.ts),
+ * which keeps the copies of each connection consistent. Every change goes through
+ * ConnectionProtocol.change with a decision made on the authoritative copy.
  */
 export class ConnectionService {
+  private readonly protocol: ConnectionProtocol;
+
   constructor(
     private readonly store: ConnectionStore,
     private readonly index: RoleIndexStore,
     private readonly roles: ConnectionRoleService,
     private readonly types: ObjectTypeRegistry,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+    options: ProtocolOptions = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random },
+  ) {
+    this.protocol = new ConnectionProtocol(store, index, options);
+  }
 
   /** Applies Dataverse's role rules to a half's roles (and fills record 2's role where they say so). */
   private async withCheckedRoles(half: ConnectionHalf, fillRecord2: boolean): Promise<ConnectionHalf> {
@@ -147,111 +136,93 @@ export class ConnectionService {
     return this.withCheckedRoles(candidate, onlyRecord1 && candidate.record2roleid === null);
   }
 
-  /** Index entries of both halves of a pair (nothing for halves without a role). */
-  private indexPair(master: ConnectionHalf): Promise<void[]> {
-    return Promise.all([this.index.put(master), this.index.put(reciprocalOf(master))]);
-  }
-
-  private unindexPair(master: ConnectionHalf): Promise<void[]> {
-    return Promise.all([this.index.remove(master), this.index.remove(reciprocalOf(master))]);
-  }
-
   async create(input: CreateConnectionInput, caller: Caller): Promise<{ half: ConnectionHalf; created: boolean }> {
     const draft = newMasterHalf(input, this.types, caller, this.clock());
     const master = await this.withCheckedRoles(draft, draft.record2roleid === null);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      try {
-        await this.store.insert(master);
-      } catch (error) {
-        if (!isStorageStatus(error, 409)) throw error;
-        const [existing, holder] = await Promise.all([
-          this.store.read(master.record1id, master.connectionid),
-          this.store.guardHolder(master),
-        ]);
-        if (existing) {
-          // A caller who may not read the existing connection does not get it back, even for the same body.
-          if (!sameCreateRequest(existing.half, master) || !canRead(caller, existing.half)) {
-            throw conflict('DuplicateRecord', `A different connection with id ${master.connectionid} already exists.`, {
-              connectionid: master.connectionid,
-            });
-          }
-          // A repeated create: finish the pair if the first attempt stopped halfway, and answer as before.
-          await this.store.insertIfAbsent(reciprocalOf(existing.half));
-          await this.indexPair(existing.half);
-          return { half: existing.half, created: false };
-        }
-        if (holder) throw connectionExists(holder);
-        continue; // whatever conflicted is gone again: try once more
-      }
-      // The twin is derived from a master that was just written, so overwriting a leftover twin is right;
-      // but the other side's guard may show the same connection was made from there: then undo.
-      const rival = await this.store.putTwin(reciprocalOf(master));
-      if (rival !== undefined) {
-        await this.store.remove(master);
-        throw connectionExists(rival);
-      }
-      await this.indexPair(master);
-      return { half: master, created: true };
-    }
-    throw unavailable('The connection could not be created because of concurrent changes; retry the request.', 1);
+    // A caller who may not read the existing connection does not get it back, even for the same body.
+    const { master: result, created } = await this.protocol.create(master, fingerprintOf(['create', caller.id, input]),
+      (existing) => sameCreateRequest(existing, master) && canRead(caller, existing));
+    return { half: result, created };
   }
 
   async get(recordId: string, connectionId: string, caller: Caller): Promise<ConnectionHalf> {
     const stored = await this.store.read(recordId, connectionId);
-    if (!stored) throw notFoundError();
+    if (!stored || !isLive(stored)) throw notFoundError();
     requireRights(caller, stored.half);
     return stored.half;
   }
 
   /**
-   * Updates both halves; returns the half the URL named. Changing fields needs WriteAccess, assigning a
-   * new owner AssignAccess (a PATCH of ownerid alone needs only that, as Dataverse's Assign does).
+   * Updates the connection; returns the half the URL named. Changing fields needs WriteAccess, naming an
+   * owner AssignAccess (a PATCH of ownerid alone needs only that, as Dataverse's Assign does). A PATCH
+   * that changes nothing writes nothing, but still needs the rights for what it names.
    */
   async update(recordId: string, connectionId: string, patch: UpdateConnectionInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
-    const { next, target } = await this.change(recordId, connectionId, ifMatch, async (master) => {
-      const assigns = patch.ownerid !== undefined && patch.ownerid !== master.ownerid;
-      const writes = Object.keys(patch).some((field) => field !== 'ownerid');
-      requireRights(caller, master, ...(writes ? (['WriteAccess'] as const) : []), ...(assigns ? (['AssignAccess'] as const) : []));
-      if (isRepeatedDeactivation(master, patch)) return undefined;
-      return this.withUpdatedRoles(applyUpdate(master, patch, caller, this.clock()), patch);
+    const { master, target } = await this.protocol.change(recordId, connectionId, {
+      fingerprint: fingerprintOf(['update', caller.id, recordId, connectionId, patch, ifMatch ?? null]),
+      ifMatch,
+      decide: async (current) => {
+        const writes = Object.keys(patch).some((field) => field !== 'ownerid');
+        requireRights(caller, current, ...(writes ? (['WriteAccess'] as const) : []), ...(patch.ownerid !== undefined ? (['AssignAccess'] as const) : []));
+        if (isRepeatedDeactivation(current, patch)) return { kind: 'keep' };
+        const next = await this.withUpdatedRoles(applyUpdate(current, patch, caller, this.clock()), patch);
+        return sameContent(next, current) ? { kind: 'keep' } : { kind: 'write', half: next };
+      },
     });
-    return target.half.ismaster ? next : reciprocalOf(next);
+    return seenFrom(target, master);
   }
 
   async delete(recordId: string, connectionId: string, caller: Caller, ifMatch?: IfMatch): Promise<void> {
-    const { target, master } = await this.readPair(recordId, connectionId);
-    requireRights(caller, master.half, 'DeleteAccess');
-    checkIfMatch(ifMatch, master.half);
-    await this.unindexPair(master.half);
-    await this.store.remove(master.half);
-    await this.store.remove(target.half.ismaster ? reciprocalOf(master.half) : target.half);
+    await this.protocol.change(recordId, connectionId, {
+      fingerprint: fingerprintOf(['delete', caller.id, recordId, connectionId, ifMatch ?? null]),
+      ifMatch,
+      decide: (current) => {
+        requireRights(caller, current, 'DeleteAccess');
+        return { kind: 'delete', half: touched(current, caller, this.clock()) };
+      },
+    });
+  }
+
+  /** A change of the shares: decided with ShareAccess, written only when the shares differ. */
+  private async changeShares(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    request: unknown[],
+    nextShares: (current: ConnectionHalf, access: EffectiveAccess) => Share[],
+  ): Promise<ConnectionHalf> {
+    const { master } = await this.protocol.change(recordId, connectionId, {
+      fingerprint: fingerprintOf([...request, caller.id, recordId, connectionId]),
+      decide: (current) => {
+        const shares = nextShares(current, requireRights(caller, current, 'ShareAccess'));
+        if (JSON.stringify(shares) === JSON.stringify(current.shares)) return { kind: 'keep' };
+        return { kind: 'write', half: touched({ ...current, shares }, caller, this.clock()) };
+      },
+    });
+    return master;
   }
 
   /** GrantAccess: adds rights to a principal's share (needs ShareAccess, and only rights the caller holds). */
   async grantAccess(recordId: string, connectionId: string, caller: Caller, input: GrantAccessInput): Promise<Share> {
-    const { next } = await this.change(recordId, connectionId, undefined, async (master) => {
-      requireGrantable(requireRights(caller, master, 'ShareAccess'), input.accessmask);
-      return touched({ ...master, shares: grant(master.shares, input) }, caller, this.clock());
+    const master = await this.changeShares(recordId, connectionId, caller, ['grant', input], (current, access) => {
+      requireGrantable(access, input.accessmask);
+      return grant(current.shares, input);
     });
-    return shareOf(next, input.principalid);
+    return shareOf(master, input.principalid);
   }
 
   /** ModifyAccess: replaces a principal's rights; 404 when it has no share. */
   async modifyAccess(recordId: string, connectionId: string, caller: Caller, principalId: string, input: ModifyAccessInput): Promise<Share> {
-    const { next } = await this.change(recordId, connectionId, undefined, async (master) => {
-      requireGrantable(requireRights(caller, master, 'ShareAccess'), input.accessmask);
-      return touched({ ...master, shares: modify(master.shares, principalId, input) }, caller, this.clock());
+    const master = await this.changeShares(recordId, connectionId, caller, ['modify', principalId, input], (current, access) => {
+      requireGrantable(access, input.accessmask);
+      return modify(current.shares, principalId, input);
     });
-    return shareOf(next, principalId);
+    return shareOf(master, principalId);
   }
 
   /** RevokeAccess: removes a principal's share entirely; revoking what is not there changes nothing. */
   async revokeAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<void> {
-    await this.change(recordId, connectionId, undefined, async (master) => {
-      requireRights(caller, master, 'ShareAccess');
-      if (!master.shares.some((share) => share.principalid === principalId)) return undefined;
-      return touched({ ...master, shares: revoke(master.shares, principalId) }, caller, this.clock());
-    });
+    await this.changeShares(recordId, connectionId, caller, ['revoke', principalId], (current) => revoke(current.shares, principalId));
   }
 
   /** RetrieveSharedPrincipalsAndAccess: every share on the connection. */
@@ -268,46 +239,6 @@ export class ConnectionService {
     const half = await this.get(recordId, connectionId, caller);
     const principal = principalId === caller.id ? caller : { id: principalId, teams: [principalId], isAdmin: false };
     return effectiveAccess(principal, half);
-  }
-
-  /**
-   * The one way a connection changes: read the pair, authorise and compute the new master from the
-   * current one, write it conditionally on its ETag (re-reading and recomputing when another request
-   * won the race, unless the client pinned a version with If-Match), then bring twin and index along.
-   * `mutate` returns undefined when there is nothing to change.
-   */
-  private async change(
-    recordId: string,
-    connectionId: string,
-    ifMatch: IfMatch | undefined,
-    mutate: (master: ConnectionHalf) => Promise<ConnectionHalf | undefined>,
-  ): Promise<{ next: ConnectionHalf; target: StoredHalf }> {
-    for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
-      const { target, master } = await this.readPair(recordId, connectionId);
-      const next = await mutate(master.half);
-      checkIfMatch(ifMatch, master.half);
-      if (next === undefined) return { next: master.half, target };
-      try {
-        await this.store.replace(next, master);
-      } catch (error) {
-        if (isStorageStatus(error, 412)) {
-          if (ifMatch !== undefined) throw preconditionFailed('The connection was changed by another request while this one ran: read it again.');
-          await pause(attempt);
-          continue;
-        }
-        if (isStorageStatus(error, 409)) {
-          throw connectionExists((await this.store.guardHolder(next)) ?? 'unknown');
-        }
-        throw error;
-      }
-      if (next.record1roleid !== master.half.record1roleid || next.record2roleid !== master.half.record2roleid) {
-        await this.unindexPair(master.half);
-      }
-      await this.syncTwin(next, target.half.ismaster ? undefined : target);
-      await this.indexPair(next);
-      return { next, target };
-    }
-    throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
   }
 
   async list(query: ListQuery, caller: Caller, options: ListOptions): Promise<ListResult> {
@@ -349,14 +280,14 @@ export class ConnectionService {
     query: object,
     caller: Caller,
     options: ListOptions,
-    range: (limit: number, after?: string) => Promise<Range<StoredHalf>>,
+    range: (limit: number, after?: string) => Promise<Range<StoredCopy>>,
     count: (visible?: (row: { ownerid: string; shares: Share[] }) => boolean) => Promise<number>,
   ): Promise<ListResult> {
     const fingerprint = queryFingerprint(query);
     const after = options.skiptoken === undefined ? undefined : decodeSkipToken(options.skiptoken, scope, fingerprint);
     const visible = caller.isAdmin ? undefined : (row: { ownerid: string; shares: Share[] }) => canRead(caller, row);
     const [page, total] = await Promise.all([
-      this.visiblePage(options.top, after, visible, range),
+      this.visiblePage(options.top, after, (row) => isLive(row) && (!visible || visible(row.half)), range),
       options.count ? count(visible) : undefined,
     ]);
     return {
@@ -369,18 +300,19 @@ export class ConnectionService {
   private async visiblePage(
     top: number,
     after: string | undefined,
-    visible: ((row: ConnectionHalf) => boolean) | undefined,
-    range: (limit: number, after?: string) => Promise<Range<StoredHalf>>,
+    visible: (row: StoredCopy) => boolean,
+    range: (limit: number, after?: string) => Promise<Range<StoredCopy>>,
   ): Promise<{ items: ConnectionHalf[]; after?: string }> {
-    // Where rows may be hidden, read in larger batches so a page still costs one request in the usual case.
-    const batch = visible ? Math.max(top, HIDDEN_ROWS_BATCH) : top;
+    // Rows may be hidden (no access, tombstones): read in larger batches so a page still costs one
+    // request in the usual case.
+    const batch = Math.max(top, HIDDEN_ROWS_BATCH);
     const items: ConnectionHalf[] = [];
     let position = after;
     for (let round = 0; round < MAX_SCAN_ROUNDS; round++) {
       const rows = await range(batch, position);
       for (const [index, row] of rows.items.entries()) {
         position = row.key;
-        if (visible && !visible(row.half)) continue;
+        if (!visible(row)) continue;
         items.push(row.half);
         if (items.length === top) {
           const more = index < rows.items.length - 1 || rows.more;
@@ -406,77 +338,26 @@ export class ConnectionService {
   }
 
   /**
-   * Deletes every connection of a record, both halves of each, a page at a time, keeping the rule
-   * "masters before twins" so an interruption leaves only lone twins, which read as deletes to finish.
+   * Deletes every connection of a record through the same protocol as a single delete (so the other
+   * halves and the index follow, and an interruption leaves nothing a retry or the repair job cannot
+   * finish), a page at a time; connections deleted meanwhile by others are skipped.
    */
   async deleteAllOf(recordId: string, caller: Caller): Promise<number> {
     if (!caller.isAdmin) throw forbidden('Deleting all connections of a record is for administrators.', 'AccessDenied');
     let deleted = 0;
+    let after: string | undefined;
     for (;;) {
-      // Deleted rows vanish from the range, so every round starts again at its beginning.
-      const page = await this.store.range({ recordId }, CASCADE_PAGE_SIZE);
-      const halves = page.items.map((stored) => stored.half);
-      if (halves.length === 0) return deleted;
-      const localMasters = halves.filter((half) => half.ismaster);
-      const localTwins = halves.filter((half) => !half.ismaster);
-      await forEachLimited(halves, REMOTE_DELETE_CONCURRENCY, async (half) => {
-        await this.unindexPair(half);
-      });
-      await Promise.all([
-        this.store.removeAllInPartition(localMasters),
-        forEachLimited(localTwins, REMOTE_DELETE_CONCURRENCY, (twin) => this.store.remove(reciprocalOf(twin))),
-      ]);
-      await Promise.all([
-        forEachLimited(localMasters, REMOTE_DELETE_CONCURRENCY, (master) => this.store.remove(reciprocalOf(master))),
-        this.store.removeAllInPartition(localTwins),
-      ]);
-      deleted += halves.length;
-    }
-  }
-
-  /** The half the URL names and the master of its pair (the same when the URL names the master). */
-  private async readPair(recordId: string, connectionId: string): Promise<{ target: StoredHalf; master: StoredHalf }> {
-    const target = await this.store.read(recordId, connectionId);
-    if (!target) throw notFoundError();
-    if (target.half.ismaster) return { target, master: target };
-    const master = await this.store.read(target.half.record2id, target.half.relatedconnectionid);
-    if (!master) {
-      // A lone twin is what an interrupted delete leaves: finish the delete.
-      await this.index.remove(target.half);
-      await this.store.removeOrphan(target.half);
-      throw notFoundError();
-    }
-    return { target, master };
-  }
-
-  /**
-   * Brings the twin to the master's version. Conditional on the twin's ETag, so a slower writer of an
-   * older version can never overwrite a newer one: on a clash it re-reads and stops if it is behind.
-   */
-  private async syncTwin(master: ConnectionHalf, knownTwin?: StoredHalf): Promise<void> {
-    const wanted = reciprocalOf(master);
-    let twin = knownTwin;
-    for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
-      twin ??= await this.store.read(wanted.record1id, wanted.connectionid);
-      if (!twin) {
-        await this.store.put(wanted);
-        return;
-      }
-      if (twin.half.versionnumber >= wanted.versionnumber) return;
-      try {
-        await this.store.replace(wanted, twin);
-        return;
-      } catch (error) {
-        if (isStorageStatus(error, 409)) {
-          // The twin's guard was left behind by an earlier failure: take it over.
-          await this.store.put(wanted);
-          return;
+      const page = await this.store.range({ recordId }, CASCADE_PAGE_SIZE, after);
+      await forEachLimited(page.items.filter(isLive), REMOTE_DELETE_CONCURRENCY, async (stored) => {
+        try {
+          await this.delete(recordId, stored.half.connectionid, caller);
+          deleted++;
+        } catch (error) {
+          if (!(error instanceof DomainError && error.kind === 'not-found')) throw error;
         }
-        if (!isStorageStatus(error, 412)) throw error;
-        twin = undefined;
-        await pause(attempt);
-      }
+      });
+      after = page.items.at(-1)?.key;
+      if (!page.more || after === undefined) return deleted;
     }
-    throw unavailable('The connection was changed by many requests at once; retry the request.', 1);
   }
 }

@@ -1,27 +1,41 @@
-import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { forEachLimited } from './concurrency';
-import { ACTIVE, type ConnectionHalf, reciprocalOf } from './connection';
-import { type ConnectionStore, fromEntity, guardRowKey, type StoredHalf } from './storage/connectionStore';
-import { isStorageStatus } from './storage/errors';
-import { indexRowKey, type RoleIndexStore } from './storage/roleIndexStore';
+import { sameContent } from './connection';
+import { type ConnectionProtocol, currentIndexKeys, derivedOf, entriesOf } from './protocol';
+import {
+  claimsGuard,
+  type Copy,
+  fromStored,
+  guardRowKey,
+  isAuthoritative,
+  isGuardRowKey,
+  isHalfRowKey,
+  type StoredCopy,
+} from './storage/connectionStore';
+import { indexRowKey } from './storage/roleIndexStore';
+import { ANY_ETAG, isStorageStatus, type Stored, type TablePort, type TableQuery } from './storage/tablePort';
 
 /**
- * Anti-entropy for the tables: the invariant every operation keeps when it completes, checked (and,
- * asked to, restored) by walking the tables a page at a time. It holds one partition's guard keys in
- * memory at most, never a table, and stops and resumes at partition boundaries.
+ * Anti-entropy for the tables: checks (and, asked to, restores) what the write protocol keeps, by
+ * walking both tables a page at a time. It holds one page in memory, checkpoints after every page (so a
+ * huge partition cannot stall it), and isolates failures: a row that cannot be checked is counted and
+ * logged, and the walk goes on.
  *
- * The invariant: every half has its twin; twins mirror each other; every active half has its guard and
- * every guard an active half; no two active halves share records and roles; every half with a role has
- * its index entry, equal to it, and every index entry a half.
- *
- * Repairs follow the order of writes the operations use: the master is the truth, so a lone master
- * gets its twin (an unfinished create) and a lone twin is deleted (an unfinished delete); a twin that
- * differs from its master is rewritten from it; index entries and guards are derived from halves.
+ * It never writes from what it listed: every repair goes through the protocol's own version-fenced
+ * propagation of the authoritative copy as it is now, so a walk racing live requests cannot take a
+ * copy back to an older version. What it checks, for every connection:
+ * - the other half and every index entry are at the authoritative copy's version and agree with it;
+ * - a live, active connection holds its guard, and every guard names the live, active connection it
+ *   guards; no two active connections share records and roles (a duplicate, which the protocol cannot
+ *   produce but older data may hold, is resolved by a fixed rule: the earliest `createdon`, then the
+ *   lowest id, stays active, the others are deactivated);
+ * - a derived copy without an authoritative copy (which the protocol cannot produce either) is removed;
+ * - tombstones older than the grace period are purged, derived copies first, the authoritative last.
  */
 export type ViolationKind =
   | 'missing-twin'
-  | 'orphan-twin'
+  | 'lagging-twin'
   | 'twin-mismatch'
+  | 'orphan-twin'
   | 'missing-guard'
   | 'orphan-guard'
   | 'duplicate-active'
@@ -39,62 +53,69 @@ export interface Violation {
 
 export interface Checkpoint {
   phase: 'halves' | 'index';
-  /** The last partition fully walked in this phase. */
-  after?: string;
+  /** The partition of the last row fully walked in this phase. */
+  partition?: string;
+  /** The last row fully walked (in `partition`). */
+  row?: string;
 }
 
 export interface WalkOptions {
   repair: boolean;
-  /** Rows written more recently than this are left alone: an operation may still be finishing them. */
+  /**
+   * Tombstones younger than this are kept: a request still running may yet try to write an older
+   * version of their connection, which the tombstone fences out. It must exceed the longest a request
+   * can live (the Functions timeout).
+   */
   graceMs: number;
   from?: Checkpoint;
-  /** Stop at the first partition boundary after this time (ms since epoch). */
+  /** Stop after the first page that ends after this time (ms since epoch). */
   deadline?: number;
+  /** Store the checkpoint after every page, so a walk that dies loses at most a page of progress. */
+  persist?: boolean;
 }
 
 export interface WalkResult {
   violations: Violation[];
   repaired: number;
   scanned: number;
+  /** Tombstones (and their copies) removed. */
+  purged: number;
+  /** Tombstones younger than the grace period, left in place. */
   skippedRecent: number;
+  /** Rows that could not be checked (storage failed); the next pass looks at them again. */
+  failed: number;
   /** Where to resume; undefined when the walk reached the end of both phases. */
   next?: Checkpoint;
 }
 
 export interface Tables {
-  connections: TableClient;
-  roleIndex: TableClient;
+  connections: TablePort;
+  roleIndex: TablePort;
 }
 
 const PAGE_SIZE = 1000;
-const READ_CONCURRENCY = 16;
-// The checkpoint lives in the connections table under a key no record id can take.
+const ROW_CONCURRENCY = 16;
+// The checkpoint lives in the connections table under a partition no record id can take ('~' sorts
+// after every GUID), which also ends the walk's range.
 const CHECKPOINT_PARTITION = '~repair';
 const CHECKPOINT_ROW = 'checkpoint';
 
-/** The fields two twins must agree on, once records, types and roles are swapped. */
-function mirrors(twin: ConnectionHalf, master: ConnectionHalf): boolean {
-  return JSON.stringify(twin) === JSON.stringify(reciprocalOf(master));
-}
-
-const comparable = (half: ConnectionHalf): string => JSON.stringify(half);
+type Report = (violation: Violation) => void;
 
 export class ConsistencyWalker {
   constructor(
     private readonly tables: Tables,
-    private readonly store: ConnectionStore,
-    private readonly index: RoleIndexStore,
+    private readonly protocol: ConnectionProtocol,
     private readonly clock: () => number = Date.now,
+    private readonly log: (message: string) => void = (message) => console.warn(message),
   ) {}
 
   async walk(options: WalkOptions): Promise<WalkResult> {
-    const result: WalkResult = { violations: [], repaired: 0, scanned: 0, skippedRecent: 0 };
+    const result: WalkResult = { violations: [], repaired: 0, scanned: 0, purged: 0, skippedRecent: 0, failed: 0 };
     let checkpoint: Checkpoint | undefined = options.from ?? { phase: 'halves' };
     while (checkpoint) {
-      const stoppedAt = checkpoint.phase === 'halves'
-        ? await this.walkHalves(checkpoint.after, options, result)
-        : await this.walkIndex(checkpoint.after, options, result);
-      if (stoppedAt !== undefined) return { ...result, next: { phase: checkpoint.phase, after: stoppedAt } };
+      const stoppedAt = await this.walkPhase(checkpoint, options, result);
+      if (stoppedAt) return { ...result, next: stoppedAt };
       checkpoint = checkpoint.phase === 'halves' ? { phase: 'index' } : undefined;
     }
     return result;
@@ -102,239 +123,239 @@ export class ConsistencyWalker {
 
   /** Reads the stored checkpoint of the repair job (undefined: start a new pass). */
   async loadCheckpoint(): Promise<Checkpoint | undefined> {
-    try {
-      const entity = await this.tables.connections.getEntity<{ phase: string; after?: string }>(CHECKPOINT_PARTITION, CHECKPOINT_ROW);
-      const phase = entity.phase === 'index' ? 'index' : 'halves';
-      return { phase, ...(entity.after && { after: entity.after }) };
-    } catch (error) {
-      if (isStorageStatus(error, 404)) return undefined;
-      throw error;
-    }
+    const stored = await this.tables.connections.get(CHECKPOINT_PARTITION, CHECKPOINT_ROW);
+    if (!stored) return undefined;
+    const { phase, partition, row } = stored.entity;
+    return {
+      phase: phase === 'index' ? 'index' : 'halves',
+      ...(typeof partition === 'string' && { partition }),
+      ...(typeof row === 'string' && { row }),
+    };
   }
 
   async saveCheckpoint(checkpoint: Checkpoint | undefined): Promise<void> {
+    const key = { partitionKey: CHECKPOINT_PARTITION, rowKey: CHECKPOINT_ROW };
     if (!checkpoint) {
-      await this.tables.connections.deleteEntity(CHECKPOINT_PARTITION, CHECKPOINT_ROW).catch((error: unknown) => {
+      await this.tables.connections.write({ op: 'delete', ...key, etag: ANY_ETAG }).catch((error: unknown) => {
         if (!isStorageStatus(error, 404)) throw error;
       });
       return;
     }
-    await this.tables.connections.upsertEntity(
-      { partitionKey: CHECKPOINT_PARTITION, rowKey: CHECKPOINT_ROW, phase: checkpoint.phase, ...(checkpoint.after && { after: checkpoint.after }) },
-      'Replace',
-    );
+    await this.tables.connections.write({ op: 'upsert', entity: { ...key, ...checkpoint } });
   }
 
-  private isRecent(entity: { timestamp?: string }, options: WalkOptions): boolean {
-    return options.graceMs > 0 && entity.timestamp !== undefined && this.clock() - Date.parse(entity.timestamp) < options.graceMs;
+  /** One phase from a checkpoint: returns where it stopped at the deadline, undefined at its end. */
+  private async walkPhase(from: Checkpoint, options: WalkOptions, result: WalkResult): Promise<Checkpoint | undefined> {
+    const table = from.phase === 'halves' ? this.tables.connections : this.tables.roleIndex;
+    const upper = from.phase === 'halves' ? { lt: CHECKPOINT_PARTITION } : {};
+    const queries: TableQuery[] = [];
+    // Resuming inside a partition: the rest of it first, then the partitions after it.
+    if (from.partition !== undefined && from.row !== undefined) queries.push({ partitionKey: from.partition, rowKey: { gt: from.row } });
+    queries.push({ partitionKey: from.partition === undefined ? upper : { gt: from.partition, ...upper } });
+    const report: Report = (violation) => result.violations.push(violation);
+    for (const query of queries) {
+      let continuation: string | undefined;
+      do {
+        const page = await table.query(query, { limit: PAGE_SIZE, ...(continuation !== undefined && { continuation }) });
+        continuation = page.continuation;
+        await forEachLimited(page.items, ROW_CONCURRENCY, async (stored) => {
+          result.scanned++;
+          try {
+            if (from.phase === 'halves') await this.checkConnectionRow(stored, options, result, report);
+            else await this.checkIndexEntry(stored, options, result, report);
+          } catch (error) {
+            result.failed++;
+            this.log(`repair: ${stored.entity.partitionKey}/${stored.entity.rowKey} not checked: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        });
+        const last = page.items.at(-1)?.entity;
+        if (!last) continue;
+        const position: Checkpoint = { phase: from.phase, partition: last.partitionKey, row: last.rowKey };
+        if (options.persist) await this.saveCheckpoint(position);
+        if (options.deadline !== undefined && this.clock() > options.deadline) return position;
+      } while (continuation !== undefined);
+    }
+    return undefined;
   }
 
-  private report(result: WalkResult, violation: Violation): void {
-    result.violations.push(violation);
+  private expired(copy: Copy, options: WalkOptions): boolean {
+    return this.clock() - Date.parse(copy.half.modifiedon) >= options.graceMs;
+  }
+
+  private async checkConnectionRow(stored: Stored, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    const { rowKey } = stored.entity;
+    if (isGuardRowKey(rowKey)) return this.checkGuard(stored, options, result, report);
+    if (!isHalfRowKey(rowKey)) return;
+    const copy = fromStored(stored);
+    if (isAuthoritative(copy.half)) return this.checkAuthoritative(copy, options, result, report);
+    return this.checkDerived(copy, options, result, report);
+  }
+
+  /** The other half and the index entries against the authoritative copy; its guard; tombstone purge. */
+  private async checkAuthoritative(authoritative: StoredCopy, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    const { store, index } = this.protocol;
+    if (authoritative.tombstone && this.expired(authoritative, options)) {
+      if (!options.repair) return;
+      await this.purge(authoritative);
+      result.purged++;
+      return;
+    }
+    if (authoritative.tombstone) result.skippedRecent++;
+    const found: Violation[] = [];
+    const wanted = derivedOf(authoritative);
+    const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
+    const compare = (copy: StoredCopy | undefined, expected: Copy, kinds: { missing: ViolationKind; lagging: ViolationKind }, at: Omit<Violation, 'kind' | 'detail'>) => {
+      if (!copy) {
+        if (!expected.tombstone) found.push({ ...at, kind: kinds.missing, detail: `copy of ${authoritative.half.connectionid} v${expected.half.versionnumber} missing` });
+      } else if (copy.half.versionnumber < expected.half.versionnumber) {
+        found.push({ ...at, kind: kinds.lagging, detail: `v${copy.half.versionnumber} behind v${expected.half.versionnumber}` });
+      } else if (copy.half.versionnumber === expected.half.versionnumber && (copy.tombstone !== expected.tombstone || !sameContent(copy.half, expected.half))) {
+        found.push({ ...at, kind: 'twin-mismatch', detail: `v${copy.half.versionnumber} differs from its authoritative copy` });
+      }
+    };
+    compare(derived, wanted, { missing: 'missing-twin', lagging: 'lagging-twin' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: `c_${wanted.half.connectionid}` });
+    await Promise.all(entriesOf(authoritative).map(async ({ roleId, copy }) => {
+      const entry = await index.read(roleId, copy.half);
+      compare(entry, copy, { missing: 'missing-index', lagging: 'stale-index' }, { table: 'roleIndex', partitionKey: roleId, rowKey: indexRowKey(copy.half) });
+    }));
+    if (claimsGuard(authoritative)) {
+      const holder = await store.guardHolder(authoritative.half);
+      if (holder?.connectionid !== authoritative.half.connectionid) {
+        await this.checkGuardOf(authoritative, holder?.connectionid, options, result, report);
+      }
+    }
+    for (const violation of found) report(violation);
+    if (found.length > 0 && options.repair) {
+      await this.protocol.propagate(authoritative);
+      result.repaired += found.length;
+    }
   }
 
   /**
-   * Phase 1: the connections table, partition by partition. Returns the last partition walked when the
-   * deadline stopped it, undefined at the end.
+   * An active connection whose guard is missing or names another connection. If that other one is a
+   * live, active connection with the same records and roles, the two are duplicates: the earliest
+   * created (then the lowest id) keeps the guard and stays active, the other is deactivated.
    */
-  private async walkHalves(after: string | undefined, options: WalkOptions, result: WalkResult): Promise<string | undefined> {
-    const filter = after === undefined ? odata`PartitionKey lt ${CHECKPOINT_PARTITION}` : odata`PartitionKey gt ${after} and PartitionKey lt ${CHECKPOINT_PARTITION}`;
-    let partition: { key: string; expectedGuards: Map<string, string[]>; seenGuards: Set<string> } | undefined;
-    const closePartition = async () => {
-      if (!partition) return;
-      for (const [guardKey, holders] of partition.expectedGuards) {
-        if (holders.length > 1) {
-          this.report(result, {
-            kind: 'duplicate-active', table: 'connections', partitionKey: partition.key, rowKey: guardKey,
-            detail: `active halves ${holders.join(', ')} share records and roles`,
-          });
-        }
-        if (!partition.seenGuards.has(guardKey)) {
-          this.report(result, { kind: 'missing-guard', table: 'connections', partitionKey: partition.key, rowKey: guardKey, detail: `guard of ${holders[0]}` });
-          if (options.repair && holders[0]) {
-            await this.tables.connections.upsertEntity({ partitionKey: partition.key, rowKey: guardKey, connectionid: holders[0] }, 'Replace');
-            result.repaired++;
-          }
-        }
-      }
-    };
-
-    const pages = this.tables.connections.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({ maxPageSize: PAGE_SIZE });
-    for await (const page of pages) {
-      // Halves are checked in parallel (each needs point reads); guards after them, in order.
-      const halves: TableEntityResult<Record<string, unknown>>[] = [];
-      for (const entity of page) {
-        const partitionKey = String(entity.partitionKey);
-        const rowKey = String(entity.rowKey);
-        if (partition?.key !== partitionKey) {
-          await this.checkHalves(halves.splice(0), partition?.expectedGuards, options, result);
-          await closePartition();
-          if (partition && options.deadline !== undefined && this.clock() > options.deadline) return partition.key;
-          partition = { key: partitionKey, expectedGuards: new Map(), seenGuards: new Set() };
-        }
-        result.scanned++;
-        if (rowKey.startsWith('c_')) halves.push(entity);
-        else if (rowKey.startsWith('u_')) {
-          await this.checkHalves(halves.splice(0), partition.expectedGuards, options, result);
-          await this.checkGuard(partitionKey, rowKey, entity, partition, options, result);
-        }
-      }
-      await this.checkHalves(halves, partition?.expectedGuards, options, result);
-    }
-    await closePartition();
-    return undefined;
-  }
-
-  private async checkGuard(
-    partitionKey: string,
-    rowKey: string,
-    entity: TableEntityResult<Record<string, unknown>>,
-    partition: { key: string; expectedGuards: Map<string, string[]>; seenGuards: Set<string> },
-    options: WalkOptions,
-    result: WalkResult,
-  ): Promise<void> {
-    partition.seenGuards.add(rowKey);
-    const holders = partition.expectedGuards.get(rowKey);
-    if (holders?.includes(String(entity.connectionid))) return;
-    if (holders && holders.length > 0) {
-      this.report(result, { kind: 'missing-guard', table: 'connections', partitionKey: partitionKey, rowKey: rowKey, detail: `guard names ${String(entity.connectionid)}, not ${holders[0]}` });
-      if (options.repair) {
-        await this.tables.connections.upsertEntity({ partitionKey: partitionKey, rowKey: rowKey, connectionid: holders[0] ?? '' }, 'Replace');
-        result.repaired++;
-      }
-      return;
-    }
-    if (this.isRecent(entity, options)) {
-      result.skippedRecent++;
-      return;
-    }
-    this.report(result, { kind: 'orphan-guard', table: 'connections', partitionKey: partitionKey, rowKey: rowKey, detail: `no active half ${String(entity.connectionid)}` });
-    if (options.repair) {
-      await this.tables.connections.deleteEntity(partitionKey, rowKey, { etag: entity.etag }).catch((error: unknown) => {
-        if (!isStorageStatus(error, 404) && !isStorageStatus(error, 412)) throw error;
-      });
+  private async checkGuardOf(authoritative: StoredCopy, holderId: string | undefined, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    const { store } = this.protocol;
+    const at = { table: 'connections' as const, partitionKey: authoritative.half.record1id, rowKey: guardRowKey(authoritative.half) };
+    const holder = holderId === undefined ? undefined : await store.read(authoritative.half.record1id, holderId);
+    const holderClaims = holder !== undefined && claimsGuard(holder) && guardRowKey(holder.half) === at.rowKey;
+    if (!holderClaims) {
+      report({ ...at, kind: 'missing-guard', detail: `guard of ${authoritative.half.connectionid}${holderId ? ` names ${holderId}` : ''}` });
+      if (!options.repair) return;
+      if (holderId !== undefined) await store.deleteGuardIfHeldBy(authoritative.half, holderId);
+      await store.insertGuard(authoritative.half);
       result.repaired++;
+      return;
     }
+    report({ ...at, kind: 'duplicate-active', detail: `${authoritative.half.connectionid} and ${holder.half.connectionid} share records and roles` });
+    if (!options.repair) return;
+    const [winner, loser] = earliest(holder, authoritative) === holder ? [holder, authoritative] : [authoritative, holder];
+    if (loser === holder) {
+      await store.deleteGuardIfHeldBy(authoritative.half, holder.half.connectionid);
+      await store.insertGuard(winner.half);
+    }
+    await this.protocol.demoteDuplicate(loser, new Date(this.clock()).toISOString());
+    result.repaired++;
   }
 
-  private async checkHalves(
-    entities: TableEntityResult<Record<string, unknown>>[],
-    expectedGuards: Map<string, string[]> | undefined,
-    options: WalkOptions,
-    result: WalkResult,
-  ): Promise<void> {
-    const stored = entities.map(fromEntity);
-    for (const { half } of stored) {
-      if (half.statecode !== ACTIVE || !expectedGuards) continue;
-      const key = guardRowKey(half);
-      expectedGuards.set(key, [...(expectedGuards.get(key) ?? []), half.connectionid]);
-    }
-    await forEachLimited(stored.map((half, position) => ({ half, entity: entities[position] })), READ_CONCURRENCY, async ({ half, entity }) => {
-      if (entity && this.isRecent(entity, options)) {
+  /** A guard must name the live, active authoritative half it guards, in its own partition. */
+  private async checkGuard(stored: Stored, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    const { partitionKey, rowKey, connectionid } = stored.entity;
+    const holder = typeof connectionid === 'string' ? await this.protocol.store.read(partitionKey, connectionid) : undefined;
+    if (holder && claimsGuard(holder) && isAuthoritative(holder.half) && guardRowKey(holder.half) === rowKey) return;
+    report({ kind: 'orphan-guard', table: 'connections', partitionKey, rowKey, detail: `names ${String(connectionid)}, which does not hold it` });
+    if (!options.repair) return;
+    await this.protocol.store.deleteIfUnchanged(partitionKey, rowKey, stored.etag);
+    result.repaired++;
+  }
+
+  /**
+   * A derived half must have its authoritative copy; one without (left by data older than this
+   * protocol) is an unfinished delete: it becomes a tombstone, purged after the grace period.
+   */
+  private async checkDerived(derived: StoredCopy, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    const { store } = this.protocol;
+    const authoritative = await store.read(derived.half.record2id, derived.half.relatedconnectionid);
+    if (authoritative) return; // its own walk checks this copy
+    if (derived.tombstone) {
+      if (!this.expired(derived, options)) {
         result.skippedRecent++;
         return;
       }
-      await this.checkHalf(half, options, result);
-    });
-  }
-
-  private async checkHalf(stored: StoredHalf, options: WalkOptions, result: WalkResult): Promise<void> {
-    const { half } = stored;
-    const where = { table: 'connections' as const, partitionKey: half.record1id, rowKey: stored.key };
-    const twin = await this.store.read(half.record2id, half.relatedconnectionid);
-    if (half.ismaster) {
-      if (!twin) {
-        this.report(result, { ...where, kind: 'missing-twin', detail: `twin ${half.relatedconnectionid} missing (an unfinished create)` });
-        if (options.repair) {
-          await this.store.put(reciprocalOf(half));
-          result.repaired++;
-        }
-      } else if (!mirrors(twin.half, half)) {
-        this.report(result, { ...where, kind: 'twin-mismatch', detail: `twin ${twin.half.connectionid} v${twin.half.versionnumber} differs from master v${half.versionnumber}` });
-        if (options.repair) {
-          await this.store.replace(reciprocalOf(half), twin).catch((error: unknown) => {
-            if (!isStorageStatus(error, 412)) throw error; // changed meanwhile: the next pass looks again
-          });
-          result.repaired++;
-        }
-      }
-    } else if (!twin) {
-      this.report(result, { ...where, kind: 'orphan-twin', detail: `master ${half.relatedconnectionid} missing (an unfinished delete)` });
       if (options.repair) {
-        await this.index.remove(half);
-        await this.store.removeOrphan(half);
-        result.repaired++;
+        await store.deleteIfUnchanged(derived.half.record1id, derived.key, derived.etag);
+        result.purged++;
       }
       return;
     }
-    if (half.record1roleid !== null) await this.checkIndexEntry(half, options, result);
+    report({ kind: 'orphan-twin', table: 'connections', partitionKey: derived.half.record1id, rowKey: derived.key, detail: `no authoritative copy ${derived.half.relatedconnectionid}` });
+    if (!options.repair) return;
+    await store.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: new Date(this.clock()).toISOString() }, tombstone: true }, { version: derived.half.versionnumber, etag: derived.etag });
+    result.repaired++;
   }
 
-  private async checkIndexEntry(half: ConnectionHalf, options: WalkOptions, result: WalkResult): Promise<void> {
-    const where = { table: 'roleIndex' as const, partitionKey: half.record1roleid ?? '', rowKey: indexRowKey(half) };
-    let entry: StoredHalf | undefined;
-    try {
-      entry = fromEntity(await this.tables.roleIndex.getEntity<Record<string, unknown>>(where.partitionKey, where.rowKey));
-    } catch (error) {
-      if (!isStorageStatus(error, 404)) throw error;
-    }
-    if (entry && comparable(entry.half) === comparable(half)) return;
-    this.report(result, { ...where, kind: entry ? 'stale-index' : 'missing-index', detail: `index entry of ${half.connectionid}` });
-    if (options.repair) {
-      await this.index.put(half);
-      result.repaired++;
-    }
-  }
-
-  /** Phase 2: every index entry must belong to a half that still has that role. */
-  private async walkIndex(after: string | undefined, options: WalkOptions, result: WalkResult): Promise<string | undefined> {
-    const filter = after === undefined ? '' : odata`PartitionKey gt ${after}`;
-    let partition: string | undefined;
-    const pages = this.tables.roleIndex
-      .listEntities<Record<string, unknown>>({ ...(filter && { queryOptions: { filter } }) })
-      .byPage({ maxPageSize: PAGE_SIZE });
-    for await (const page of pages) {
-      const boundary = page.findIndex((entity) => partition !== undefined && entity.partitionKey !== partition);
-      if (boundary >= 0 && partition && options.deadline !== undefined && this.clock() > options.deadline) {
-        await this.checkIndexEntries(page.slice(0, boundary), options, result);
-        return partition;
-      }
-      await this.checkIndexEntries(page, options, result);
-      partition = page.at(-1)?.partitionKey ?? partition;
-    }
-    return undefined;
-  }
-
-  private async checkIndexEntries(entities: TableEntityResult<Record<string, unknown>>[], options: WalkOptions, result: WalkResult): Promise<void> {
-    await forEachLimited(entities, READ_CONCURRENCY, async (entity) => {
-      result.scanned++;
-      if (this.isRecent(entity, options)) {
+  /**
+   * Every index entry belongs to a connection whose authoritative copy lists it (then phase 1 checks
+   * it); any other entry is a leftover: a tombstone is purged after the grace period, a live one removed.
+   */
+  private async checkIndexEntry(stored: Stored, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    const entry = fromStored(stored);
+    const roleId = stored.entity.partitionKey;
+    const { half } = entry;
+    const authoritative = await this.protocol.store.read(...(isAuthoritative(half) ? [half.record1id, half.connectionid] as const : [half.record2id, half.relatedconnectionid] as const));
+    const key = `${isAuthoritative(half) ? 'a' : 'd'}:${roleId}`;
+    if (authoritative && (authoritative.indexed.includes(key) || currentIndexKeys(authoritative.half).includes(key))) return;
+    if (entry.tombstone) {
+      if (!this.expired(entry, options)) {
         result.skippedRecent++;
         return;
       }
-      const entry = fromEntity(entity).half;
-      const [partitionKey, rowKey] = [String(entity.partitionKey), String(entity.rowKey)];
-      const half = await this.store.read(entry.record1id, entry.connectionid);
-      if (half && half.half.record1roleid === partitionKey && indexRowKey(half.half) === rowKey) return;
-      this.report(result, { kind: 'orphan-index', table: 'roleIndex', partitionKey, rowKey, detail: `no half ${entry.connectionid} with this role` });
       if (options.repair) {
-        await this.tables.roleIndex.deleteEntity(partitionKey, rowKey, { etag: entity.etag }).catch((error: unknown) => {
-          if (!isStorageStatus(error, 404) && !isStorageStatus(error, 412)) throw error;
-        });
-        result.repaired++;
+        await this.protocol.index.deleteIfUnchanged(roleId, stored.entity.rowKey, stored.etag);
+        result.purged++;
       }
-    });
+      return;
+    }
+    report({ kind: 'orphan-index', table: 'roleIndex', partitionKey: roleId, rowKey: stored.entity.rowKey, detail: `no connection ${half.connectionid} with this role` });
+    if (!options.repair) return;
+    await this.protocol.index.deleteIfUnchanged(roleId, stored.entity.rowKey, stored.etag);
+    result.repaired++;
+  }
+
+  /**
+   * Removes a deleted connection for good, once no request can still write an older version of it:
+   * tombstones propagated everywhere first (a crash midway leaves only tombstones), then the derived
+   * copies, then the authoritative one, each only if unchanged since read.
+   */
+  private async purge(authoritative: StoredCopy): Promise<void> {
+    const { store, index } = this.protocol;
+    await this.protocol.propagate(authoritative);
+    const wanted = derivedOf(authoritative);
+    const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
+    if (derived?.tombstone) await store.deleteIfUnchanged(derived.half.record1id, derived.key, derived.etag);
+    await Promise.all(entriesOf(authoritative).map(async ({ roleId, copy }) => {
+      const entry = await index.read(roleId, copy.half);
+      if (entry?.tombstone) await index.deleteIfUnchanged(roleId, entry.key, entry.etag);
+    }));
+    await store.purge(authoritative);
   }
 }
 
+/** The duplicate that stays: the earliest created, then the lowest id. */
+function earliest(a: StoredCopy, b: StoredCopy): StoredCopy {
+  if (a.half.createdon !== b.half.createdon) return a.half.createdon < b.half.createdon ? a : b;
+  return a.half.connectionid < b.half.connectionid ? a : b;
+}
+
 /**
- * One slice of the repair job: resumes at the stored checkpoint, repairs until the time budget runs out
- * (at a partition boundary), and stores where to go on; a finished pass clears the checkpoint, so the
- * next slice starts a new one.
+ * One slice of the repair job: resumes at the stored checkpoint, repairs until the time budget runs out,
+ * and stores where to go on; a finished pass clears the checkpoint, so the next slice starts a new one.
  */
-export async function repairSlice(walker: ConsistencyWalker, budgetMs: number, graceMs: number): Promise<WalkResult> {
+export async function repairSlice(walker: ConsistencyWalker, budgetMs: number, graceMs: number, now: () => number = Date.now): Promise<WalkResult> {
   const from = await walker.loadCheckpoint();
-  const result = await walker.walk({ repair: true, graceMs, deadline: Date.now() + budgetMs, ...(from && { from }) });
+  const result = await walker.walk({ repair: true, graceMs, deadline: now() + budgetMs, persist: true, ...(from && { from }) });
   await walker.saveCheckpoint(result.next);
   return result;
 }

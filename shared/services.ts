@@ -7,7 +7,10 @@ import { readSettings, type Settings, tableNames } from './settings';
 import { ConnectionStore } from './storage/connectionStore';
 import { RoleIndexStore } from './storage/roleIndexStore';
 import { RoleStore } from './storage/roleStore';
+import { AzureTable } from './storage/azureTable';
+import type { TablePort } from './storage/tablePort';
 import { createTableClient, ensureTable } from './storage/tables';
+import { ConnectionProtocol, type ProtocolOptions } from './protocol';
 
 /** The composition root: settings read once, clients created once per process and reused. */
 export interface Services {
@@ -42,12 +45,39 @@ export function createServices(settings: Settings): Services {
         throw error;
       },
     ));
-  const index = new RoleIndexStore(clients.roleIndex);
-  const roles = new ConnectionRoleService(new RoleStore(clients.roles), index, types);
-  const store = new ConnectionStore(clients.connections);
-  const connections = new ConnectionService(store, index, roles, types);
-  const consistency = new ConsistencyWalker(clients, store, index);
-  return { settings, types, connections, roles, consistency, ready, tables: clients };
+  const domain = createDomain(
+    { connections: new AzureTable(clients.connections), roles: new AzureTable(clients.roles), roleIndex: new AzureTable(clients.roleIndex) },
+    types,
+  );
+  return { settings, types, ...domain, ready, tables: clients };
+}
+
+export interface DomainOptions {
+  clock: () => Date;
+  protocol: ProtocolOptions;
+}
+
+const realTime: DomainOptions = {
+  clock: () => new Date(),
+  protocol: { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random },
+};
+
+/**
+ * The domain over any three tables: Azure's in the app, the simulator's in the deterministic
+ * simulation, which so runs exactly the code the app runs.
+ */
+export function createDomain(
+  tables: { connections: TablePort; roles: TablePort; roleIndex: TablePort },
+  types: ObjectTypeRegistry,
+  options: DomainOptions = realTime,
+): Pick<Services, 'connections' | 'roles' | 'consistency'> & { protocol: ConnectionProtocol } {
+  const index = new RoleIndexStore(tables.roleIndex);
+  const roles = new ConnectionRoleService(new RoleStore(tables.roles), index, types, options.clock);
+  const store = new ConnectionStore(tables.connections);
+  const connections = new ConnectionService(store, index, roles, types, options.clock, options.protocol);
+  const protocol = new ConnectionProtocol(store, index, options.protocol);
+  const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime());
+  return { connections, roles, consistency, protocol };
 }
 
 export function getServices(): Services {

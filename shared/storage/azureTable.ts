@@ -1,4 +1,4 @@
-import { odata, RestError, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { RestError, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import {
   ANY_ETAG,
   type Condition,
@@ -98,7 +98,7 @@ function toStored(result: TableEntityResult<Record<string, unknown>>): Stored {
 }
 
 /** The SDK's errors as the port's: the status, the service's code, and for a batch the failing index. */
-function asStorageError(error: unknown): StorageError {
+export function asStorageError(error: unknown): StorageError {
   if (error instanceof StorageError) return error;
   if (!(error instanceof RestError)) {
     return new StorageError(undefined, error instanceof Error ? error.message : String(error));
@@ -124,7 +124,12 @@ function rangeFilter(name: 'PartitionKey' | 'RowKey', range: KeyRange): string[]
   return parts;
 }
 
-const literal = (value: PropertyValue): string => odata`${value}`;
+/** An OData literal: strings quoted with quotes doubled, as the SDK's own `odata` tag does inside a filter. */
+function literal(value: PropertyValue): string {
+  if (typeof value === 'string') return `'${value.replace(/'/g, "''")}'`;
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`Not a finite number: ${value}`);
+  return String(value);
+}
 
 function conditionFilter(condition: Condition): string {
   if (!PROPERTY_NAME.test(condition.property)) throw new Error(`Not a property name: ${condition.property}`);

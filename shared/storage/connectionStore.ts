@@ -1,31 +1,66 @@
-import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { z } from 'zod';
 import { ACTIVE, type ConnectionHalf } from '../connection';
-import { isStorageStatus } from './errors';
+import { unavailable } from '../errors';
 import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './paging';
+import { ANY_ETAG, type Condition, isStorageStatus, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
 
 /**
  * Table layout (one table, partitioned by record 1 of each half):
  *   PartitionKey = record1id (lowercase GUID)
- *   RowKey "c_<connectionid>"                       a connection half: point read by id, prefix range lists
- *   RowKey "u_<record2id>_<role1|->_<role2|->"      uniqueness guard of an active half, written in the same
- *                                                   entity group transaction as the half it guards
- * The guard makes "one active connection per record1, record2, role1, role2" a storage rule: a second
- * create fails its conditional insert with 409 instead of racing a read.
+ *   RowKey "c_<connectionid>"                       a copy of a connection half (live or tombstone)
+ *   RowKey "u_<record2id>_<role1|->_<role2|->"      uniqueness guard of an active connection, only in the
+ *                                                   partition of its authoritative half
+ *
+ * Of a connection's two halves, the one in the partition of the lower record id is **authoritative**:
+ * every change is one ETag-conditional entity group transaction there (the half, version + 1, and its
+ * guard), and everything else (the other half, role-index entries) is derived from it by version-fenced
+ * writes. Because both directions of a pair meet in the same partition, the guard makes "one active
+ * connection per unordered pair of records and roles" a storage rule: the second create fails its
+ * conditional insert with 409, whichever side it came from.
  */
 const HALF_PREFIX = 'c_';
 const HALF_RANGE_END = 'c`'; // the character after '_', so [c_, c`) is exactly the halves
 const GUARD_PREFIX = 'u_';
+export const GUARD_RANGE = { ge: GUARD_PREFIX, lt: 'u`' };
 // Sentinels for open-ended windows, so "active on" is a plain range filter on strings.
 const OPEN_START = '0000-01-01T00:00:00.000Z';
 const OPEN_END = '9999-12-31T23:59:59.999Z';
 
 export const halfRowKey = (connectionId: string): string => `${HALF_PREFIX}${connectionId}`;
+export const isHalfRowKey = (rowKey: string): boolean => rowKey.startsWith(HALF_PREFIX);
+export const isGuardRowKey = (rowKey: string): boolean => rowKey.startsWith(GUARD_PREFIX);
 export const guardRowKey = (half: Pick<ConnectionHalf, 'record2id' | 'record1roleid' | 'record2roleid'>): string =>
   `${GUARD_PREFIX}${half.record2id}_${half.record1roleid ?? '-'}_${half.record2roleid ?? '-'}`;
 
+/** Whether a half is the authoritative one of its connection: the one in the lower record's partition. */
+export const isAuthoritative = (half: Pick<ConnectionHalf, 'record1id' | 'record2id'>): boolean => half.record1id < half.record2id;
+
+/**
+ * A copy of a connection as stored: its half, whether it is a tombstone (the connection was deleted at
+ * this version), and, on the authoritative copy only, the fingerprint of the request that made this
+ * version and the role-index entries that may still hold a live copy.
+ */
+export interface Copy {
+  half: ConnectionHalf;
+  tombstone: boolean;
+  /** Authoritative copy only: fingerprint of the request that committed this version ('' elsewhere). */
+  lastop: string;
+  /** Authoritative copy only: index keys (see IndexKey) that may hold a live entry ([] elsewhere). */
+  indexed: string[];
+}
+
+export interface StoredCopy extends Copy {
+  /** Storage ETag of this entity, for conditional writes. */
+  etag: string;
+  /** RowKey of the entity it was read from (a half, or an index entry), for paging. */
+  key: string;
+}
+
 const nullableText = z.string().nullish().transform((value) => value ?? null);
-const storedHalfSchema = z.object({
+const jsonList = <T extends z.ZodType>(item: T) =>
+  z.string().optional().transform((value) => z.array(item).parse(value === undefined ? [] : JSON.parse(value)));
+
+const storedCopySchema = z.object({
   connectionid: z.string(),
   relatedconnectionid: z.string(),
   ismaster: z.boolean(),
@@ -49,51 +84,56 @@ const storedHalfSchema = z.object({
   modifiedon: z.string(),
   modifiedby: z.string(),
   versionnumber: z.number(),
-  // Serialised: arrays are not a Table Storage type. Absent on entities written before sharing existed.
-  shares: z
-    .string()
-    .optional()
-    .transform((value) => shareListSchema.parse(value === undefined ? [] : JSON.parse(value))),
+  // Arrays are not a Table Storage type: serialised.
+  shares: jsonList(shareListSchema.element),
+  tombstone: z.boolean().optional().transform((value) => value ?? false),
+  lastop: z.string().optional().transform((value) => value ?? ''),
+  indexed: jsonList(z.string()),
 });
 
-export interface StoredHalf {
-  half: ConnectionHalf;
-  /** Storage ETag of this entity, for conditional writes. */
-  etag: string;
-  /** RowKey of the entity it was read from (a half, or an index entry), for paging. */
-  key: string;
-}
-
-export type Entity = Record<string, string | number | boolean> & { partitionKey: string; rowKey: string };
-
-/** A half as an entity; other tables (the role index) store the same shape under their own keys. */
-export function toEntity(half: ConnectionHalf): Entity {
-  const entity: Entity = {
-    partitionKey: half.record1id,
-    rowKey: halfRowKey(half.connectionid),
-    windowstart: half.effectivestart ?? OPEN_START,
-    windowend: half.effectiveend ?? OPEN_END,
+/** A copy as an entity; other tables (the role index) store the same shape under their own keys. */
+export function toEntity(copy: Copy, partitionKey = copy.half.record1id, rowKey = halfRowKey(copy.half.connectionid)): TableEntity {
+  const entity: TableEntity = {
+    partitionKey,
+    rowKey,
+    windowstart: copy.half.effectivestart ?? OPEN_START,
+    windowend: copy.half.effectiveend ?? OPEN_END,
   };
-  const { shares, ...fields } = half;
+  const { shares, ...fields } = copy.half;
   for (const [key, value] of Object.entries(fields)) {
     // Table storage drops nulls anyway; leaving them out keeps entities small.
     if (value !== null) entity[key] = value;
   }
   entity.shares = JSON.stringify(shares);
+  entity.tombstone = copy.tombstone;
+  if (copy.lastop) entity.lastop = copy.lastop;
+  if (copy.indexed.length > 0) entity.indexed = JSON.stringify(copy.indexed);
   return entity;
 }
 
-export function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredHalf {
-  return { half: storedHalfSchema.parse(entity), etag: entity.etag, key: String(entity.rowKey) };
+export function fromStored(stored: Stored): StoredCopy {
+  const { shares, tombstone, lastop, indexed, ...half } = storedCopySchema.parse(stored.entity);
+  return { half: { ...half, shares }, tombstone, lastop, indexed, etag: stored.etag, key: stored.entity.rowKey };
 }
 
-const guardEntity = (half: ConnectionHalf): Entity => ({
+/** What readers see: tombstones are the protocol's, never a client's. */
+export const isLive = (copy: Pick<Copy, 'tombstone'>): boolean => !copy.tombstone;
+
+interface GuardHolder {
+  /** The authoritative half holding the guard, and its twin. */
+  connectionid: string;
+  relatedconnectionid: string;
+}
+
+const guardEntity = (half: ConnectionHalf): TableEntity => ({
   partitionKey: half.record1id,
   rowKey: guardRowKey(half),
   connectionid: half.connectionid,
+  relatedconnectionid: half.relatedconnectionid,
 });
 
-const isActive = (half: ConnectionHalf): boolean => half.statecode === ACTIVE;
+/** Whether a copy claims the uniqueness guard: a live, active connection. */
+export const claimsGuard = (copy: Copy): boolean => !copy.tombstone && copy.half.statecode === ACTIVE;
 
 export interface HalfQuery {
   recordId: string;
@@ -105,197 +145,138 @@ export interface HalfQuery {
   activeOn?: string;
 }
 
+const MAX_FENCE_ROUNDS = 10;
+
+/**
+ * Writes a derived copy (the other half, an index entry) so that it only ever moves forward: it
+ * replaces what is stored only when that is an older version, and otherwise leaves it. Any process may
+ * repeat it at any time, in any order, with any older or newer version, and the copy still ends at the
+ * newest version written. `known` is the stored entity when the caller has just read it, or null when
+ * it is believed absent (a first write tries an insert without reading).
+ */
+export async function fencedPut(table: TablePort, entity: TableEntity, version: number, known?: KnownVersion | null): Promise<void> {
+  let current = known;
+  for (let round = 0; round < MAX_FENCE_ROUNDS; round++) {
+    if (current === undefined) {
+      const stored = await table.get(entity.partitionKey, entity.rowKey);
+      current = stored ? { version: Number(stored.entity.versionnumber), etag: stored.etag } : null;
+    }
+    if (current !== null && current.version >= version) return;
+    try {
+      await table.write(current === null ? { op: 'insert', entity } : { op: 'replace', entity, etag: current.etag });
+      return;
+    } catch (error) {
+      // Someone else wrote it meanwhile (409: it appeared, 412: it changed, 404: it was purged): look again.
+      if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+      current = undefined;
+    }
+  }
+  throw unavailable('A copy of the connection is being written by many requests at once; retry the request.', 1);
+}
+
+/** The version and ETag of a copy as last read. */
+export interface KnownVersion {
+  version: number;
+  etag: string;
+}
+
+export const knownVersion = (copy: StoredCopy): KnownVersion => ({ version: copy.half.versionnumber, etag: copy.etag });
+
 export class ConnectionStore {
-  constructor(readonly client: TableClient) {}
+  constructor(readonly table: TablePort) {}
 
-  async read(recordId: string, connectionId: string): Promise<StoredHalf | undefined> {
-    try {
-      return fromEntity(await this.client.getEntity(recordId, halfRowKey(connectionId)));
-    } catch (error) {
-      if (isStorageStatus(error, 404)) return undefined;
-      throw error;
-    }
+  async read(recordId: string, connectionId: string): Promise<StoredCopy | undefined> {
+    const stored = await this.table.get(recordId, halfRowKey(connectionId));
+    return stored && fromStored(stored);
   }
 
-  /** The id of the active connection holding the guard a half would take, if any. */
-  async guardHolder(half: ConnectionHalf): Promise<string | undefined> {
-    try {
-      const guard = await this.client.getEntity<{ connectionid: string }>(half.record1id, guardRowKey(half));
-      return guard.connectionid;
-    } catch (error) {
-      if (isStorageStatus(error, 404)) return undefined;
-      throw error;
-    }
+  /** The connection holding the guard an authoritative half would take, if any. */
+  async guardHolder(authoritative: ConnectionHalf): Promise<GuardHolder | undefined> {
+    const stored = await this.table.get(authoritative.record1id, guardRowKey(authoritative));
+    if (!stored) return undefined;
+    return { connectionid: String(stored.entity.connectionid), relatedconnectionid: String(stored.entity.relatedconnectionid) };
   }
 
   /**
-   * Inserts a new half and, when active, its guard, in one transaction. Throws a 409 RestError when the
-   * id or the guard is taken.
+   * Commits a version of a connection on its authoritative copy: one entity group transaction that
+   * inserts it (no `previous`) or replaces `previous` if its ETag still matches, and moves the guard
+   * with it. The guard only ever changes in the same transaction as its half, so it always names the
+   * live, active authoritative half it guards, and can be deleted here without a check (`holdsGuard`
+   * false is for the repair job's demotion of a duplicate, which never held it). Throws 409
+   * (the row exists, or another connection holds the guard) or 412 (the copy changed) and writes nothing.
    */
-  async insert(half: ConnectionHalf): Promise<void> {
-    const actions: TransactionAction[] = [['create', toEntity(half)]];
-    if (isActive(half)) actions.push(['create', guardEntity(half)]);
-    await this.client.submitTransaction(actions);
-  }
-
-  /**
-   * Replaces a half whose stored version is `previous`, conditional on its ETag, moving its guard as the
-   * state or roles change. Throws 412 when the half changed meanwhile, 409 when the new guard is taken.
-   */
-  async replace(next: ConnectionHalf, previous: StoredHalf): Promise<void> {
-    const actions: TransactionAction[] = [['update', toEntity(next), 'Replace', { etag: previous.etag }]];
-    const oldGuard = isActive(previous.half) ? guardRowKey(previous.half) : undefined;
-    const newGuard = isActive(next) ? guardRowKey(next) : undefined;
+  async commit(next: Copy, previous: StoredCopy | undefined, holdsGuard = true): Promise<void> {
+    const ops: WriteOp[] = [previous ? { op: 'replace', entity: toEntity(next), etag: previous.etag } : { op: 'insert', entity: toEntity(next) }];
+    const oldGuard = previous && holdsGuard && claimsGuard(previous) ? guardRowKey(previous.half) : undefined;
+    const newGuard = claimsGuard(next) ? guardRowKey(next.half) : undefined;
     if (oldGuard !== newGuard) {
-      // After an interrupted operation a newer connection may hold the old key: leave its guard alone.
-      if (oldGuard && (await this.guardHolder(previous.half)) === previous.half.connectionid) actions.push(['delete', guardEntity(previous.half)]);
-      if (newGuard) actions.push(['create', guardEntity(next)]);
+      if (oldGuard) ops.push({ op: 'delete', partitionKey: next.half.record1id, rowKey: oldGuard, etag: ANY_ETAG });
+      if (newGuard) ops.push({ op: 'insert', entity: guardEntity(next.half) });
     }
-    await this.client.submitTransaction(actions);
+    await this.table.batch(ops);
   }
 
-  /**
-   * Writes a half unconditionally with its guard in the state it should have: used for the twin, whose
-   * content is always derived from the master. Falls back to single operations when the guard drifted.
-   */
-  async put(half: ConnectionHalf): Promise<void> {
-    const guardAction: TransactionAction = isActive(half) ? ['upsert', guardEntity(half), 'Replace'] : ['delete', guardEntity(half)];
-    try {
-      await this.client.submitTransaction([['upsert', toEntity(half), 'Replace'], guardAction]);
-    } catch (error) {
-      if (!isStorageStatus(error, 404)) throw error;
-      // The guard to delete was already gone: write the half alone.
-      await this.client.upsertEntity(toEntity(half), 'Replace');
-    }
+  /** Writes a derived half: version-fenced (see fencedPut). */
+  putDerived(copy: Copy, known?: KnownVersion | null): Promise<void> {
+    return fencedPut(this.table, toEntity(copy), copy.half.versionnumber, known);
   }
 
-  /**
-   * Writes the twin of a master just created. Its guard is inserted, not overwritten: when another
-   * active connection between the same records already holds it (the same connection made from the
-   * other side while that one's twin lagged behind), that connection's id is returned and nothing is
-   * written. A guard left by a half that is gone or inactive is taken over.
-   */
-  async putTwin(half: ConnectionHalf): Promise<string | undefined> {
-    if (!isActive(half)) {
-      await this.put(half);
-      return undefined;
-    }
-    try {
-      await this.client.submitTransaction([['upsert', toEntity(half), 'Replace'], ['create', guardEntity(half)]]);
-      return undefined;
-    } catch (error) {
-      if (!isStorageStatus(error, 409)) throw error;
-    }
-    const holder = await this.guardHolder(half);
-    if (holder !== undefined && holder !== half.connectionid) {
-      const other = await this.read(half.record1id, holder);
-      if (other && isActive(other.half)) return holder;
-    }
-    await this.put(half);
-    return undefined;
+  /** Deletes a copy if it is still the one read (a tombstone whose grace has passed). */
+  async purge(copy: StoredCopy): Promise<void> {
+    await this.deleteIfUnchanged(copy.half.record1id, halfRowKey(copy.half.connectionid), copy.etag);
   }
 
-  /** Inserts the half unless it exists; returns whether it was written. */
-  async insertIfAbsent(half: ConnectionHalf): Promise<boolean> {
-    try {
-      await this.insert(half);
-      return true;
-    } catch (error) {
-      if (isStorageStatus(error, 409)) return false;
-      throw error;
-    }
+  /** Deletes the guard an authoritative half would hold if it names `holderId` (repair only). */
+  async deleteGuardIfHeldBy(authoritative: ConnectionHalf, holderId: string): Promise<void> {
+    const stored = await this.table.get(authoritative.record1id, guardRowKey(authoritative));
+    if (stored && stored.entity.connectionid === holderId) await this.deleteIfUnchanged(stored.entity.partitionKey, stored.entity.rowKey, stored.etag);
   }
 
-  /** Deletes a half and its guard; a half already gone is not an error. */
-  async remove(half: ConnectionHalf): Promise<void> {
-    try {
-      if (isActive(half)) {
-        await this.client.submitTransaction([['delete', toEntity(half)], ['delete', guardEntity(half)]]);
-      } else {
-        await this.client.deleteEntity(half.record1id, halfRowKey(half.connectionid));
-      }
-    } catch (error) {
-      if (!isStorageStatus(error, 404)) throw error;
-      // Part of it was gone already (a retried or concurrent delete): remove whatever is left.
-      await Promise.all([
-        this.deleteIgnoringMissing(half.record1id, halfRowKey(half.connectionid)),
-        this.deleteIgnoringMissing(half.record1id, guardRowKey(half)),
-      ]);
-    }
+  /** Writes a guard for an authoritative half (repair of a guard lost outside the protocol). */
+  async insertGuard(authoritative: ConnectionHalf): Promise<void> {
+    await this.table.write({ op: 'insert', entity: guardEntity(authoritative) });
   }
 
-  /**
-   * Deletes a half left behind by an interrupted delete. Its guard may by now belong to a newer
-   * connection between the same records, so the guard goes only if it still names this half.
-   */
-  async removeOrphan(half: ConnectionHalf): Promise<void> {
-    await this.deleteIgnoringMissing(half.record1id, halfRowKey(half.connectionid));
-    if (!isActive(half)) return;
+  async deleteIfUnchanged(partitionKey: string, rowKey: string, etag: string): Promise<void> {
     try {
-      const guard = await this.client.getEntity<{ connectionid: string }>(half.record1id, guardRowKey(half));
-      if (guard.connectionid === half.connectionid) await this.client.deleteEntity(half.record1id, guardRowKey(half), { etag: guard.etag });
+      await this.table.write({ op: 'delete', partitionKey, rowKey, etag });
     } catch (error) {
       if (!isStorageStatus(error, 404) && !isStorageStatus(error, 412)) throw error;
     }
   }
 
-  /** Deletes many halves of one partition, with their guards, in transactions of up to 100 entities. */
-  async removeAllInPartition(halves: ConnectionHalf[]): Promise<void> {
-    const entities = halves.flatMap((half) => (isActive(half) ? [toEntity(half), guardEntity(half)] : [toEntity(half)]));
-    for (let start = 0; start < entities.length; start += 100) {
-      const chunk = entities.slice(start, start + 100);
-      try {
-        await this.client.submitTransaction(chunk.map((entity): TransactionAction => ['delete', entity]));
-      } catch (error) {
-        if (!isStorageStatus(error, 404)) throw error;
-        await Promise.all(chunk.map((entity) => this.deleteIgnoringMissing(entity.partitionKey, entity.rowKey)));
-      }
-    }
-  }
-
-  private async deleteIgnoringMissing(partitionKey: string, rowKey: string): Promise<void> {
-    try {
-      await this.client.deleteEntity(partitionKey, rowKey);
-    } catch (error) {
-      if (!isStorageStatus(error, 404)) throw error;
-    }
-  }
-
-  /**
-   * One page of a record's halves: a single partition range query, filtered in storage. Storage may
-   * return an empty page with a continuation; those are followed so a caller never gets an empty page
-   * that still claims more.
-   */
-  /** Up to `limit` of a record's halves after a row key: one partition range query, filtered in storage. */
-  range(query: HalfQuery, limit: number, after?: string): Promise<Range<StoredHalf>> {
-    return queryRange(this.client, halfFilter(query, after), limit, fromEntity);
+  /** Up to `limit` of a record's halves (tombstones included) after a row key: one partition range query. */
+  range(query: HalfQuery, limit: number, after?: string): Promise<Range<StoredCopy>> {
+    return queryRange(this.table, halfQuery(query, after), limit, fromStored);
   }
 
   count(query: HalfQuery, visible?: Visibility): Promise<number> {
-    return countMatching(this.client, halfFilter(query), visible);
+    return countMatching(this.table, halfQuery(query), visible);
   }
 
-  /** The role ids a record's (visible) halves give it, one entry per half that has one. */
+  /** The role ids a record's live (and visible) halves give it, one entry per half that has one. */
   async rolesOf(recordId: string, visible?: Visibility): Promise<string[]> {
     const roles: string[] = [];
-    await scanColumns(this.client, halfFilter({ recordId }), ['record1roleid'], visible, (entity) => {
+    await scanColumns(this.table, halfQuery({ recordId }), ['record1roleid'], visible, (entity) => {
       if (typeof entity.record1roleid === 'string') roles.push(entity.record1roleid);
     });
     return roles;
   }
 }
 
-function halfFilter(query: HalfQuery, after?: string): string {
-  const parts = [
-    after === undefined
-      ? odata`PartitionKey eq ${query.recordId} and RowKey ge ${HALF_PREFIX} and RowKey lt ${HALF_RANGE_END}`
-      : odata`PartitionKey eq ${query.recordId} and RowKey gt ${after} and RowKey lt ${HALF_RANGE_END}`,
-  ];
-  if (query.otherTypeCode !== undefined) parts.push(odata`record2objecttypecode eq ${query.otherTypeCode}`);
-  if (query.otherRecordId !== undefined) parts.push(odata`record2id eq ${query.otherRecordId}`);
-  if (query.roleId !== undefined) parts.push(odata`record1roleid eq ${query.roleId}`);
-  if (query.otherRoleId !== undefined) parts.push(odata`record2roleid eq ${query.otherRoleId}`);
-  if (query.statecode !== undefined) parts.push(odata`statecode eq ${query.statecode}`);
-  if (query.activeOn !== undefined) parts.push(odata`windowstart le ${query.activeOn} and windowend ge ${query.activeOn}`);
-  return parts.join(' and ');
+function halfQuery(query: HalfQuery, after?: string) {
+  const where: Condition[] = [];
+  if (query.otherTypeCode !== undefined) where.push({ property: 'record2objecttypecode', op: 'eq', value: query.otherTypeCode });
+  if (query.otherRecordId !== undefined) where.push({ property: 'record2id', op: 'eq', value: query.otherRecordId });
+  if (query.roleId !== undefined) where.push({ property: 'record1roleid', op: 'eq', value: query.roleId });
+  if (query.otherRoleId !== undefined) where.push({ property: 'record2roleid', op: 'eq', value: query.otherRoleId });
+  if (query.statecode !== undefined) where.push({ property: 'statecode', op: 'eq', value: query.statecode });
+  if (query.activeOn !== undefined) {
+    where.push({ property: 'windowstart', op: 'le', value: query.activeOn }, { property: 'windowend', op: 'ge', value: query.activeOn });
+  }
+  return {
+    partitionKey: query.recordId,
+    rowKey: after === undefined ? { ge: HALF_PREFIX, lt: HALF_RANGE_END } : { gt: after, lt: HALF_RANGE_END },
+    where,
+  };
 }

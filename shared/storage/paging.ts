@@ -1,6 +1,6 @@
-import type { TableClient, TableEntityResult } from '@azure/data-tables';
 import { z } from 'zod';
 import type { Share } from '../access';
+import { queryAll, type Stored, type TablePort, type TableQuery } from './tablePort';
 
 export interface Range<T> {
   items: T[];
@@ -9,26 +9,16 @@ export interface Range<T> {
 }
 
 /**
- * Up to `limit` entities of a filtered query (the filter says where to start): one storage request.
- * Storage may answer a filtered query with an empty page that still carries a continuation; those are
- * followed, so a range is empty only at the end.
+ * Up to `limit` entities of a query (the query says where to start): one storage request. Storage may
+ * answer a filtered query with an empty page that still carries a continuation; those are followed, so
+ * a range is empty only at the end.
  */
-export async function queryRange<T>(
-  client: TableClient,
-  filter: string,
-  limit: number,
-  map: (entity: TableEntityResult<Record<string, unknown>>) => T,
-): Promise<Range<T>> {
-  let token: string | undefined;
+export async function queryRange<T>(table: TablePort, query: TableQuery, limit: number, map: (stored: Stored) => T): Promise<Range<T>> {
+  let continuation: string | undefined;
   for (;;) {
-    const iterator = client
-      .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
-      .byPage({ maxPageSize: limit, ...(token ? { continuationToken: token } : {}) });
-    const result = await iterator.next();
-    const page = result.done ? undefined : result.value;
-    const items = (page ?? []).map(map);
-    token = page?.continuationToken;
-    if (items.length > 0 || !token) return { items, more: Boolean(token) };
+    const page = await table.query(query, { limit, ...(continuation !== undefined && { continuation }) });
+    continuation = page.continuation;
+    if (page.items.length > 0 || continuation === undefined) return { items: page.items.map(map), more: continuation !== undefined };
   }
 }
 
@@ -47,25 +37,28 @@ function visibilityColumns(entity: Record<string, unknown>): { ownerid: string; 
 }
 
 /**
- * Walks every row a filter matches, 1,000 per request, reading only the named columns (and, with a
- * visibility check, owner and shares), and hands each visible row to `visit`.
+ * Walks every live row a query matches, 1,000 per request, reading only the named columns (and, with a
+ * visibility check, owner and shares), and hands each visible row to `visit`. Tombstones (deleted
+ * connections the protocol still keeps) are never rows to a reader.
  */
 export async function scanColumns(
-  client: TableClient,
-  filter: string,
+  table: TablePort,
+  query: TableQuery,
   columns: string[],
   visible: Visibility | undefined,
   visit: (entity: Record<string, unknown>) => void,
 ): Promise<void> {
-  const select = visible ? [...columns, 'ownerid', 'shares'] : columns;
-  const pages = client.listEntities<Record<string, unknown>>({ queryOptions: { filter, select } }).byPage({ maxPageSize: 1000 });
-  for await (const page of pages) {
-    for (const entity of page) if (!visible || visible(visibilityColumns(entity))) visit(entity);
+  const select = [...columns, 'tombstone', ...(visible ? ['ownerid', 'shares'] : [])];
+  for await (const page of queryAll(table, { ...query, select })) {
+    for (const { entity } of page) {
+      if (entity.tombstone === true) continue;
+      if (!visible || visible(visibilityColumns(entity))) visit(entity);
+    }
   }
 }
 
-export async function countMatching(client: TableClient, filter: string, visible?: Visibility): Promise<number> {
+export async function countMatching(table: TablePort, query: TableQuery, visible?: Visibility): Promise<number> {
   let count = 0;
-  await scanColumns(client, filter, ['RowKey'], visible, () => count++);
+  await scanColumns(table, query, [], visible, () => count++);
   return count;
 }

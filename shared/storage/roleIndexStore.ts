@@ -1,8 +1,7 @@
-import { odata, type TableClient } from '@azure/data-tables';
 import type { ConnectionHalf } from '../connection';
-import { type Entity, fromEntity, type StoredHalf, toEntity } from './connectionStore';
-import { isStorageStatus } from './errors';
+import { type Copy, fencedPut, fromStored, type KnownVersion, type StoredCopy, toEntity } from './connectionStore';
 import { countMatching, queryRange, type Range, type Visibility } from './paging';
+import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './tablePort';
 
 /**
  * Inter-partition secondary index of connection halves by the role their record 1 plays:
@@ -10,12 +9,14 @@ import { countMatching, queryRange, type Range, type Visibility } from './paging
  *   RowKey = "<record 1 type code, 10 digits>_<record1id>_<connectionid>"
  * "Every record with role R" is one partition, "every contact with role R" a prefix range of it, so a
  * role query reads only the answer. Each entry is a full copy of its half, so answering needs no second
- * read. Entries are derived from halves: removed before a half is deleted and written after it is, so
- * the index may lag behind its halves for a moment but never shows a connection that is gone.
+ * read. Entries are derived copies: written by version-fenced writes from the authoritative half, and
+ * turned into tombstones (not deleted) when the half loses the role or the connection is deleted, so a
+ * late write of an older version cannot bring an entry back.
  */
 const TYPE_WIDTH = 10;
 const typePrefix = (typeCode: number): string => String(typeCode).padStart(TYPE_WIDTH, '0');
-export const indexRowKey = (half: ConnectionHalf): string => `${typePrefix(half.record1objecttypecode)}_${half.record1id}_${half.connectionid}`;
+export const indexRowKey = (half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): string =>
+  `${typePrefix(half.record1objecttypecode)}_${half.record1id}_${half.connectionid}`;
 
 export interface RoleQuery {
   roleId: string;
@@ -23,54 +24,55 @@ export interface RoleQuery {
   statecode?: number;
 }
 
-function roleFilter(query: RoleQuery, after?: string): string {
-  const parts = [odata`PartitionKey eq ${query.roleId}`];
-  if (query.typeCode !== undefined) {
-    const prefix = `${typePrefix(query.typeCode)}_`;
-    parts.push(odata`RowKey gt ${after ?? prefix} and RowKey lt ${`${typePrefix(query.typeCode)}\``}`);
-  } else if (after !== undefined) {
-    parts.push(odata`RowKey gt ${after}`);
-  }
-  if (query.statecode !== undefined) parts.push(odata`statecode eq ${query.statecode}`);
-  return parts.join(' and ');
+function roleQuery(query: RoleQuery, after?: string): TableQuery {
+  const rowKey = query.typeCode === undefined
+    ? (after === undefined ? undefined : { gt: after })
+    : { gt: after ?? `${typePrefix(query.typeCode)}_`, lt: `${typePrefix(query.typeCode)}\`` };
+  return {
+    partitionKey: query.roleId,
+    ...(rowKey && { rowKey }),
+    ...(query.statecode !== undefined && { where: [{ property: 'statecode', op: 'eq' as const, value: query.statecode }] }),
+  };
 }
 
 export class RoleIndexStore {
-  constructor(readonly client: TableClient) {}
+  constructor(readonly table: TablePort) {}
 
-  private entryOf(half: ConnectionHalf & { record1roleid: string }): Entity {
-    return { ...toEntity(half), partitionKey: half.record1roleid, rowKey: indexRowKey(half) };
+  /**
+   * Writes the entry of `copy.half` under `roleId` (the role its record 1 plays now, or played before:
+   * then `copy` is a tombstone), version-fenced.
+   */
+  put(roleId: string, copy: Copy, known?: KnownVersion | null): Promise<void> {
+    return fencedPut(this.table, toEntity(copy, roleId, indexRowKey(copy.half)), copy.half.versionnumber, known);
   }
 
-  /** Writes the entry of a half that has a record 1 role (nothing for one without). */
-  async put(half: ConnectionHalf): Promise<void> {
-    if (half.record1roleid === null) return;
-    await this.client.upsertEntity(this.entryOf({ ...half, record1roleid: half.record1roleid }), 'Replace');
+  async read(roleId: string, half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): Promise<StoredCopy | undefined> {
+    const stored = await this.table.get(roleId, indexRowKey(half));
+    return stored && fromStored(stored);
   }
 
-  async remove(half: ConnectionHalf): Promise<void> {
-    if (half.record1roleid === null) return;
-    try {
-      await this.client.deleteEntity(half.record1roleid, indexRowKey(half));
-    } catch (error) {
-      if (!isStorageStatus(error, 404)) throw error;
-    }
-  }
-
-  range(query: RoleQuery, limit: number, after?: string): Promise<Range<StoredHalf>> {
-    return queryRange(this.client, roleFilter(query, after), limit, fromEntity);
+  /** Index entries (tombstones included) of a role query, after a row key. */
+  range(query: RoleQuery, limit: number, after?: string): Promise<Range<StoredCopy>> {
+    return queryRange(this.table, roleQuery(query, after), limit, fromStored);
   }
 
   count(query: RoleQuery, visible?: Visibility): Promise<number> {
-    return countMatching(this.client, roleFilter(query), visible);
+    return countMatching(this.table, roleQuery(query), visible);
   }
 
-  /** Whether any connection still uses the role: one request for at most one key. */
+  /** Whether any live connection still plays the role (tombstones do not count). */
   async inUse(roleId: string): Promise<boolean> {
-    const page = await this.client
-      .listEntities({ queryOptions: { filter: odata`PartitionKey eq ${roleId}`, select: ['RowKey'] } })
-      .byPage({ maxPageSize: 1 })
-      .next();
-    return !page.done && page.value.length > 0;
+    for await (const page of queryAll(this.table, { partitionKey: roleId, select: ['tombstone'] }, 100)) {
+      if (page.some(({ entity }) => entity.tombstone !== true)) return true;
+    }
+    return false;
+  }
+
+  async deleteIfUnchanged(roleId: string, rowKey: string, etag: string): Promise<void> {
+    try {
+      await this.table.write({ op: 'delete', partitionKey: roleId, rowKey, etag });
+    } catch (error) {
+      if (!isStorageStatus(error, 404) && !isStorageStatus(error, 412)) throw error;
+    }
   }
 }

@@ -1,7 +1,6 @@
-import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { z } from 'zod';
 import type { ConnectionRole } from '../roles';
-import { isStorageStatus } from './errors';
+import { ANY_ETAG, isStorageStatus, queryAll, type TablePort, type TableEntity, type WriteOp } from './tablePort';
 
 /**
  * Roles are few and read far more than written, so they share one partition: the whole catalog (roles
@@ -32,7 +31,7 @@ const storedRoleSchema = z.object({
   versionnumber: z.number(),
 });
 
-function toEntity(role: ConnectionRole) {
+function toEntity(role: ConnectionRole): TableEntity {
   const { description, objecttypecodes, ...rest } = role;
   return {
     partitionKey: PARTITION,
@@ -52,75 +51,70 @@ export interface StoredRole {
 }
 
 export class RoleStore {
-  constructor(readonly client: TableClient) {}
+  constructor(readonly table: TablePort) {}
 
   /** Every role and match: one partition query (more pages only past 1,000 entities). */
   async loadAll(): Promise<{ roles: ConnectionRole[]; matches: [string, string][] }> {
     const roles: ConnectionRole[] = [];
     const matches: [string, string][] = [];
-    const entities = this.client.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${PARTITION}` } });
-    for await (const entity of entities) {
-      const rowKey = String(entity.rowKey);
-      if (rowKey.startsWith(ROLE_PREFIX)) roles.push(fromEntity(entity));
-      else if (rowKey.startsWith(MATCH_PREFIX)) {
-        const [a, b] = rowKey.slice(MATCH_PREFIX.length).split('_');
-        if (a && b) matches.push([a, b]);
+    for await (const page of queryAll(this.table, { partitionKey: PARTITION })) {
+      for (const { entity } of page) {
+        const rowKey = entity.rowKey;
+        if (rowKey.startsWith(ROLE_PREFIX)) roles.push(fromEntity(entity));
+        else if (rowKey.startsWith(MATCH_PREFIX)) {
+          const [a, b] = rowKey.slice(MATCH_PREFIX.length).split('_');
+          if (a && b) matches.push([a, b]);
+        }
       }
     }
     return { roles, matches };
   }
 
   async read(id: string): Promise<StoredRole | undefined> {
-    try {
-      const entity = await this.client.getEntity<Record<string, unknown>>(PARTITION, roleKey(id));
-      return { role: fromEntity(entity), etag: entity.etag };
-    } catch (error) {
-      if (isStorageStatus(error, 404)) return undefined;
-      throw error;
-    }
+    const stored = await this.table.get(PARTITION, roleKey(id));
+    return stored && { role: fromEntity(stored.entity), etag: stored.etag };
   }
 
   /** Throws a 409 RestError when the id is taken. */
   async insert(role: ConnectionRole): Promise<void> {
-    await this.client.createEntity(toEntity(role));
+    await this.table.write({ op: 'insert', entity: toEntity(role) });
   }
 
   /** Throws a 412 RestError when the role changed since `etag`. */
   async replace(role: ConnectionRole, etag: string): Promise<void> {
-    await this.client.updateEntity(toEntity(role), 'Replace', { etag });
+    await this.table.write({ op: 'replace', entity: toEntity(role), etag });
   }
 
   async delete(id: string, etag: string): Promise<void> {
-    await this.client.deleteEntity(PARTITION, roleKey(id), { etag });
+    await this.table.write({ op: 'delete', partitionKey: PARTITION, rowKey: roleKey(id), etag });
   }
 
   /** Ids matched by a role: a prefix range of one partition. */
   async matchesOf(id: string): Promise<string[]> {
     const prefix = `${MATCH_PREFIX}${id}_`;
     const ids: string[] = [];
-    const entities = this.client.listEntities({
-      queryOptions: { filter: odata`PartitionKey eq ${PARTITION} and RowKey gt ${prefix} and RowKey lt ${`${prefix}~`}`, select: ['RowKey'] },
-    });
-    for await (const entity of entities) ids.push(String(entity.rowKey).slice(prefix.length));
+    for await (const page of queryAll(this.table, { partitionKey: PARTITION, rowKey: { gt: prefix, lt: `${prefix}~` }, select: [] })) {
+      for (const { entity } of page) ids.push(entity.rowKey.slice(prefix.length));
+    }
     return ids;
   }
 
   /** Records "a matches b" and "b matches a" together (one entity when a role matches itself). */
   async putMatch(a: string, b: string): Promise<void> {
     const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
-    await this.client.submitTransaction(keys.map((rowKey): TransactionAction => ['upsert', { partitionKey: PARTITION, rowKey }, 'Replace']));
+    await this.table.batch(keys.map((rowKey): WriteOp => ({ op: 'upsert', entity: { partitionKey: PARTITION, rowKey } })));
   }
 
   /** Removes the match both ways; returns false when there was none. */
   async deleteMatch(a: string, b: string): Promise<boolean> {
     const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
     try {
-      await this.client.submitTransaction(keys.map((rowKey): TransactionAction => ['delete', { partitionKey: PARTITION, rowKey }]));
+      await this.table.batch(keys.map((rowKey): WriteOp => ({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG })));
       return true;
     } catch (error) {
       if (!isStorageStatus(error, 404)) throw error;
       // Half a pair (left by an older failure) or nothing: remove whatever is there.
-      const results = await Promise.all(keys.map((rowKey) => this.client.deleteEntity(PARTITION, rowKey).then(() => true, (failure: unknown) => {
+      const results = await Promise.all(keys.map((rowKey) => this.table.write({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG }).then(() => true, (failure: unknown) => {
         if (isStorageStatus(failure, 404)) return false;
         throw failure;
       })));

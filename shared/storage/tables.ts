@@ -1,6 +1,7 @@
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import type { AccessToken, DefaultAzureCredentialClientIdOptions, GetTokenOptions, TokenCredential } from '@azure/identity';
 import type { Settings } from '../settings';
+import { asStorageError } from './azureTable';
 
 // Storage throttling (503) and transient faults are retried by the SDK's policy with exponential
 // back-off; bounded, so a request never waits on storage for more than a few seconds in total.
@@ -50,5 +51,9 @@ export function createTableClient(settings: Settings, tableName: string): TableC
 
 /** Creates the table if it does not exist (the SDK treats "already exists" as success). */
 export async function ensureTable(client: TableClient): Promise<void> {
-  await client.createTable();
+  try {
+    await client.createTable();
+  } catch (error) {
+    throw asStorageError(error);
+  }
 }

@@ -5,7 +5,9 @@ import { createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } 
 import type { ConnectionService } from '../../shared/connections';
 import type { DomainError } from '../../shared/errors';
 import { rejection } from '../support/errors';
-import { ConnectionStore, guardRowKey } from '../../shared/storage/connectionStore';
+import { authoritativeOf } from '../../shared/protocol';
+import { AzureTable } from '../../shared/storage/azureTable';
+import { ConnectionStore, guardRowKey, toEntity } from '../../shared/storage/connectionStore';
 import { createServices, type Services } from '../../shared/services';
 import { alice, bob, countRequests, type RequestCounter, testSettings } from '../support/storage';
 
@@ -20,7 +22,7 @@ beforeAll(async () => {
   await services.ready();
   client = services.tables.connections;
   requests = countRequests(client);
-  store = new ConnectionStore(client);
+  store = new ConnectionStore(new AzureTable(client));
   service = services.connections;
 });
 beforeEach(() => requests.reset());
@@ -78,12 +80,23 @@ describe('creating a connection', () => {
     expect(error.code).toBe('DuplicateRecord');
   });
 
-  it('finishes a create that stopped after the master was written, when the client retries', async () => {
+  it('finishes a create that stopped after its commit, when the client retries', async () => {
     const request = input({ connectionid: randomUUID() });
     const { half: master } = await service.create(request, alice);
-    await store.remove(reciprocalOf(master)); // as if the process had died between the two writes
+    // As if the process had died between the commit and the other half.
+    const derived = reciprocalOf(authoritativeOf(master));
+    await client.deleteEntity(derived.record1id, `c_${derived.connectionid}`);
     const retried = await service.create(request, alice);
-    expect(retried.created).toBe(false);
+    expect(retried.created).toBe(false); // a repeat: answered with the existing connection
+    expect(await service.get(request.record2id, master.relatedconnectionid, alice)).toEqual(reciprocalOf(master));
+    expect((await service.create(request, bob).catch((error: DomainError) => error)) instanceof Error).toBe(true);
+  });
+
+  it('answers 200 to the same create from another caller who can read it', async () => {
+    const request = input({ connectionid: randomUUID() });
+    const { half: master } = await service.create(request, alice);
+    const again = await service.create(request, { ...bob, isAdmin: true });
+    expect(again.created).toBe(false);
     expect(await service.get(request.record2id, master.relatedconnectionid, alice)).toEqual(reciprocalOf(master));
   });
 
@@ -188,6 +201,10 @@ describe('deleting', () => {
     await service.delete(half.record2id, half.relatedconnectionid, alice);
     expect((await rejection(service.get(half.record1id, half.connectionid, alice))).kind).toBe('not-found');
     expect((await rejection(service.get(half.record2id, half.relatedconnectionid, alice))).kind).toBe('not-found');
+    // Tombstones stay until the repair job purges them after the grace period.
+    const rows = [...await entitiesOf(request.record1id), ...await entitiesOf(request.record2id)];
+    expect(rows.map((row) => [row.rowKey, row.tombstone])).toEqual([[`c_${half.connectionid}`, true], [`c_${half.relatedconnectionid}`, true]]);
+    await services.consistency.walk({ repair: true, graceMs: 0 });
     expect(await entitiesOf(request.record1id)).toEqual([]);
     expect(await entitiesOf(request.record2id)).toEqual([]);
     // and the pair may be made again
@@ -200,11 +217,17 @@ describe('deleting', () => {
     expect((await rejection(service.delete(half.record1id, half.connectionid, alice, [etagOf(half)]))).kind).toBe('precondition-failed');
   });
 
-  it('finishes a delete that stopped after the master was removed, when the twin is next touched', async () => {
+  it('finishes a delete that stopped after its commit, when the other half is next touched', async () => {
     const { half } = await service.create(input(), alice);
-    await store.remove(half);
-    expect((await rejection(service.delete(half.record2id, half.relatedconnectionid, alice))).kind).toBe('not-found');
-    expect(await entitiesOf(half.record2id)).toEqual([]);
+    // As if the process had died after committing the tombstone on the authoritative copy.
+    const authoritative = (await store.read(authoritativeOf(half).record1id, authoritativeOf(half).connectionid))!;
+    const tombstone = { ...authoritative, half: { ...authoritative.half, versionnumber: authoritative.half.versionnumber + 1 }, tombstone: true };
+    await client.deleteEntity(authoritative.half.record1id, guardRowKey(authoritative.half));
+    await client.updateEntity(toEntity(tombstone), 'Replace', { etag: authoritative.etag });
+    const derived = reciprocalOf(authoritative.half);
+    expect((await rejection(service.delete(derived.record1id, derived.connectionid, alice))).kind).toBe('not-found');
+    expect((await store.read(derived.record1id, derived.connectionid))?.tombstone).toBe(true);
+    expect((await service.list({ recordId: derived.record1id }, alice, { top: 10 })).items).toEqual([]);
   });
 
   it('removes every connection of a record, on whichever side it was', async () => {
@@ -227,6 +250,8 @@ describe('deleting', () => {
     const survivor = await service.create(input({ record1id: others[0], record2id: others[1] }), alice);
 
     expect(await service.deleteAllOf(hub, { ...alice, isAdmin: true })).toBe(240);
+    expect((await service.list({ recordId: hub }, alice, { top: 10, count: true })).count).toBe(0);
+    await services.consistency.walk({ repair: true, graceMs: 0 });
     expect(await entitiesOf(hub)).toEqual([]);
     for (const other of others.slice(2, 40)) expect(await entitiesOf(other)).toEqual([]);
     expect(await service.get(survivor.half.record1id, survivor.half.connectionid, alice)).toEqual(survivor.half);
@@ -297,12 +322,17 @@ describe('listing a record\'s connections', () => {
 });
 
 describe('storage layout', () => {
-  it('keeps a guard beside each active half and none beside inactive ones', async () => {
-    const { half } = await service.create(input(), alice);
-    const rowKeys = async (partition: string) => (await entitiesOf(partition)).map((row) => String(row.rowKey)).sort();
-    expect(await rowKeys(half.record1id)).toEqual([`c_${half.connectionid}`, guardRowKey(half)].sort());
-    await service.update(half.record1id, half.connectionid, patch({ statecode: 1 }), alice);
-    expect(await rowKeys(half.record1id)).toEqual([`c_${half.connectionid}`]);
-    expect(await rowKeys(half.record2id)).toEqual([`c_${half.relatedconnectionid}`]);
+  it('keeps the guard of an active connection beside its authoritative half (the lower record id) only', async () => {
+    for (const [low, high] of [['1', '9'], ['9', '1']]) {
+      const { half } = await service.create(input({ record1id: `${low}${randomUUID().slice(1)}`, record2id: `${high}${randomUUID().slice(1)}` }), alice);
+      const authoritative = authoritativeOf(half);
+      const derived = reciprocalOf(authoritative);
+      const rowKeys = async (partition: string) => (await entitiesOf(partition)).map((row) => String(row.rowKey)).sort();
+      expect(await rowKeys(authoritative.record1id)).toEqual([`c_${authoritative.connectionid}`, guardRowKey(authoritative)].sort());
+      expect(await rowKeys(derived.record1id)).toEqual([`c_${derived.connectionid}`]);
+      await service.update(half.record1id, half.connectionid, patch({ statecode: 1 }), alice);
+      expect(await rowKeys(authoritative.record1id)).toEqual([`c_${authoritative.connectionid}`]);
+      expect(await rowKeys(derived.record1id)).toEqual([`c_${derived.connectionid}`]);
+    }
   });
 });

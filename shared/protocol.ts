@@ -1,0 +1,312 @@
+import { createHash } from 'node:crypto';
+import { type ConnectionHalf, etagOf, INACTIVE, reciprocalOf, statusOfState } from './connection';
+import { conflict, type DomainError, notFound, preconditionFailed, unavailable } from './errors';
+import {
+  type ConnectionStore,
+  type Copy,
+  isAuthoritative,
+  type KnownVersion,
+  knownVersion,
+  type StoredCopy,
+} from './storage/connectionStore';
+import type { RoleIndexStore } from './storage/roleIndexStore';
+import { isStorageStatus } from './storage/tablePort';
+
+/**
+ * The write protocol of a connection, in one place. A connection is stored as copies in several
+ * partitions (its two halves, role-index entries) and Table Storage has no transaction across them, so:
+ *
+ * 1. **One authority.** The half in the partition of the lower record id is authoritative. Every
+ *    change is decided on it (access, If-Match, what to write) and is one ETag-conditional entity group
+ *    transaction there: the half at version + 1 and the move of its uniqueness guard. That commit is the
+ *    linearisation point: a change either committed or did not.
+ * 2. **Commit, then propagate.** Every other copy is derived from the authoritative one and written by a
+ *    version-fenced write (fencedPut): a copy is only ever replaced by a newer version. Propagating is
+ *    idempotent and order-free, so anyone may repeat it at any time.
+ * 3. **Tombstones.** A delete commits a tombstone (version + 1) and propagates tombstones to every copy,
+ *    so a late propagation of an older version finds a newer copy and stops: nothing deleted comes back.
+ *    The repair job removes tombstones once no request that could still write an older version can be
+ *    alive (the grace period).
+ * 4. **Helping.** Every write through either half first reads the authoritative copy and propagates it
+ *    before answering, whatever it then decides; so a retry finishes what an interrupted attempt left,
+ *    and a 2xx always means every copy shows the change.
+ * 5. **Recognised retries.** The commit records the request's fingerprint (caller, operation, target,
+ *    body, If-Match) and a nonce of the call that made it (`lastop` = "<fingerprint>.<nonce>"). A
+ *    request whose fingerprint is the authoritative copy's last one was already applied (its answer was
+ *    lost): it is answered as the first attempt was, after propagating, never with a 404, 409 or 412.
+ *    A commit that fails on an ETag or key its own call changed (the storage SDK retried it after a lost
+ *    response) is recognised by the nonce, and is a success.
+ */
+
+/** An If-Match condition: a list of strong ETags (one must match), or "*" for "whatever exists". */
+export type IfMatch = '*' | string[];
+
+export type Decision =
+  /** Nothing to change: the copies are only brought up to date. */
+  | { kind: 'keep' }
+  /** The new state of the connection, in the orientation it was given in (the master's). */
+  | { kind: 'write'; half: ConnectionHalf }
+  /** Delete it; `half` is the last state (who deleted it and when, version + 1). */
+  | { kind: 'delete'; half: ConnectionHalf };
+
+export interface ChangeRequest {
+  /** Fingerprint of the request (see fingerprintOf): equal for a retry of the same request. */
+  fingerprint: string;
+  ifMatch?: IfMatch | undefined;
+  /** Decides on the current state, given in the master's orientation; throws to refuse. */
+  decide: (master: ConnectionHalf) => Decision | Promise<Decision>;
+}
+
+export interface ChangeResult {
+  /** The connection after the request, in the master's orientation. */
+  master: ConnectionHalf;
+  /** The half the URL named, as read. */
+  target: StoredCopy;
+  /** Whether it is deleted now. */
+  deleted: boolean;
+  /** Whether nothing was written (nothing to change, or a retry of a request already applied). */
+  unchanged: boolean;
+}
+
+export interface ProtocolOptions {
+  /** Waits before another round after losing a race; simulated in tests. */
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+}
+
+const MAX_CREATE_ROUNDS = 5;
+// Conditional writes that lose a race re-read and try again; many writers on one connection need more
+// rounds, spread out by a random pause so they stop colliding.
+const MAX_CONTENDED_ROUNDS = 20;
+
+/** A stable fingerprint of a request's parts (object keys sorted, so equal bodies give equal prints). */
+export function fingerprintOf(parts: unknown[]): string {
+  const canonical = JSON.stringify(parts, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value);
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
+}
+
+export const authoritativeOf = (half: ConnectionHalf): ConnectionHalf => (isAuthoritative(half) ? half : reciprocalOf(half));
+export const masterOf = (half: ConnectionHalf): ConnectionHalf => (half.ismaster ? half : reciprocalOf(half));
+
+/**
+ * Index keys name the role-index entries of a connection: "a:<role>" for the authoritative half's
+ * entry under the role its record plays, "d:<role>" for the derived half's.
+ */
+export function currentIndexKeys(authoritative: ConnectionHalf): string[] {
+  return [
+    ...(authoritative.record1roleid === null ? [] : [`a:${authoritative.record1roleid}`]),
+    ...(authoritative.record2roleid === null ? [] : [`d:${authoritative.record2roleid}`]),
+  ];
+}
+
+const union = (...lists: string[][]): string[] => [...new Set(lists.flat())].sort();
+
+/** The fingerprint part of a `lastop`. */
+const fingerprintIn = (lastop: string): string => lastop.split('.')[0] ?? '';
+
+/** The copy of the other half that an authoritative copy stands for. */
+export const derivedOf = (authoritative: Copy): Copy => ({ half: reciprocalOf(authoritative.half), tombstone: authoritative.tombstone, lastop: '', indexed: [] });
+
+/**
+ * The index entries an authoritative copy stands for: a live copy under each role a half plays now, a
+ * tombstone under each role it played before (or every role, when the connection is deleted).
+ */
+export function entriesOf(authoritative: Copy): { roleId: string; copy: Copy }[] {
+  const current = new Set(authoritative.tombstone ? [] : currentIndexKeys(authoritative.half));
+  return union(authoritative.indexed, currentIndexKeys(authoritative.half)).map((key) => {
+    const half = key.startsWith('a:') ? authoritative.half : reciprocalOf(authoritative.half);
+    return { roleId: key.slice(2), copy: { half, tombstone: !current.has(key), lastop: '', indexed: [] } };
+  });
+}
+
+const connectionNotFound = (): DomainError => notFound('No such connection for this record.', 'ConnectionNotFound');
+
+export const connectionExists = (existingId: string): DomainError =>
+  conflict('ConnectionExists', `An active connection between these records with these roles already exists: ${existingId}.`, {
+    existingconnectionid: existingId,
+  });
+
+function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void {
+  if (ifMatch === undefined || ifMatch === '*') return;
+  if (!ifMatch.includes(etagOf(half))) {
+    throw preconditionFailed('The connection has changed since it was read (If-Match does not match its ETag): read it again.');
+  }
+}
+
+export class ConnectionProtocol {
+  constructor(
+    readonly store: ConnectionStore,
+    readonly index: RoleIndexStore,
+    private readonly options: ProtocolOptions,
+  ) {}
+
+  /** A `lastop` for one call of a request: its fingerprint, and a nonce only this call has. */
+  private stamp(fingerprint: string): string {
+    return `${fingerprint}.${Math.floor(this.options.random() * 2 ** 48).toString(36)}`;
+  }
+
+  private pause(round: number): Promise<void> {
+    return this.options.sleep(this.options.random() * 10 * (round + 1));
+  }
+
+  /**
+   * Brings every derived copy (the other half, each index entry) to the authoritative copy's version.
+   * `derived` is the other half's version as just read, or null when it is known to be absent.
+   */
+  async propagate(authoritative: Copy, derived?: KnownVersion | null, entriesAbsent = false): Promise<void> {
+    await Promise.all([
+      this.store.putDerived(derivedOf(authoritative), derived),
+      ...entriesOf(authoritative).map(({ roleId, copy }) => this.index.put(roleId, copy, entriesAbsent ? null : undefined)),
+    ]);
+  }
+
+  /** The half a URL names and its connection's authoritative copy; undefined when there is no such half. */
+  async locate(recordId: string, connectionId: string): Promise<{ target: StoredCopy; authoritative: StoredCopy } | undefined> {
+    const target = await this.store.read(recordId, connectionId);
+    if (!target) return undefined;
+    if (isAuthoritative(target.half)) return { target, authoritative: target };
+    const authoritative = await this.store.read(target.half.record2id, target.half.relatedconnectionid);
+    // A derived copy without its authority is a leftover the repair job removes: not a connection.
+    return authoritative && { target, authoritative };
+  }
+
+  /** The authoritative copy as it is now, when a commit failed: was it this request's own commit? */
+  private async appliedByThisRequest(previous: StoredCopy, next: Copy): Promise<StoredCopy | undefined> {
+    const now = await this.store.read(previous.half.record1id, previous.half.connectionid);
+    return now && now.lastop === next.lastop && now.half.versionnumber === next.half.versionnumber ? now : undefined;
+  }
+
+  /** The id of the holder of a guard, as seen from a record (the half in that record's partition). */
+  private async holderSeenFrom(authoritative: ConnectionHalf, recordId: string): Promise<string | undefined> {
+    const holder = await this.store.guardHolder(authoritative);
+    if (!holder) return undefined;
+    return recordId === authoritative.record1id ? holder.connectionid : holder.relatedconnectionid;
+  }
+
+  /**
+   * Creates a connection from its master half. Answers `created: true` for a new connection (or a retry
+   * of the very request that made it) and `created: false` when `isSameRequest` says an existing one with
+   * this id is what the caller asked for; throws ConnectionExists (another connection holds the pair)
+   * or DuplicateRecord (the id belongs to something else).
+   */
+  async create(
+    master: ConnectionHalf,
+    fingerprint: string,
+    isSameRequest: (existing: ConnectionHalf) => boolean,
+  ): Promise<{ master: ConnectionHalf; created: boolean }> {
+    const authoritative = authoritativeOf(master);
+    const lastop = this.stamp(fingerprint);
+    let previous: StoredCopy | undefined;
+    for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
+      // A new incarnation of an id whose connection was deleted continues its versions, so late writes
+      // of the old one stay fenced out.
+      const first: Copy = {
+        half: { ...authoritative, versionnumber: (previous?.half.versionnumber ?? 0) + 1 },
+        tombstone: false,
+        lastop,
+        indexed: union(previous?.indexed ?? [], currentIndexKeys(authoritative)),
+      };
+      try {
+        await this.store.commit(first, previous);
+        await this.propagate(first, previous ? undefined : null, previous === undefined);
+        return { master: masterOf(first.half), created: true };
+      } catch (error) {
+        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412)) throw error;
+      }
+      const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
+      if (existing?.tombstone) {
+        previous = existing;
+        const holder = await this.holderSeenFrom(authoritative, master.record1id);
+        if (holder !== undefined) throw connectionExists(holder);
+        continue;
+      }
+      if (existing && !existing.tombstone) {
+        if (fingerprintIn(existing.lastop) === fingerprint || isSameRequest(masterOf(existing.half))) {
+          await this.propagate(existing);
+          // This very call made it (the SDK retried the commit after a lost answer): created. An
+          // earlier request made it: a repeat, answered with the existing connection.
+          return { master: masterOf(existing.half), created: existing.lastop === lastop };
+        }
+        throw conflict('DuplicateRecord', `A different connection with id ${master.connectionid} already exists.`, { connectionid: master.connectionid });
+      }
+      previous = undefined;
+      const holder = await this.holderSeenFrom(authoritative, master.record1id);
+      if (holder !== undefined) throw connectionExists(holder);
+      await this.pause(round); // what conflicted is gone again: try once more
+    }
+    throw unavailable('The connection could not be created because of concurrent changes; retry the request.', 1);
+  }
+
+  /**
+   * The one way an existing connection changes: locate it through the URL's half, help finish whatever
+   * an earlier request left, decide on the authoritative copy, commit, propagate. Without If-Match a lost
+   * race is decided again on the newer version; with it, it is a 412.
+   */
+  async change(recordId: string, connectionId: string, request: ChangeRequest): Promise<ChangeResult> {
+    for (let round = 0; round < MAX_CONTENDED_ROUNDS; round++) {
+      const located = await this.locate(recordId, connectionId);
+      if (!located) throw connectionNotFound();
+      const { target, authoritative } = located;
+      // The other half's version, when the URL named it: propagation then needs no second read of it.
+      const derived = target === authoritative ? undefined : knownVersion(target);
+      const result = (master: ConnectionHalf, unchanged: boolean, deleted: boolean): ChangeResult => ({ master, target, unchanged, deleted });
+
+      if (fingerprintIn(authoritative.lastop) === request.fingerprint) {
+        await this.propagate(authoritative, derived);
+        return result(masterOf(authoritative.half), true, authoritative.tombstone);
+      }
+      if (authoritative.tombstone) {
+        await this.propagate(authoritative, derived);
+        throw connectionNotFound();
+      }
+      const decision = await request.decide(masterOf(authoritative.half));
+      checkIfMatch(request.ifMatch, authoritative.half);
+      if (decision.kind === 'keep') {
+        await this.propagate(authoritative, derived);
+        return result(masterOf(authoritative.half), true, false);
+      }
+      const nextHalf = authoritativeOf(decision.half);
+      const next: Copy = {
+        half: { ...nextHalf, versionnumber: authoritative.half.versionnumber + 1 },
+        tombstone: decision.kind === 'delete',
+        lastop: this.stamp(request.fingerprint),
+        indexed: union(authoritative.indexed, currentIndexKeys(authoritative.half), currentIndexKeys(nextHalf)),
+      };
+      try {
+        await this.store.commit(next, authoritative);
+      } catch (error) {
+        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412)) throw error;
+        // The storage SDK retries a commit whose answer was lost; the retry then fails on the ETag the
+        // first attempt changed. Whether this request is what changed it decides the answer.
+        const applied = await this.appliedByThisRequest(authoritative, next);
+        if (!applied) {
+          if (isStorageStatus(error, 409)) throw connectionExists((await this.holderSeenFrom(next.half, recordId)) ?? 'unknown');
+          if (request.ifMatch !== undefined) throw preconditionFailed('The connection was changed by another request while this one ran: read it again.');
+          await this.pause(round);
+          continue;
+        }
+      }
+      await this.propagate(next, derived);
+      return result(masterOf(next.half), false, next.tombstone);
+    }
+    throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
+  }
+
+  /**
+   * Deactivates a duplicate active connection that does not hold its guard (data older than this
+   * protocol; the repair job's fixed rule picks which one): committed like any change, guard untouched.
+   */
+  async demoteDuplicate(loser: StoredCopy, now: string): Promise<void> {
+    const next: Copy = {
+      half: { ...loser.half, statecode: INACTIVE, statuscode: statusOfState[INACTIVE], modifiedon: now, versionnumber: loser.half.versionnumber + 1 },
+      tombstone: false,
+      lastop: 'repair:duplicate',
+      indexed: union(loser.indexed, currentIndexKeys(loser.half)),
+    };
+    await this.store.commit(next, loser, false);
+    await this.propagate(next);
+  }
+}
