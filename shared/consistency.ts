@@ -194,13 +194,13 @@ export class ConsistencyWalker {
   /** The other half and the index entries against the authoritative copy; its guard; tombstone purge. */
   private async checkAuthoritative(authoritative: StoredCopy, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
     const { store, index } = this.protocol;
-    if (authoritative.tombstone && this.expired(authoritative, options)) {
-      if (!options.repair) return;
+    const expired = authoritative.tombstone && this.expired(authoritative, options);
+    if (expired && options.repair) {
       await this.purge(authoritative);
       result.purged++;
       return;
     }
-    if (authoritative.tombstone) result.skippedRecent++;
+    if (authoritative.tombstone && !expired) result.skippedRecent++;
     const found: Violation[] = [];
     const wanted = derivedOf(authoritative);
     const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);

@@ -217,5 +217,5 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
 describe('random operation sequences with storage failures', () => {
   it('leave the API answering as the model does, and the checker finding nothing', async () => {
     await fc.assert(fc.asyncProperty(fc.array(opArbitrary, { minLength: 10, maxLength: 30 }), run), { numRuns: 8, endOnFailure: true, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH ?? '0' } : {}) });
-  });
+  }, 120_000);
 });

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import { createConnectionSchema } from '../../shared/connection';
+import type { DomainError } from '../../shared/errors';
+import { createServices, type Services } from '../../shared/services';
+import { readSettings } from '../../shared/settings';
+import { asDomainError } from '../../shared/storage/errors';
+import { type FaultProxy, type SeenRequest, startFaultProxy, touchesPartition } from '../../scripts/faultProxy';
+import { uniqueTableName } from './storage';
+
+// The SDK retries a failed request three times: four failures in a row make a failure stick.
+export const STICKY = 4;
+
+/** The app's services talking to Azurite through a fault proxy, with tables of their own. */
+export async function servicesBehindProxy(): Promise<{ proxy: FaultProxy; services: Services }> {
+  const proxy = await startFaultProxy(inject('azuriteConnectionString'));
+  const services = createServices(readSettings({ DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: uniqueTableName('faults') }));
+  await services.ready();
+  return { proxy, services };
+}
+
+/** Two record ids, the first lower: the first record's partition holds the authoritative half. */
+export function recordPair(): [string, string] {
+  const [low, high] = [randomUUID(), randomUUID()].sort();
+  return [low as string, high as string];
+}
+
+export const createInput = (body: Record<string, unknown> = {}) =>
+  createConnectionSchema.parse({ record1id: randomUUID(), record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact', ...body });
+
+/** Any write (single or batch) that touches a partition. */
+export const writesTo = (partitionKey: string) => (request: SeenRequest): boolean =>
+  request.method !== 'GET' && touchesPartition(partitionKey)(request);
+
+/** Any write to a table. */
+export const writesToTable = (table: string) => (request: SeenRequest): boolean =>
+  request.method !== 'GET' && request.path.includes(`/${table}`);
+
+/** The 503 problem an action ends in (every storage failure is one); fails the test otherwise. */
+export async function unavailable(action: Promise<unknown>): Promise<DomainError> {
+  try {
+    await action;
+  } catch (error) {
+    const mapped = asDomainError(error);
+    if (mapped?.kind === 'unavailable') return mapped;
+    throw error;
+  }
+  throw new Error('expected a 503');
+}
