@@ -172,8 +172,9 @@ export class ConnectionService {
     return seenFrom(target, master);
   }
 
-  async delete(recordId: string, connectionId: string, caller: Caller, ifMatch?: IfMatch): Promise<void> {
-    await this.protocol.change(recordId, connectionId, {
+  /** Deletes the connection; returns its last state (the version its tombstone has), as the URL's half. */
+  async delete(recordId: string, connectionId: string, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
+    const { master, target } = await this.protocol.change(recordId, connectionId, {
       fingerprint: fingerprintOf(['delete', caller.id, recordId, connectionId, ifMatch ?? null]),
       ifMatch,
       decide: (current) => {
@@ -181,6 +182,7 @@ export class ConnectionService {
         return { kind: 'delete', half: touched(current, caller, this.clock()) };
       },
     });
+    return seenFrom(target, master);
   }
 
   /** A change of the shares: decided with ShareAccess, written only when the shares differ. */
@@ -221,8 +223,8 @@ export class ConnectionService {
   }
 
   /** RevokeAccess: removes a principal's share entirely; revoking what is not there changes nothing. */
-  async revokeAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<void> {
-    await this.changeShares(recordId, connectionId, caller, ['revoke', principalId], (current) => revoke(current.shares, principalId));
+  async revokeAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<ConnectionHalf> {
+    return this.changeShares(recordId, connectionId, caller, ['revoke', principalId], (current) => revoke(current.shares, principalId));
   }
 
   /** RetrieveSharedPrincipalsAndAccess: every share on the connection. */

@@ -6,13 +6,15 @@ import {
   type Copy,
   fromStored,
   guardRowKey,
+  halfRowKey,
   isAuthoritative,
   isGuardRowKey,
   isHalfRowKey,
   type StoredCopy,
+  toEntity,
 } from './storage/connectionStore';
 import { indexRowKey } from './storage/roleIndexStore';
-import { ANY_ETAG, isStorageStatus, type Stored, type TablePort, type TableQuery } from './storage/tablePort';
+import { ANY_ETAG, isStorageStatus, type Stored, type TableEntity, type TablePort, type TableQuery } from './storage/tablePort';
 
 /**
  * Anti-entropy for the tables: checks (and, asked to, restores) what the write protocol keeps, by
@@ -202,21 +204,30 @@ export class ConsistencyWalker {
     }
     if (authoritative.tombstone && !expired) result.skippedRecent++;
     const found: Violation[] = [];
-    const wanted = derivedOf(authoritative);
-    const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
-    const compare = (copy: StoredCopy | undefined, expected: Copy, kinds: { missing: ViolationKind; lagging: ViolationKind }, at: Omit<Violation, 'kind' | 'detail'>) => {
+    // Copies ahead of their authority can only be garbage of an earlier incarnation of the id: the
+    // fence would keep them, so they are overwritten outright (if still as read).
+    const ahead: { table: TablePort; entity: TableEntity; etag: string; version: number }[] = [];
+    const compare = (copy: StoredCopy | undefined, expected: Copy, kinds: { missing: ViolationKind; lagging: ViolationKind }, at: { table: 'connections' | 'roleIndex'; partitionKey: string; rowKey: string }) => {
       if (!copy) {
         if (!expected.tombstone) found.push({ ...at, kind: kinds.missing, detail: `copy of ${authoritative.half.connectionid} v${expected.half.versionnumber} missing` });
       } else if (copy.half.versionnumber < expected.half.versionnumber) {
         found.push({ ...at, kind: kinds.lagging, detail: `v${copy.half.versionnumber} behind v${expected.half.versionnumber}` });
-      } else if (copy.half.versionnumber === expected.half.versionnumber && (copy.tombstone !== expected.tombstone || !sameContent(copy.half, expected.half))) {
-        found.push({ ...at, kind: 'twin-mismatch', detail: `v${copy.half.versionnumber} differs from its authoritative copy` });
+      } else if (copy.half.versionnumber > expected.half.versionnumber || copy.tombstone !== expected.tombstone || !sameContent(copy.half, expected.half)) {
+        found.push({ ...at, kind: 'twin-mismatch', detail: `v${copy.half.versionnumber} differs from its authoritative copy v${expected.half.versionnumber}` });
+        const table = at.table === 'connections' ? this.tables.connections : this.tables.roleIndex;
+        ahead.push({ table, entity: toEntity(expected, at.partitionKey, at.rowKey), etag: copy.etag, version: copy.half.versionnumber });
       }
     };
-    compare(derived, wanted, { missing: 'missing-twin', lagging: 'lagging-twin' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: `c_${wanted.half.connectionid}` });
-    await Promise.all(entriesOf(authoritative).map(async ({ roleId, copy }) => {
+    const wanted = derivedOf(authoritative);
+    const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
+    compare(derived, wanted, { missing: 'missing-twin', lagging: 'lagging-twin' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: halfRowKey(wanted.half.connectionid) });
+    // Entries under roles the connection no longer plays: tombstones, kept while the grace period runs.
+    const formerEntries: { key: string; entry: StoredCopy | undefined }[] = [];
+    const current = new Set(currentIndexKeys(authoritative.half));
+    await Promise.all(entriesOf(authoritative).map(async ({ key, roleId, copy }) => {
       const entry = await index.read(roleId, copy.half);
       compare(entry, copy, { missing: 'missing-index', lagging: 'stale-index' }, { table: 'roleIndex', partitionKey: roleId, rowKey: indexRowKey(copy.half) });
+      if (!authoritative.tombstone && !current.has(key)) formerEntries.push({ key, entry });
     }));
     if (claimsGuard(authoritative)) {
       const holder = await store.guardHolder(authoritative.half);
@@ -224,10 +235,23 @@ export class ConsistencyWalker {
         await this.checkGuardOf(authoritative, holder?.connectionid, options, result, report);
       }
     }
+    if (ahead.length > 0) {
+      // Judged against the authoritative copy as listed, a copy may only look ahead because a change
+      // committed since. Only one ahead of the authoritative copy read after it is garbage.
+      const fresh = await store.read(authoritative.half.record1id, authoritative.half.connectionid);
+      if (!fresh || fresh.etag !== authoritative.etag || ahead.some(({ version }) => version <= fresh.half.versionnumber)) return; // changed meanwhile: the next pass looks again
+    }
     for (const violation of found) report(violation);
     if (found.length > 0 && options.repair) {
+      await Promise.all(ahead.map(({ table, entity, etag }) => table.write({ op: 'replace', entity, etag }).catch((error: unknown) => {
+        if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+      })));
       await this.protocol.propagate(authoritative);
       result.repaired += found.length;
+    }
+    if (found.length === 0 && options.repair) {
+      const expired = formerEntries.filter(({ entry }) => !entry || (entry.tombstone && this.expired(entry, options)));
+      if (expired.length > 0) result.purged += await this.purgeFormerEntries(authoritative, expired);
     }
   }
 
@@ -244,19 +268,15 @@ export class ConsistencyWalker {
     if (!holderClaims) {
       report({ ...at, kind: 'missing-guard', detail: `guard of ${authoritative.half.connectionid}${holderId ? ` names ${holderId}` : ''}` });
       if (!options.repair) return;
-      if (holderId !== undefined) await store.deleteGuardIfHeldBy(authoritative.half, holderId);
-      await store.insertGuard(authoritative.half);
+      await ignoringRace(store.claimGuard(authoritative));
       result.repaired++;
       return;
     }
     report({ ...at, kind: 'duplicate-active', detail: `${authoritative.half.connectionid} and ${holder.half.connectionid} share records and roles` });
     if (!options.repair) return;
     const [winner, loser] = earliest(holder, authoritative) === holder ? [holder, authoritative] : [authoritative, holder];
-    if (loser === holder) {
-      await store.deleteGuardIfHeldBy(authoritative.half, holder.half.connectionid);
-      await store.insertGuard(winner.half);
-    }
-    await this.protocol.demoteDuplicate(loser, new Date(this.clock()).toISOString());
+    if (loser === holder) await ignoringRace(store.claimGuard(winner));
+    await ignoringRace(this.protocol.demoteDuplicate(loser, new Date(this.clock()).toISOString()));
     result.repaired++;
   }
 
@@ -325,6 +345,23 @@ export class ConsistencyWalker {
   }
 
   /**
+   * Forgets the tombstones of roles a live connection no longer plays, once their grace period is over:
+   * first the authoritative copy stops listing them (a rewrite as read, same version, so it happens
+   * only if nothing changed meanwhile), then the entries go (each only if unchanged).
+   */
+  private async purgeFormerEntries(authoritative: StoredCopy, former: { key: string; entry: StoredCopy | undefined }[]): Promise<number> {
+    const keys = new Set(former.map(({ key }) => key));
+    try {
+      await this.protocol.store.rewrite({ ...authoritative, indexed: authoritative.indexed.filter((key) => !keys.has(key)) }, authoritative.etag);
+    } catch (error) {
+      if (isStorageStatus(error, 412) || isStorageStatus(error, 404)) return 0;
+      throw error;
+    }
+    await Promise.all(former.map(({ key, entry }) => entry && this.protocol.index.deleteIfUnchanged(key.slice(2), entry.key, entry.etag)));
+    return former.length;
+  }
+
+  /**
    * Removes a deleted connection for good, once no request can still write an older version of it:
    * tombstones propagated everywhere first (a crash midway leaves only tombstones), then the derived
    * copies, then the authoritative one, each only if unchanged since read.
@@ -340,6 +377,15 @@ export class ConsistencyWalker {
       if (entry?.tombstone) await index.deleteIfUnchanged(roleId, entry.key, entry.etag);
     }));
     await store.purge(authoritative);
+  }
+}
+
+/** A repair conditional on what it read: when that changed meanwhile (412, 404), the next pass looks again. */
+async function ignoringRace(write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (error) {
+    if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
   }
 }
 

@@ -114,11 +114,11 @@ export const derivedOf = (authoritative: Copy): Copy => ({ half: reciprocalOf(au
  * The index entries an authoritative copy stands for: a live copy under each role a half plays now, a
  * tombstone under each role it played before (or every role, when the connection is deleted).
  */
-export function entriesOf(authoritative: Copy): { roleId: string; copy: Copy }[] {
+export function entriesOf(authoritative: Copy): { key: string; roleId: string; copy: Copy }[] {
   const current = new Set(authoritative.tombstone ? [] : currentIndexKeys(authoritative.half));
   return union(authoritative.indexed, currentIndexKeys(authoritative.half)).map((key) => {
     const half = key.startsWith('a:') ? authoritative.half : reciprocalOf(authoritative.half);
-    return { roleId: key.slice(2), copy: { half, tombstone: !current.has(key), lastop: '', indexed: [] } };
+    return { key, roleId: key.slice(2), copy: { half, tombstone: !current.has(key), lastop: '', indexed: [] } };
   });
 }
 
@@ -214,7 +214,8 @@ export class ConnectionProtocol {
         await this.propagate(first, previous ? undefined : null, previous === undefined);
         return { master: masterOf(first.half), created: true };
       } catch (error) {
-        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412)) throw error;
+        // 404/412: the tombstone it replaces was purged or re-used meanwhile; 409: the id or pair is taken.
+        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
       }
       const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
       if (existing?.tombstone) {

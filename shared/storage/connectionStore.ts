@@ -216,6 +216,11 @@ export class ConnectionStore {
     await this.table.batch(ops);
   }
 
+  /** Rewrites the authoritative copy as it is, if unchanged since read (bookkeeping of the repair job). */
+  async rewrite(copy: Copy, etag: string): Promise<void> {
+    await this.table.write({ op: 'replace', entity: toEntity(copy), etag });
+  }
+
   /** Writes a derived half: version-fenced (see fencedPut). */
   putDerived(copy: Copy, known?: KnownVersion | null): Promise<void> {
     return fencedPut(this.table, toEntity(copy), copy.half.versionnumber, known);
@@ -226,15 +231,16 @@ export class ConnectionStore {
     await this.deleteIfUnchanged(copy.half.record1id, halfRowKey(copy.half.connectionid), copy.etag);
   }
 
-  /** Deletes the guard an authoritative half would hold if it names `holderId` (repair only). */
-  async deleteGuardIfHeldBy(authoritative: ConnectionHalf, holderId: string): Promise<void> {
-    const stored = await this.table.get(authoritative.record1id, guardRowKey(authoritative));
-    if (stored && stored.entity.connectionid === holderId) await this.deleteIfUnchanged(stored.entity.partitionKey, stored.entity.rowKey, stored.etag);
-  }
-
-  /** Writes a guard for an authoritative half (repair of a guard lost outside the protocol). */
-  async insertGuard(authoritative: ConnectionHalf): Promise<void> {
-    await this.table.write({ op: 'insert', entity: guardEntity(authoritative) });
+  /**
+   * Gives an authoritative half the guard it should hold (repair only: the protocol never loses one),
+   * in one transaction with a rewrite of the half as read, so it happens only if the half is still in
+   * the state that claims it.
+   */
+  async claimGuard(authoritative: StoredCopy): Promise<void> {
+    await this.table.batch([
+      { op: 'replace', entity: toEntity(authoritative), etag: authoritative.etag },
+      { op: 'upsert', entity: guardEntity(authoritative.half) },
+    ]);
   }
 
   async deleteIfUnchanged(partitionKey: string, rowKey: string, etag: string): Promise<void> {

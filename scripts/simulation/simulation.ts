@@ -1,0 +1,433 @@
+import { type ConnectionHalf, createConnectionSchema, reciprocalOf, sameContent, updateConnectionSchema } from '../../shared/connection';
+import { DomainError } from '../../shared/errors';
+import { reciprocalIdOf } from '../../shared/ids';
+import { buildObjectTypeRegistry } from '../../shared/objectTypes';
+import { authoritativeOf, currentIndexKeys, derivedOf } from '../../shared/protocol';
+import { createDomain } from '../../shared/services';
+import { claimsGuard, fromStored, guardRowKey, halfRowKey, isAuthoritative, isGuardRowKey, type StoredCopy } from '../../shared/storage/connectionStore';
+import { asDomainError } from '../../shared/storage/errors';
+import { indexRowKey } from '../../shared/storage/roleIndexStore';
+import type { Caller } from '../../shared/caller';
+import { Prng } from './prng';
+import { type Faults, type Outcome, Scheduler } from './scheduler';
+import { SimTableService } from './simTable';
+
+/**
+ * Deterministic simulation of the write protocol: the app's own domain and storage code (createDomain)
+ * over the simulated table service, several clients at once, every storage call a step the seeded
+ * scheduler orders and may fail, lose the answer of, repeat (the SDK's retry after a lost answer) or
+ * crash the caller at. Clients retry what failed with the same request, as Power Automate does, or give
+ * up. Then the tables are left alone, the repair job runs, and every invariant of the README is checked:
+ * against the raw tables (not through the code under test), against what each client was answered, and
+ * by the checker itself.
+ *
+ * One seed is one schedule: `runSchedule(seed)` is a pure function of the seed, so a failing seed replays.
+ */
+
+export const TABLES = { connections: 'Connections', roles: 'ConnectionRoles', roleIndex: 'ConnectionRoleIndex' } as const;
+
+// Three records in id order: A's partition is the authoritative one of A-B and A-C, B's of B-C.
+const A = '1aaaaaaa-0000-4000-8000-000000000001';
+const B = '2bbbbbbb-0000-4000-8000-000000000002';
+const C = '3ccccccc-0000-4000-8000-000000000003';
+const RECORDS = [A, B, C];
+const TYPES: Record<string, string> = { [A]: 'account', [B]: 'contact', [C]: 'contact' };
+// A role that matches itself; a connection with it has it on both sides.
+const ROLE = 'e0000000-0000-4000-8000-00000000000e';
+
+const alice: Caller = { id: 'a11ce000-0000-4000-8000-000000000001', teams: [], isAdmin: false };
+const bob: Caller = { id: 'b0b00000-0000-4000-8000-000000000002', teams: [], isAdmin: false };
+const admin: Caller = { id: 'ad000000-0000-4000-8000-00000000000a', teams: [], isAdmin: true };
+const CAROL = 'ca201000-0000-4000-8000-000000000003';
+
+/** The connection ids clients use, each for one ordered pair: c1 and c2 are the same pair both ways. */
+const POOL = [
+  { id: 'c1c1c1c1-0000-4000-8000-000000000001', from: A, to: B },
+  { id: 'c2c2c2c2-0000-4000-8000-000000000002', from: B, to: A },
+  { id: 'c3c3c3c3-0000-4000-8000-000000000003', from: C, to: B },
+] as const;
+type PoolEntry = (typeof POOL)[number];
+
+/** Tombstones are kept this long during a schedule: longer than any schedule lasts (no purge races an old write). */
+const GRACE_DURING_RUN_MS = 1e12;
+
+export type Operation =
+  | { kind: 'create'; target: PoolEntry; role: boolean; description: string }
+  | { kind: 'update'; target: PoolEntry; viaTwin: boolean; description: string; ifMatch: boolean }
+  | { kind: 'state'; target: PoolEntry; viaTwin: boolean; statecode: 0 | 1 }
+  | { kind: 'role'; target: PoolEntry; role: boolean }
+  | { kind: 'assign'; target: PoolEntry; viaTwin: boolean }
+  | { kind: 'grant'; target: PoolEntry; viaTwin: boolean }
+  | { kind: 'revoke'; target: PoolEntry; viaTwin: boolean }
+  | { kind: 'delete'; target: PoolEntry; viaTwin: boolean; ifMatch: boolean }
+  | { kind: 'cascade'; record: string }
+  | { kind: 'repair' };
+
+interface ClientPlan {
+  caller: Caller;
+  /** How many times a request answered 503 is sent again before the client gives up. */
+  retries: number;
+  operations: Operation[];
+}
+
+export interface SchedulePlan {
+  seed: number;
+  setup: Operation[];
+  clients: ClientPlan[];
+  faults: Faults;
+}
+
+export interface ScheduleResult {
+  seed: number;
+  violations: string[];
+  steps: number;
+  trace: string[];
+  plan: SchedulePlan;
+}
+
+export interface SimulationOptions {
+  /** Fault rates; default: a mix of every kind. */
+  faults?: Partial<Faults>;
+  maxClients?: number;
+  maxOperations?: number;
+}
+
+const DEFAULT_FAULTS: Faults = { fail: 0.04, lost: 0.02, duplicate: 0.02, crashBefore: 0.01, crashAfter: 0.01 };
+
+function planOperation(prng: Prng, allowRepair: boolean): Operation {
+  const target = prng.pick(POOL);
+  const viaTwin = prng.random() < 0.4;
+  const roll = prng.int(allowRepair ? 20 : 19);
+  if (roll < 5) return { kind: 'create', target, role: prng.random() < 0.4, description: prng.pick(['x', 'y']) };
+  if (roll < 8) return { kind: 'update', target, viaTwin, description: prng.pick(['u', 'v', 'w']), ifMatch: prng.random() < 0.5 };
+  if (roll < 10) return { kind: 'state', target, viaTwin, statecode: prng.random() < 0.5 ? 0 : 1 };
+  if (roll < 11) return { kind: 'role', target, role: prng.random() < 0.5 };
+  if (roll < 12) return { kind: 'assign', target, viaTwin };
+  if (roll < 14) return { kind: 'grant', target, viaTwin };
+  if (roll < 16) return { kind: 'revoke', target, viaTwin };
+  if (roll < 18) return { kind: 'delete', target, viaTwin, ifMatch: prng.random() < 0.3 };
+  if (roll < 19) return { kind: 'cascade', record: prng.pick(RECORDS) };
+  return { kind: 'repair' };
+}
+
+export function planSchedule(seed: number, options: SimulationOptions = {}): SchedulePlan {
+  const prng = new Prng(seed);
+  // Most schedules start from connections that exist (A-B one way or the other, C-B), so the run's
+  // operations meet them; a few start empty, or from a deleted one.
+  const setup: Operation[] = prng.random() < 0.1 ? [] : [
+    { kind: 'create', target: prng.random() < 0.7 ? POOL[0] : POOL[1], role: prng.random() < 0.4, description: 'x' },
+    { kind: 'create', target: POOL[2], role: prng.random() < 0.4, description: 'x' },
+    ...Array.from({ length: prng.int(3) }, () => planOperation(prng, false)),
+  ];
+  const clientCount = 2 + prng.int((options.maxClients ?? 4) - 1);
+  const clients = Array.from({ length: clientCount }, (): ClientPlan => ({
+    caller: prng.random() < 0.7 ? alice : prng.random() < 0.7 ? admin : bob,
+    retries: prng.pick([0, 1, 3]),
+    operations: Array.from({ length: 1 + prng.int(options.maxOperations ?? 3) }, () => planOperation(prng, true)),
+  }));
+  return { seed, setup, clients, faults: { ...DEFAULT_FAULTS, ...options.faults } };
+}
+
+/** What a client was answered, for the history checks. */
+interface Answer {
+  operation: Operation;
+  client: number;
+  /** Scheduler step at which the request was first sent, and at which it was answered. */
+  started: number;
+  answered: number;
+  /** The connection after the request (master orientation), for a 2xx on one connection. */
+  result?: ConnectionHalf;
+  ok: boolean;
+  deleted?: boolean;
+}
+
+const urlOf = (target: PoolEntry, viaTwin: boolean): [string, string] =>
+  viaTwin ? [target.to, reciprocalIdOf(target.id)] : [target.from, target.id];
+
+type Domain = ReturnType<typeof createDomain>;
+
+/** Sends one operation; returns the connection after it (master orientation) or undefined. */
+async function perform(domain: Domain, caller: Caller, operation: Operation): Promise<{ result?: ConnectionHalf; deleted?: boolean }> {
+  const { connections } = domain;
+  const master = (half: ConnectionHalf) => (half.ismaster ? half : reciprocalOf(half));
+  switch (operation.kind) {
+    case 'create': {
+      const { target } = operation;
+      const input = createConnectionSchema.parse({
+        connectionid: target.id, record1id: target.from, record1objecttypecode: TYPES[target.from], record2id: target.to,
+        record2objecttypecode: TYPES[target.to], description: operation.description, ...(operation.role && { record1roleid: ROLE }),
+      });
+      return { result: (await connections.create(input, caller)).half };
+    }
+    case 'update':
+    case 'delete': {
+      const [record, id] = urlOf(operation.target, operation.viaTwin);
+      // If-Match as a client has it: from a read just before.
+      const ifMatch = operation.ifMatch ? [etagOfHalf(await connections.get(record, id, caller))] : undefined;
+      if (operation.kind === 'update') {
+        return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ description: operation.description }), caller, ifMatch)) };
+      }
+      return { result: master(await connections.delete(record, id, caller, ifMatch)), deleted: true };
+    }
+    case 'state': {
+      const [record, id] = urlOf(operation.target, operation.viaTwin);
+      return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ statecode: operation.statecode }), caller)) };
+    }
+    case 'role': {
+      const [record, id] = urlOf(operation.target, false);
+      const role = operation.role ? ROLE : null;
+      return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ record1roleid: role, record2roleid: role }), caller)) };
+    }
+    case 'assign': {
+      const [record, id] = urlOf(operation.target, operation.viaTwin);
+      return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ ownerid: bob.id }), caller)) };
+    }
+    case 'grant': {
+      const [record, id] = urlOf(operation.target, operation.viaTwin);
+      await connections.grantAccess(record, id, caller, { principalid: CAROL, principaltype: 'systemuser', accessmask: 1 });
+      return {};
+    }
+    case 'revoke': {
+      const [record, id] = urlOf(operation.target, operation.viaTwin);
+      return { result: await connections.revokeAccess(record, id, caller, CAROL) };
+    }
+    case 'cascade':
+      await connections.deleteAllOf(operation.record, caller);
+      return {};
+    case 'repair':
+      await domain.consistency.walk({ repair: true, graceMs: GRACE_DURING_RUN_MS });
+      return {};
+  }
+}
+
+const etagOfHalf = (half: ConnectionHalf): string => `"${half.versionnumber}.${Date.parse(half.createdon).toString(36)}"`;
+
+/** Whether an error is what the HTTP layer answers 503 for (a client retries those); anything else not 4xx is a 500. */
+function classify(error: unknown): 'unavailable' | 'refused' | 'bug' {
+  const mapped = asDomainError(error);
+  if (mapped?.kind === 'unavailable') return 'unavailable';
+  if (mapped instanceof DomainError) return 'refused';
+  return 'bug';
+}
+
+export async function runSchedule(seed: number, options: SimulationOptions = {}): Promise<ScheduleResult> {
+  const plan = planSchedule(seed, options);
+  const service = new SimTableService();
+  const types = buildObjectTypeRegistry('base');
+  const violations: string[] = [];
+
+  // Setup, without faults: the role, and a few connections in whatever state the setup operations leave.
+  const quiet = new Scheduler({ seed, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 } });
+  const quietDomain = domainOver(service, quiet, types);
+  await quiet.run([async () => {
+    await quietDomain.roles.create({ connectionroleid: ROLE, name: 'Peer', category: 5, objecttypecodes: [] }, admin);
+    await quietDomain.roles.addMatch(ROLE, ROLE, admin);
+    for (const operation of plan.setup) await perform(quietDomain, alice, operation).catch((error: unknown) => {
+      if (classify(error) === 'bug') throw error;
+    });
+  }]).then((outcomes) => expectAllOk(outcomes, 'setup', violations));
+
+  // The run: every client at once, faults at every storage call.
+  const scheduler = new Scheduler({ seed, faults: plan.faults, start: quiet.now() });
+  const domain = domainOver(service, scheduler, types);
+  const answers: Answer[] = [];
+  const outcomes = await scheduler.run(plan.clients.map((client, index) => async () => {
+    for (const operation of client.operations) {
+      // Recorded when sent: a request whose client crashed may still have been applied.
+      const answer: Answer = { operation, client: index, started: scheduler.steps, answered: Number.POSITIVE_INFINITY, ok: false };
+      answers.push(answer);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { result, deleted } = await perform(domain, client.caller, operation);
+          Object.assign(answer, { answered: scheduler.steps, ok: true, ...(result && { result }), ...(deleted && { deleted }) });
+          // A 2xx means every copy shows the change, now: checked at the very step it is answered.
+          violations.push(...checkAnswered(service, answer));
+          break;
+        } catch (error) {
+          const kind = classify(error);
+          if (kind === 'bug') {
+            violations.push(`client ${index}: ${operation.kind} failed with a 500: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+            return;
+          }
+          if (kind === 'refused' || attempt >= client.retries) {
+            answer.answered = scheduler.steps;
+            break;
+          }
+        }
+      }
+    }
+  }));
+  for (const [index, outcome] of outcomes.entries()) {
+    if (outcome.kind === 'error') violations.push(`client ${index} threw: ${String(outcome.error)}`);
+  }
+
+  // Quiescence: the repair job, without faults, with the grace period over, then the checker.
+  const after = new Scheduler({ seed: seed + 1, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 }, start: new Date(scheduler.now().getTime() + 1) });
+  const repairDomain = domainOver(service, after, types);
+  await after.run([async () => {
+    // The job runs every 15 minutes: what one pass writes (tombstones), a later one purges.
+    for (let pass = 0; ; pass++) {
+      const repaired = await repairDomain.consistency.walk({ repair: true, graceMs: 0 });
+      if (repaired.failed > 0) violations.push(`repair: ${repaired.failed} row(s) failed`);
+      if (repaired.repaired + repaired.purged === 0) break;
+      if (pass === 3) {
+        violations.push(`repair: still repairing after ${pass + 1} passes`);
+        break;
+      }
+    }
+    const checked = await repairDomain.consistency.walk({ repair: false, graceMs: 0 });
+    for (const violation of checked.violations) violations.push(`checker after repair: ${violation.kind} ${violation.partitionKey}/${violation.rowKey} ${violation.detail}`);
+  }]).then((done) => expectAllOk(done, 'repair', violations));
+
+  violations.push(...checkTables(service), ...checkHistory(service, answers));
+  return { seed, violations, steps: scheduler.steps, trace: [...scheduler.trace], plan };
+}
+
+function domainOver(service: SimTableService, scheduler: Scheduler, types: ReturnType<typeof buildObjectTypeRegistry>): Domain {
+  const table = scheduler.tables(service);
+  return createDomain(
+    { connections: table(TABLES.connections), roles: table(TABLES.roles), roleIndex: table(TABLES.roleIndex) },
+    types,
+    { clock: () => scheduler.now(), protocol: { sleep: (ms) => scheduler.sleep(ms), random: () => scheduler.random() } },
+  );
+}
+
+function expectAllOk(outcomes: Outcome[], phase: string, violations: string[]): void {
+  for (const outcome of outcomes) {
+    if (outcome.kind === 'error') violations.push(`${phase} failed: ${outcome.error instanceof Error ? outcome.error.stack ?? outcome.error.message : String(outcome.error)}`);
+    if (outcome.kind === 'crashed') violations.push(`${phase} crashed without faults`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Invariants, read from the raw tables.
+
+interface RawState {
+  halves: Map<string, StoredCopy>; // "<partition>/<rowKey>"
+  guards: Map<string, { partitionKey: string; rowKey: string; connectionid: string }>;
+  entries: Map<string, StoredCopy>; // "<role>/<rowKey>"
+}
+
+function readState(service: SimTableService): RawState {
+  const halves = new Map<string, StoredCopy>();
+  const guards = new Map<string, { partitionKey: string; rowKey: string; connectionid: string }>();
+  for (const stored of service.dump(TABLES.connections)) {
+    const { partitionKey, rowKey } = stored.entity;
+    if (isGuardRowKey(rowKey)) guards.set(`${partitionKey}/${rowKey}`, { partitionKey, rowKey, connectionid: String(stored.entity.connectionid) });
+    else if (rowKey.startsWith('c_')) halves.set(`${partitionKey}/${rowKey}`, fromStored(stored));
+  }
+  const entries = new Map<string, StoredCopy>();
+  for (const stored of service.dump(TABLES.roleIndex)) entries.set(`${stored.entity.partitionKey}/${stored.entity.rowKey}`, fromStored(stored));
+  return { halves, guards, entries };
+}
+
+const halfAt = (state: RawState, recordId: string, connectionId: string) => state.halves.get(`${recordId}/${halfRowKey(connectionId)}`);
+
+/** A 2xx answer is visible through both halves and the index the moment it is given. */
+function checkAnswered(service: SimTableService, answer: Answer): string[] {
+  if (!answer.result) return [];
+  const state = readState(service);
+  const expected = authoritativeOf(answer.result);
+  const version = expected.versionnumber;
+  const problems: string[] = [];
+  const where = `${answer.operation.kind} answered v${version} of ${expected.connectionid}`;
+  const authoritative = halfAt(state, expected.record1id, expected.connectionid);
+  const derived = halfAt(state, expected.record2id, expected.relatedconnectionid);
+  for (const [name, copy, wanted] of [['authoritative', authoritative, expected], ['derived', derived, reciprocalOf(expected)]] as const) {
+    if (!copy) problems.push(`${where}: the ${name} half is missing`);
+    else if (copy.half.versionnumber < version) problems.push(`${where}: the ${name} half is at v${copy.half.versionnumber}`);
+    else if (copy.half.versionnumber === version && (!sameContent(copy.half, wanted) || copy.tombstone !== Boolean(answer.deleted))) {
+      problems.push(`${where}: the ${name} half differs at the same version`);
+    }
+  }
+  if (!answer.deleted) {
+    for (const key of currentIndexKeys(expected)) {
+      const half = key.startsWith('a:') ? expected : reciprocalOf(expected);
+      const entry = state.entries.get(`${key.slice(2)}/${indexRowKey(half)}`);
+      if (!entry || entry.half.versionnumber < version) problems.push(`${where}: index entry ${key} is ${entry ? `at v${entry.half.versionnumber}` : 'missing'}`);
+    }
+  }
+  return problems;
+}
+
+/** After repair: the structural invariants, from the raw tables. */
+function checkTables(service: SimTableService): string[] {
+  const state = readState(service);
+  const problems: string[] = [];
+  const liveAuthoritative = [...state.halves.values()].filter((copy) => isAuthoritative(copy.half) && !copy.tombstone);
+  // One active connection per unordered pair of records and roles; exactly those hold guards.
+  const byGuard = new Map<string, StoredCopy[]>();
+  for (const copy of liveAuthoritative.filter(claimsGuard)) {
+    const key = `${copy.half.record1id}/${guardRowKey(copy.half)}`;
+    byGuard.set(key, [...(byGuard.get(key) ?? []), copy]);
+  }
+  for (const [key, holders] of byGuard) {
+    if (holders.length > 1) problems.push(`duplicate active pair at ${key}: ${holders.map((copy) => copy.half.connectionid).join(', ')}`);
+    const guard = state.guards.get(key);
+    if (!guard || !holders.some((copy) => copy.half.connectionid === guard.connectionid)) problems.push(`guard ${key} does not name its connection`);
+  }
+  for (const key of state.guards.keys()) if (!byGuard.has(key)) problems.push(`guard ${key} guards nothing`);
+  // Every live half has its twin, mirroring it at the same version; nothing else is left.
+  const expectedEntries = new Set<string>();
+  for (const copy of liveAuthoritative) {
+    const twin = halfAt(state, copy.half.record2id, copy.half.relatedconnectionid);
+    const wanted = derivedOf(copy);
+    if (!twin || twin.tombstone || twin.half.versionnumber !== copy.half.versionnumber || !sameContent(twin.half, wanted.half)) {
+      problems.push(`${copy.half.connectionid} v${copy.half.versionnumber}: twin ${twin ? `v${twin.half.versionnumber}${twin.tombstone ? ' tombstone' : ''} differs` : 'missing'}`);
+    }
+    for (const key of currentIndexKeys(copy.half)) {
+      const half = key.startsWith('a:') ? copy.half : reciprocalOf(copy.half);
+      const entryKey = `${key.slice(2)}/${indexRowKey(half)}`;
+      expectedEntries.add(entryKey);
+      const entry = state.entries.get(entryKey);
+      if (!entry || entry.tombstone || entry.half.versionnumber !== copy.half.versionnumber || !sameContent(entry.half, half)) {
+        problems.push(`${copy.half.connectionid}: index entry ${entryKey} ${entry ? 'differs' : 'missing'}`);
+      }
+    }
+  }
+  for (const copy of state.halves.values()) {
+    if (copy.tombstone) problems.push(`tombstone ${copy.half.record1id}/${copy.half.connectionid} left after repair with the grace period over`);
+    else if (!isAuthoritative(copy.half) && !halfAt(state, copy.half.record2id, copy.half.relatedconnectionid)) problems.push(`derived half ${copy.half.connectionid} without its authority`);
+  }
+  for (const [key, entry] of state.entries) {
+    if (!expectedEntries.has(key)) problems.push(`index entry ${key} (${entry.tombstone ? 'tombstone' : 'live'}) belongs to no live connection`);
+  }
+  return problems;
+}
+
+/** After repair: nothing answered 2xx is lost, nothing deleted comes back, a revoke holds. */
+function checkHistory(service: SimTableService, answers: Answer[]): string[] {
+  const state = readState(service);
+  const problems: string[] = [];
+  for (const target of POOL) {
+    const authoritative = authoritativeOf({ ...dummyHalf, record1id: target.from, record2id: target.to, connectionid: target.id, relatedconnectionid: reciprocalIdOf(target.id) });
+    const final = halfAt(state, authoritative.record1id, authoritative.connectionid);
+    const touches = (answer: Answer) => ('target' in answer.operation && answer.operation.target.id === target.id)
+      || (answer.operation.kind === 'cascade' && (answer.operation.record === target.from || answer.operation.record === target.to));
+    const mine = answers.filter(touches);
+    const acknowledged = mine.filter((answer) => answer.ok && answer.result);
+    const maxVersion = Math.max(0, ...acknowledged.map((answer) => answer.result?.versionnumber ?? 0));
+    // Acknowledged versions are never rolled back (a purged connection was deleted by someone).
+    if (final && final.half.versionnumber < maxVersion) problems.push(`${target.id}: at v${final.half.versionnumber}, below acknowledged v${maxVersion}`);
+    for (const answer of acknowledged) {
+      const startedLater = (kinds: string[]) => mine.some((other) => other !== answer && other.started > answer.answered && kinds.includes(other.operation.kind));
+      const unfinishedOrLater = (kinds: string[]) => answers.some((other) => other !== answer && touches(other) && kinds.includes(other.operation.kind) && other.answered >= answer.started)
+        || startedLater(kinds);
+      if (answer.deleted) {
+        if (final && !startedLater(['create']) && !unfinishedOrLater(['create'])) problems.push(`${target.id}: deleted (answered) but back at v${final.half.versionnumber}`);
+      } else if (!final && !unfinishedOrLater(['delete', 'cascade'])) {
+        problems.push(`${target.id}: ${answer.operation.kind} answered v${answer.result?.versionnumber} but the connection is gone and no delete was sent`);
+      }
+      if (answer.operation.kind === 'revoke' && final && !unfinishedOrLater(['grant'])) {
+        if (final.half.shares.some((share) => share.principalid === CAROL)) problems.push(`${target.id}: revoke answered, yet carol still holds a share`);
+      }
+    }
+  }
+  return problems;
+}
+
+const dummyHalf: ConnectionHalf = {
+  connectionid: '', relatedconnectionid: '', ismaster: true, record1id: '', record1objecttypecode: 1, record1roleid: null, record1name: null,
+  record2id: '', record2objecttypecode: 2, record2roleid: null, record2name: null, name: null, description: null, effectivestart: null,
+  effectiveend: null, statecode: 0, statuscode: 1, ownerid: '', createdon: '', createdby: '', modifiedon: '', modifiedby: '', versionnumber: 0, shares: [],
+};
