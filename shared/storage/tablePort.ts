@@ -29,6 +29,11 @@ export interface TableEntity {
 /** An entity as stored, with the ETag a conditional write must name. */
 export interface Stored {
   entity: TableEntity;
+  /**
+   * Changes on every write of the entity. Compare it only with the same entity's: Azurite's ETag is a
+   * millisecond plus four digits of a high-resolution clock, and entities written by one batch often
+   * share one (about 30 distinct among 100).
+   */
   etag: string;
 }
 
