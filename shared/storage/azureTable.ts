@@ -1,6 +1,5 @@
 import { RestError, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import {
-  ANY_ETAG,
   type Condition,
   type KeyRange,
   type Page,
@@ -12,9 +11,9 @@ import {
   type TableQuery,
   type WriteOp,
 } from './tablePort';
+import { assertBatch, assertCondition, assertEntity, assertPageSize } from './tableRules';
 
 const SERVICE_KEYS = new Set(['etag', 'timestamp', 'odata.metadata', 'odata.etag']);
-const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Table Storage through `@azure/data-tables`: the port as it runs in Azure and against Azurite. */
 export class AzureTable implements TablePort {
@@ -31,6 +30,7 @@ export class AzureTable implements TablePort {
   }
 
   async write(op: WriteOp): Promise<string> {
+    if (op.op !== 'delete') assertEntity(op.entity);
     try {
       switch (op.op) {
         case 'insert':
@@ -49,6 +49,9 @@ export class AzureTable implements TablePort {
   }
 
   async batch(ops: WriteOp[]): Promise<void> {
+    // Checked outside the try: the SDK's own refusals are not StorageErrors, and must not look like one
+    // with no status (a network fault, which a caller may retry).
+    assertBatch(ops);
     try {
       await this.client.submitTransaction(ops.map(toAction));
     } catch (error) {
@@ -57,9 +60,12 @@ export class AzureTable implements TablePort {
   }
 
   async query(query: TableQuery, page: { limit: number; continuation?: string }): Promise<Page> {
+    assertPageSize(page.limit);
     const filter = toFilter(query);
+    // Azurite returns only the properties named, keys included: ask for the keys, which the port always returns.
+    const select = query.select && [...new Set(['PartitionKey', 'RowKey', ...query.select])];
     const iterator = this.client
-      .listEntities<Record<string, unknown>>({ queryOptions: { ...(filter && { filter }), ...(query.select && { select: query.select }) } })
+      .listEntities<Record<string, unknown>>({ queryOptions: { ...(filter && { filter }), ...(select && { select }) } })
       .byPage({ maxPageSize: page.limit, ...(page.continuation !== undefined && { continuationToken: page.continuation }) });
     try {
       const result = await iterator.next();
@@ -81,8 +87,7 @@ function toAction(op: WriteOp): TransactionAction {
     case 'upsert':
       return ['upsert', op.entity, 'Replace'];
     case 'delete':
-      // The SDK sends a transaction's deletes with If-Match: * (the port says so, and the simulator agrees).
-      if (op.etag !== ANY_ETAG) throw new Error('A delete inside a batch is unconditional: pass ANY_ETAG.');
+      // The SDK sends a transaction's deletes with If-Match: *, so assertBatch has made sure it says ANY_ETAG.
       return ['delete', { partitionKey: op.partitionKey, rowKey: op.rowKey }];
   }
 }
@@ -124,15 +129,23 @@ function rangeFilter(name: 'PartitionKey' | 'RowKey', range: KeyRange): string[]
   return parts;
 }
 
-/** An OData literal: strings quoted with quotes doubled, as the SDK's own `odata` tag does inside a filter. */
+/**
+ * A value as an OData literal. Not the SDK's odata`${value}` on its own: with no text before the value it
+ * leaves a string unquoted, and it writes numbers as String() does, exponent and all.
+ */
 function literal(value: PropertyValue): string {
   if (typeof value === 'string') return `'${value.replace(/'/g, "''")}'`;
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`Not a finite number: ${value}`);
-  return String(value);
+  if (typeof value === 'boolean') return String(value);
+  const plain = String(value);
+  if (!plain.includes('e')) return plain;
+  // Azurite's filter lexer takes no exponent ('x eq 1e-7' is accepted and matches nothing): write the digits out.
+  const digits = Number.isInteger(value) ? BigInt(value).toString() : value.toFixed(100).replace(/0+$/, '');
+  if (Number(digits) !== value) throw new Error(`${plain} cannot be written as a filter literal.`);
+  return digits;
 }
 
 function conditionFilter(condition: Condition): string {
-  if (!PROPERTY_NAME.test(condition.property)) throw new Error(`Not a property name: ${condition.property}`);
+  assertCondition(condition);
   return `${condition.property} ${condition.op} ${literal(condition.value)}`;
 }
 

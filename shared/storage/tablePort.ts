@@ -6,10 +6,20 @@
  * trustworthy: there is little to get wrong, and all of it is tested against the real thing.
  *
  * Failures are thrown as StorageError with the HTTP status the service answered (404 missing, 409
- * exists, 412 ETag mismatch, 503 throttled...) or `undefined` when no answer arrived at all.
+ * exists, 412 ETag mismatch, 503 throttled...) or `undefined` when no answer arrived at all. A call that
+ * breaks the port's own rules (tableRules.ts: property names and values, batch shape, page size) is
+ * refused with a plain Error before anything is sent: it is a bug in the caller, not a fault to retry.
  */
 export type PropertyValue = string | number | boolean;
 
+/**
+ * Keys: at most 512 UTF-16 code units, none of / \ # ? or a control character (writes answer 400
+ * InvalidInput; on Azurite a / in a key that travels in the URL, as in get, replace, upsert and delete,
+ * is a bare 500). Properties: C#-identifier names, not PartitionKey, RowKey, Timestamp, timestamp or etag;
+ * strings of at most 32K code units (400 PropertyValueTooLarge), finite numbers, booleans. Numbers travel
+ * untyped: they come back as numbers, integer or not. Azurite keeps integers beyond 32 bits as they are;
+ * Table Storage types an untyped integer as Int32, so keep integers within ±2^31 or store them as strings.
+ */
 export interface TableEntity {
   partitionKey: string;
   rowKey: string;
@@ -19,6 +29,11 @@ export interface TableEntity {
 /** An entity as stored, with the ETag a conditional write must name. */
 export interface Stored {
   entity: TableEntity;
+  /**
+   * Changes on every write of the entity. Compare it only with the same entity's: Azurite's ETag is a
+   * millisecond plus four digits of a high-resolution clock, and entities written by one batch often
+   * share one (about 30 distinct among 100).
+   */
   etag: string;
 }
 
@@ -45,8 +60,12 @@ export interface KeyRange {
 export type Comparison = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
 
 /**
- * A property compared with a value. As in Table Storage, an entity without the property, or whose
- * property has another type than the value, does not match (whatever the comparison, `ne` included).
+ * A property compared with a value (PartitionKey and RowKey may be named too). An entity without the
+ * property never matches, whatever the comparison, `ne` included. Compare a property only with a value
+ * of its own type: Table Storage promises nothing otherwise, and Azurite (so the simulator) compares with
+ * JavaScript's operators, so `ne` matches a property of another type and gt/ge/lt/le coerce ('5' gt 3
+ * holds, '' lt 3 holds). Integers and doubles are both numbers: 1 eq 1.0. Strings compare by UTF-16 code
+ * units, as keys do.
  */
 export interface Condition {
   property: string;
@@ -65,9 +84,16 @@ export interface TableQuery {
 }
 
 export interface Page {
-  /** In key order (PartitionKey, then RowKey). May be empty even when `continuation` is set. */
+  /**
+   * In key order (PartitionKey, then RowKey; strings compared by UTF-16 code units). May be shorter than
+   * the limit, even empty, when `continuation` is set.
+   */
   items: Stored[];
-  /** Where the next page starts; undefined at the end. Opaque. */
+  /**
+   * Where the next page starts; undefined at the end. Opaque. It names the next entity that was to be
+   * returned, not the last one returned: an entity inserted between the two before the next page is
+   * asked for is skipped (deleting the named entity is harmless, the walk resumes after it).
+   */
   continuation?: string;
 }
 
@@ -78,11 +104,15 @@ export interface TablePort {
   write(op: WriteOp): Promise<string>;
   /**
    * An entity group transaction: up to 100 operations on distinct entities of one partition, all applied
-   * or none. A failure is the first failing operation's StorageError, with `failedIndex` set. A delete
-   * inside a batch is unconditional (the SDK sends it with If-Match: *): give it ANY_ETAG.
+   * or none. A failure is the first failing operation's StorageError (in order), with `failedIndex` set
+   * and the status the operation would get alone: 409 insert over an entity, 404 replace or delete of a
+   * missing one, 412 stale ETag, 400 InvalidDuplicateRow for an entity's second appearance. More than 100
+   * operations: 400 InvalidInput at index 0. A delete inside a batch is unconditional (the SDK sends it
+   * with If-Match: *): give it ANY_ETAG. No operations, two partitions, or a delete with another ETag are
+   * refused before sending.
    */
   batch(ops: WriteOp[]): Promise<void>;
-  /** At most `limit` entities (1 to 1,000) of a query, from `continuation` on. */
+  /** At most `limit` entities (1 to 1,000; others are refused) of a query, from `continuation` on. */
   query(query: TableQuery, page: { limit: number; continuation?: string }): Promise<Page>;
 }
 
