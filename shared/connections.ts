@@ -89,6 +89,21 @@ function shareOf(half: ConnectionHalf, principalId: string): Share {
 
 const notFoundError = () => notFound('No such connection for this record.', 'ConnectionNotFound');
 
+/**
+ * The fingerprint of each kind of request (see protocol.ts, "recognised retries"): equal for the same
+ * caller sending the same request to the same URL again, different for anything else.
+ */
+export const requestPrint = {
+  create: (caller: Caller, input: CreateConnectionInput) => fingerprintOf(['create', caller.id, input]),
+  update: (caller: Caller, recordId: string, connectionId: string, patch: UpdateConnectionInput, ifMatch?: IfMatch) =>
+    fingerprintOf(['update', caller.id, recordId, connectionId, patch, ifMatch ?? null]),
+  delete: (caller: Caller, recordId: string, connectionId: string, ifMatch?: IfMatch) =>
+    fingerprintOf(['delete', caller.id, recordId, connectionId, ifMatch ?? null]),
+  /** `request`: the operation and its arguments, e.g. ['grant', input]. */
+  shares: (caller: Caller, recordId: string, connectionId: string, request: unknown[]) =>
+    fingerprintOf([...request, caller.id, recordId, connectionId]),
+};
+
 /** The connection as the half a URL named sees it. */
 const seenFrom = (target: StoredCopy, master: ConnectionHalf): ConnectionHalf => (target.half.ismaster ? master : reciprocalOf(master));
 
@@ -140,7 +155,7 @@ export class ConnectionService {
     const draft = newMasterHalf(input, this.types, caller, this.clock());
     const master = await this.withCheckedRoles(draft, draft.record2roleid === null);
     // A caller who may not read the existing connection does not get it back, even for the same body.
-    const { master: result, created } = await this.protocol.create(master, fingerprintOf(['create', caller.id, input]),
+    const { master: result, created } = await this.protocol.create(master, requestPrint.create(caller, input),
       (existing) => sameCreateRequest(existing, master) && canRead(caller, existing));
     return { half: result, created };
   }
@@ -159,7 +174,7 @@ export class ConnectionService {
    */
   async update(recordId: string, connectionId: string, patch: UpdateConnectionInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
     const { master, target } = await this.protocol.change(recordId, connectionId, {
-      fingerprint: fingerprintOf(['update', caller.id, recordId, connectionId, patch, ifMatch ?? null]),
+      fingerprint: requestPrint.update(caller, recordId, connectionId, patch, ifMatch),
       ifMatch,
       decide: async (current) => {
         const writes = Object.keys(patch).some((field) => field !== 'ownerid');
@@ -175,7 +190,7 @@ export class ConnectionService {
   /** Deletes the connection; returns its last state (the version its tombstone has), as the URL's half. */
   async delete(recordId: string, connectionId: string, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
     const { master, target } = await this.protocol.change(recordId, connectionId, {
-      fingerprint: fingerprintOf(['delete', caller.id, recordId, connectionId, ifMatch ?? null]),
+      fingerprint: requestPrint.delete(caller, recordId, connectionId, ifMatch),
       ifMatch,
       decide: (current) => {
         requireRights(caller, current, 'DeleteAccess');
@@ -194,7 +209,7 @@ export class ConnectionService {
     nextShares: (current: ConnectionHalf, access: EffectiveAccess) => Share[],
   ): Promise<ConnectionHalf> {
     const { master } = await this.protocol.change(recordId, connectionId, {
-      fingerprint: fingerprintOf([...request, caller.id, recordId, connectionId]),
+      fingerprint: requestPrint.shares(caller, recordId, connectionId, request),
       decide: (current) => {
         const shares = nextShares(current, requireRights(caller, current, 'ShareAccess'));
         if (JSON.stringify(shares) === JSON.stringify(current.shares)) return { kind: 'keep' };

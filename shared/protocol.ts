@@ -179,10 +179,17 @@ export class ConnectionProtocol {
     return now && now.lastop === next.lastop && now.half.versionnumber === next.half.versionnumber ? now : undefined;
   }
 
-  /** The id of the holder of a guard, as seen from a record (the half in that record's partition). */
+  /**
+   * The id of the connection holding a guard, as seen from a record (the half in that record's
+   * partition). A conflict is answered only once that connection is visible through both records: its
+   * creator may have stopped before propagating it, and a 409 must never name a connection the caller
+   * cannot then find.
+   */
   private async holderSeenFrom(authoritative: ConnectionHalf, recordId: string): Promise<string | undefined> {
     const holder = await this.store.guardHolder(authoritative);
     if (!holder) return undefined;
+    const held = await this.store.read(authoritative.record1id, holder.connectionid);
+    if (held) await this.propagate(held);
     return recordId === authoritative.record1id ? holder.connectionid : holder.relatedconnectionid;
   }
 

@@ -1,4 +1,5 @@
-import { type ConnectionHalf, createConnectionSchema, reciprocalOf, sameContent, updateConnectionSchema } from '../../shared/connection';
+import { type ConnectionHalf, createConnectionSchema, etagOf, reciprocalOf, sameContent, updateConnectionSchema } from '../../shared/connection';
+import { requestPrint } from '../../shared/connections';
 import { DomainError } from '../../shared/errors';
 import { reciprocalIdOf } from '../../shared/ids';
 import { buildObjectTypeRegistry } from '../../shared/objectTypes';
@@ -123,7 +124,7 @@ export function planSchedule(seed: number, options: SimulationOptions = {}): Sch
   const clients = Array.from({ length: clientCount }, (): ClientPlan => ({
     caller: prng.random() < 0.7 ? alice : prng.random() < 0.7 ? admin : bob,
     retries: prng.pick([0, 1, 3]),
-    operations: Array.from({ length: 1 + prng.int(options.maxOperations ?? 3) }, () => planOperation(prng, true)),
+    operations: Array.from({ length: 1 + prng.int(options.maxOperations ?? 4) }, () => planOperation(prng, true)),
   }));
   return { seed, setup, clients, faults: { ...DEFAULT_FAULTS, ...options.faults } };
 }
@@ -146,8 +147,18 @@ const urlOf = (target: PoolEntry, viaTwin: boolean): [string, string] =>
 
 type Domain = ReturnType<typeof createDomain>;
 
-/** Sends one operation; returns the connection after it (master orientation) or undefined. */
-async function perform(domain: Domain, caller: Caller, operation: Operation): Promise<{ result?: ConnectionHalf; deleted?: boolean }> {
+interface Request {
+  /** Sends the request (again, on a retry: the same request, If-Match included). */
+  send: () => Promise<{ result?: ConnectionHalf; deleted?: boolean }>;
+  /** Its fingerprint, and the URL it names, for requests on one connection. */
+  print?: string;
+}
+
+/**
+ * Prepares one operation as a client would send it: an If-Match comes from a read just before, once,
+ * and every retry sends the very same request.
+ */
+async function prepare(domain: Domain, caller: Caller, operation: Operation): Promise<Request> {
   const { connections } = domain;
   const master = (half: ConnectionHalf) => (half.ismaster ? half : reciprocalOf(half));
   switch (operation.kind) {
@@ -157,50 +168,79 @@ async function perform(domain: Domain, caller: Caller, operation: Operation): Pr
         connectionid: target.id, record1id: target.from, record1objecttypecode: TYPES[target.from], record2id: target.to,
         record2objecttypecode: TYPES[target.to], description: operation.description, ...(operation.role && { record1roleid: ROLE }),
       });
-      return { result: (await connections.create(input, caller)).half };
+      return { send: async () => ({ result: (await connections.create(input, caller)).half }), print: requestPrint.create(caller, input) };
     }
     case 'update':
+    case 'state':
+    case 'role':
+    case 'assign': {
+      const [record, id] = urlOf(operation.target, 'viaTwin' in operation && operation.viaTwin);
+      const patch = updateConnectionSchema.parse(
+        operation.kind === 'update' ? { description: operation.description }
+          : operation.kind === 'state' ? { statecode: operation.statecode }
+            : operation.kind === 'role' ? { record1roleid: operation.role ? ROLE : null, record2roleid: operation.role ? ROLE : null }
+              : { ownerid: bob.id });
+      const ifMatch = operation.kind === 'update' && operation.ifMatch ? [etagOfHalf(await connections.get(record, id, caller))] : undefined;
+      return {
+        send: async () => ({ result: master(await connections.update(record, id, patch, caller, ifMatch)) }),
+        print: requestPrint.update(caller, record, id, patch, ifMatch),
+      };
+    }
     case 'delete': {
       const [record, id] = urlOf(operation.target, operation.viaTwin);
-      // If-Match as a client has it: from a read just before.
       const ifMatch = operation.ifMatch ? [etagOfHalf(await connections.get(record, id, caller))] : undefined;
-      if (operation.kind === 'update') {
-        return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ description: operation.description }), caller, ifMatch)) };
-      }
-      return { result: master(await connections.delete(record, id, caller, ifMatch)), deleted: true };
-    }
-    case 'state': {
-      const [record, id] = urlOf(operation.target, operation.viaTwin);
-      return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ statecode: operation.statecode }), caller)) };
-    }
-    case 'role': {
-      const [record, id] = urlOf(operation.target, false);
-      const role = operation.role ? ROLE : null;
-      return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ record1roleid: role, record2roleid: role }), caller)) };
-    }
-    case 'assign': {
-      const [record, id] = urlOf(operation.target, operation.viaTwin);
-      return { result: master(await connections.update(record, id, updateConnectionSchema.parse({ ownerid: bob.id }), caller)) };
+      return {
+        send: async () => ({ result: master(await connections.delete(record, id, caller, ifMatch)), deleted: true }),
+        print: requestPrint.delete(caller, record, id, ifMatch),
+      };
     }
     case 'grant': {
       const [record, id] = urlOf(operation.target, operation.viaTwin);
-      await connections.grantAccess(record, id, caller, { principalid: CAROL, principaltype: 'systemuser', accessmask: 1 });
-      return {};
+      const input = { principalid: CAROL, principaltype: 'systemuser' as const, accessmask: 1 };
+      return {
+        send: async () => {
+          await connections.grantAccess(record, id, caller, input);
+          return {};
+        },
+        print: requestPrint.shares(caller, record, id, ['grant', input]),
+      };
     }
     case 'revoke': {
       const [record, id] = urlOf(operation.target, operation.viaTwin);
-      return { result: await connections.revokeAccess(record, id, caller, CAROL) };
+      return { send: async () => ({ result: await connections.revokeAccess(record, id, caller, CAROL) }), print: requestPrint.shares(caller, record, id, ['revoke', CAROL]) };
     }
     case 'cascade':
-      await connections.deleteAllOf(operation.record, caller);
-      return {};
+      return {
+        send: async () => {
+          await connections.deleteAllOf(operation.record, caller);
+          return {};
+        },
+      };
     case 'repair':
-      await domain.consistency.walk({ repair: true, graceMs: GRACE_DURING_RUN_MS });
-      return {};
+      return {
+        send: async () => {
+          await domain.consistency.walk({ repair: true, graceMs: GRACE_DURING_RUN_MS });
+          return {};
+        },
+      };
   }
 }
 
-const etagOfHalf = (half: ConnectionHalf): string => `"${half.versionnumber}.${Date.parse(half.createdon).toString(36)}"`;
+/** Setup: an operation sent once, without faults. */
+async function perform(domain: Domain, caller: Caller, operation: Operation): Promise<void> {
+  await (await prepare(domain, caller, operation)).send();
+}
+
+const etagOfHalf = (half: ConnectionHalf): string => etagOf(half);
+
+const describe = (error: unknown): string => (error instanceof Error ? error.stack ?? error.message : String(error));
+
+/** The fingerprint of the request that made the current version of a connection (raw state). */
+function lastRequestOn(service: SimTableService, target: PoolEntry): string | undefined {
+  const authoritative = authoritativeOf({ ...dummyHalf, record1id: target.from, record2id: target.to, connectionid: target.id, relatedconnectionid: reciprocalIdOf(target.id) });
+  const copy = halfAt(readState(service), authoritative.record1id, authoritative.connectionid);
+  return copy?.lastop.split('.')[0];
+}
 
 /** Whether an error is what the HTTP layer answers 503 for (a client retries those); anything else not 4xx is a 500. */
 function classify(error: unknown): 'unavailable' | 'refused' | 'bug' {
@@ -236,9 +276,17 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
       // Recorded when sent: a request whose client crashed may still have been applied.
       const answer: Answer = { operation, client: index, started: scheduler.steps, answered: Number.POSITIVE_INFINITY, ok: false };
       answers.push(answer);
+      let request: Request;
+      try {
+        request = await prepare(domain, client.caller, operation);
+      } catch (error) {
+        if (classify(error) === 'bug') violations.push(`client ${index}: reading before ${operation.kind} failed with a 500: ${describe(error)}`);
+        answer.answered = scheduler.steps;
+        continue;
+      }
       for (let attempt = 0; ; attempt++) {
         try {
-          const { result, deleted } = await perform(domain, client.caller, operation);
+          const { result, deleted } = await request.send();
           Object.assign(answer, { answered: scheduler.steps, ok: true, ...(result && { result }), ...(deleted && { deleted }) });
           // A 2xx means every copy shows the change, now: checked at the very step it is answered.
           violations.push(...checkAnswered(service, answer));
@@ -246,8 +294,13 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
         } catch (error) {
           const kind = classify(error);
           if (kind === 'bug') {
-            violations.push(`client ${index}: ${operation.kind} failed with a 500: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+            violations.push(`client ${index}: ${operation.kind} failed with a 500: ${describe(error)}`);
             return;
+          }
+          // A retry whose first attempt was applied is answered as that attempt would have been, never
+          // with a refusal: the authoritative copy's last request is this one only if it was applied.
+          if (kind === 'refused' && attempt > 0 && request.print && 'target' in operation && lastRequestOn(service, operation.target) === request.print) {
+            violations.push(`client ${index}: ${operation.kind} retried after a 503 was applied, yet answered ${(error as DomainError).code}`);
           }
           if (kind === 'refused' || attempt >= client.retries) {
             answer.answered = scheduler.steps;
