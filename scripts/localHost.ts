@@ -57,11 +57,30 @@ function flattenHeaders(request: IncomingMessage): Record<string, string> {
   return headers;
 }
 
-async function send(response: ServerResponse, init: ConstructorParameters<typeof HttpResponse>[0]): Promise<void> {
+/** One answer as it goes on the wire, for an observer (the tests' contract check sees every answer). */
+export interface Exchange {
+  method: string;
+  /** Path and query as the client sent them. */
+  url: string;
+  requestHeaders: Record<string, string>;
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export type Observer = (exchange: Exchange) => void;
+
+async function send(
+  request: IncomingMessage,
+  response: ServerResponse,
+  init: ConstructorParameters<typeof HttpResponse>[0],
+  observe: Observer | undefined,
+): Promise<void> {
   const built = new HttpResponse(init);
   const body = Buffer.from(await built.arrayBuffer());
   const headers: Record<string, string> = {};
   built.headers.forEach((value, name) => (headers[name] = value));
+  observe?.({ method: request.method ?? 'GET', url: request.url ?? '/', requestHeaders: flattenHeaders(request), status: built.status, headers, body });
   response.writeHead(built.status, { ...headers, 'content-length': String(body.length) });
   response.end(body);
 }
@@ -72,7 +91,15 @@ const logsFrom = (threshold: LogThreshold) => (level: LogLevel, ...args: unknown
   if (level === 'error' || level === 'critical' || (threshold === 'warning' && level === 'warning')) console.error(`[${level}]`, ...args);
 };
 
-async function handle(table: RouteDefinition[], log: LogThreshold, request: IncomingMessage, response: ServerResponse): Promise<void> {
+export interface LocalServerOptions {
+  /** 'warning' also shows storage trouble the API answered with 503; tests that inject faults use 'error'. */
+  log?: LogThreshold;
+  /** Sees every answer the host sends. */
+  observe?: Observer;
+}
+
+async function handle(table: RouteDefinition[], options: LocalServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const reply = (init: ConstructorParameters<typeof HttpResponse>[0]) => send(request, response, init, options.observe);
   const url = new URL(request.url ?? '/', `http://${request.headers.host ?? '127.0.0.1'}`);
   const path = url.pathname.startsWith(ROUTE_PREFIX) ? url.pathname.slice(ROUTE_PREFIX.length) : undefined;
   const candidates = path === undefined ? [] : table.flatMap((route) => {
@@ -80,7 +107,7 @@ async function handle(table: RouteDefinition[], log: LogThreshold, request: Inco
     return params ? [{ route, params }] : [];
   });
   if (candidates.length === 0) {
-    await send(response, problemResponse(404, 'RouteNotFound', `No API route matches ${url.pathname}.`));
+    await reply(problemResponse(404, 'RouteNotFound', `No API route matches ${url.pathname}.`));
     request.resume();
     return;
   }
@@ -88,7 +115,7 @@ async function handle(table: RouteDefinition[], log: LogThreshold, request: Inco
   const match = candidates.find(({ route }) => route.method === method);
   if (!match) {
     const allow = [...new Set(candidates.map(({ route }) => route.method))].join(', ');
-    await send(response, problemResponse(405, 'MethodNotAllowed', `${method} is not allowed here; use ${allow}.`, {}, { allow }));
+    await reply(problemResponse(405, 'MethodNotAllowed', `${method} is not allowed here; use ${allow}.`, {}, { allow }));
     request.resume();
     return;
   }
@@ -101,16 +128,15 @@ async function handle(table: RouteDefinition[], log: LogThreshold, request: Inco
     params: match.params,
     ...(body.length > 0 ? { body: { bytes: body } } : {}),
   });
-  const context = new InvocationContext({ functionName: match.route.name, invocationId: randomUUID(), logHandler: logsFrom(log) });
-  await send(response, await invoke(match.route, functionRequest, context));
+  const context = new InvocationContext({ functionName: match.route.name, invocationId: randomUUID(), logHandler: logsFrom(options.log ?? 'warning') });
+  await reply(await invoke(match.route, functionRequest, context));
 }
 
-/** `log`: 'warning' also shows storage trouble the API answered with 503; tests that inject faults use 'error'. */
-export function createLocalServer(table: RouteDefinition[] = routes, log: LogThreshold = 'warning'): Server {
+export function createLocalServer(table: RouteDefinition[] = routes, options: LocalServerOptions = {}): Server {
   return createServer((request, response) => {
-    handle(table, log, request, response).catch(async (error: unknown) => {
+    handle(table, options, request, response).catch(async (error: unknown) => {
       console.error('local host failed to serve a request', error);
-      if (!response.headersSent) await send(response, problemResponse(500, 'InternalError', 'The local host failed.'));
+      if (!response.headersSent) await send(request, response, problemResponse(500, 'InternalError', 'The local host failed.'), options.observe);
       else response.destroy();
     });
   });

@@ -24,6 +24,11 @@ export interface ResponseSpec {
   schema?: z.ZodType;
   /** Response headers worth declaring, name to description. */
   headers?: Record<string, string>;
+  /**
+   * Other success statuses answered with the same body and headers, status to description: a repeated
+   * create answers 200 with what the first one made.
+   */
+  alternatives?: Record<number, string>;
 }
 
 /**
