@@ -294,6 +294,14 @@ describe('the host', () => {
     expect(wrongMethod.headers.get('allow')).toBe('POST, GET');
   });
 
+  it('refuses query parameters on routes that take none, as list routes refuse unknown ones', async () => {
+    const created = await create(newConnection());
+    expectProblem(await call(`${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}?colour=red`, asAda), 400, 'ValidationFailed');
+    expectProblem(await call(`${api.baseUrl}/objecttypes?%EF%BF%BD=1`, asAda), 400, 'ValidationFailed');
+    expectProblem(await call(`${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}?statecode=1`, { method: 'DELETE', headers: ada }), 400);
+    expect((await call(`${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}`, asAda)).status).toBe(200);
+  });
+
   it('lists the object types it knows', async () => {
     const types = await call(`${api.baseUrl}/objecttypes`, asAda);
     expect(types.body.value).toContainEqual({ objecttypecode: 1, objecttypename: 'account' });
