@@ -14,7 +14,13 @@ registerRoute({
   route: 'connectionroles',
   body: createRoleSchema,
   visibility: 'advanced',
-  response: { status: 201, description: 'The role; 200 when the same request was already done.', schema: roleViewSchema, headers: { location: 'The role\'s URL.', ...roleEtag } },
+  response: {
+    status: 201,
+    description: 'The role.',
+    alternatives: { 200: 'The same request was already done: the role it made, unchanged.' },
+    schema: roleViewSchema,
+    headers: { location: 'The role\'s URL.', ...roleEtag },
+  },
   handler: async ({ request, services, caller, body }) => {
     const { role, created } = await services.roles.create(body, caller);
     return json(created ? 201 : 200, toRoleView(role, services.types), { location: roleUrl(request.url, role.connectionroleid), etag: roleEtagOf(role) });

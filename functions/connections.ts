@@ -24,7 +24,13 @@ registerRoute({
   method: 'POST',
   route: 'connections',
   body: createConnectionSchema,
-  response: { status: 201, description: 'The connection as record 1 sees it; 200 when the same request was already done.', schema: connectionViewSchema, headers: { location: 'The connection\'s URL.', ...etagHeader } },
+  response: {
+    status: 201,
+    description: 'The connection as record 1 sees it.',
+    alternatives: { 200: 'The same request was already done: the connection it made, unchanged.' },
+    schema: connectionViewSchema,
+    headers: { location: 'The connection\'s URL.', ...etagHeader },
+  },
   handler: async ({ request, services, caller, body }) => {
     const { half, created } = await services.connections.create(body, caller);
     return json(created ? 201 : 200, toView(half, services.types), {

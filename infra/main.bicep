@@ -29,6 +29,11 @@ param customObjectTypes string = ''
 @description('Prefix of the table names (empty in production).')
 param tableNamePrefix string = ''
 
+@secure()
+@minLength(44)
+@description('Keys that seal skiptokens: base64 of at least 32 random bytes each, separated by commas; the first signs, all verify. To rotate, put a new key first and drop the old one later.')
+param skipTokenKeys string
+
 var tags = {
   'azd-env-name': environmentName
 }
@@ -51,6 +56,7 @@ module app 'app/resources.bicep' = {
     objectTypeProfile: objectTypeProfile
     customObjectTypes: customObjectTypes
     tableNamePrefix: tableNamePrefix
+    skipTokenKeys: skipTokenKeys
   }
 }
 

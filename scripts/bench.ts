@@ -235,6 +235,8 @@ async function main(): Promise<void> {
   progress('counting storage requests per operation');
   // Storage requests per operation, as the wire sees them: the domain through a counting proxy.
   const proxy = await startFaultProxy(app.connectionString);
+  // Local Azurite, as npm start: skiptokens are sealed with the development key (read from the environment).
+  process.env.LOCAL_DEVELOPMENT_MODE = 'true';
   const counted: Services = createServices(readSettings({ DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: `count${Date.now().toString(36)}` }));
   await counted.ready();
   const me = { id: randomUUID(), teams: [], isAdmin: false };

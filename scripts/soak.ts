@@ -36,7 +36,7 @@ async function main(): Promise<number> {
   const prefix = `soak${Date.now().toString(36)}`;
   Object.assign(process.env, { DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: prefix, LOCAL_DEVELOPMENT_MODE: 'true' });
   await loadFunctions(join(__dirname, '..', 'functions'));
-  const server = createLocalServer(undefined, 'error');
+  const server = createLocalServer(undefined, { log: 'error' });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
 

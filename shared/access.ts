@@ -51,7 +51,9 @@ export const accessMaskSchema = z.union([z.number(), z.string()]).transform((val
       mask |= AccessRights[name];
     }
   }
-  if (!Number.isInteger(mask) || mask <= 0 || (mask & ~ALL_RIGHTS) !== 0) {
+  // Range first: bitwise operators work on 32 bits, so 2^32 + 1 would pass as ReadAccess and 1e300 as
+  // no right at all. Within 1..ALL_RIGHTS (under 2^20) they are exact.
+  if (!Number.isSafeInteger(mask) || mask < 1 || mask > ALL_RIGHTS || (mask & ~ALL_RIGHTS) !== 0) {
     context.addIssue({ code: 'custom', message: `must name at least one right, and only these: ${rightNames.join(', ')} (mask ${ALL_RIGHTS})` });
     return z.NEVER;
   }

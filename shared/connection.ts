@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Share } from './access';
 import type { Caller } from './caller';
+import { instantOf, isoInstant } from './dates';
 import { doc } from './doc';
 import { conflict, validationError } from './errors';
 import { guid, newId, reciprocalIdOf } from './ids';
@@ -63,16 +64,12 @@ export const rolePicker = (typeField: string) => ({
   },
 });
 
-/** Accepts an ISO 8601 date or date-time with offset and keeps it as a UTC ISO string. */
-const dateTime = z
-  .union([z.iso.datetime({ offset: true }), z.iso.date()])
-  .transform((value) => new Date(value).toISOString());
 
 const description = z.string().max(MAX_DESCRIPTION).nullable().optional()
   .meta(doc('Description', 'Information about the connection, such as the length or quality of the relationship (at most 2000 characters).'));
-const effectivestart = dateTime.nullable().optional()
+const effectivestart = isoInstant.nullable().optional()
   .meta(doc('Starting', 'When the connection starts (ISO 8601 date or date-time); empty means it has always been in effect.', { format: 'date-time' }));
-const effectiveend = dateTime.nullable().optional()
+const effectiveend = isoInstant.nullable().optional()
   .meta(doc('Ending', 'When the connection ends (ISO 8601 date or date-time), not before it starts; empty means open-ended.', { format: 'date-time' }));
 const roleOf = (record: 1 | 2, summary: string) => guid.nullable().optional()
   .meta(doc(summary, `The connection role record ${record} plays toward the other record; pick from the roles valid for its type.`, rolePicker(`record${record}objecttypecode`)));
@@ -134,7 +131,7 @@ export function resolveObjectType(registry: ObjectTypeRegistry, value: number | 
 }
 
 function checkWindow(start: string | null, end: string | null): void {
-  if (start && end && end < start) {
+  if (start && end && instantOf(end) < instantOf(start)) {
     throw validationError('The connection cannot end before it starts.', [
       { field: 'effectiveend', message: 'must not be earlier than effectivestart' },
     ], 'ConnectionInvalidStartEndDate');
@@ -293,9 +290,10 @@ export function toView({ shares: _shares, ...half }: ConnectionHalf, types: Obje
 export const etagOf = (half: Pick<ConnectionHalf, 'versionnumber' | 'createdon'>): string =>
   `"${half.versionnumber}.${Date.parse(half.createdon).toString(36)}"`;
 
-/** Whether a connection is in effect at an instant; open ends count as open. */
+/** Whether a connection is in effect at an instant (written with any offset); open ends count as open. */
 export function isActiveOn(half: Pick<ConnectionHalf, 'effectivestart' | 'effectiveend'>, instant: string): boolean {
-  return (half.effectivestart === null || half.effectivestart <= instant) && (half.effectiveend === null || instant <= half.effectiveend);
+  const time = instantOf(instant);
+  return (half.effectivestart === null || instantOf(half.effectivestart) <= time) && (half.effectiveend === null || time <= instantOf(half.effectiveend));
 }
 
 /** Fields that record who changed a connection and when, not what it is. */

@@ -1,6 +1,7 @@
 import type { Caller } from './caller';
 import { ACTIVE, resolveObjectType } from './connection';
-import { conflict, forbidden, notFound, preconditionFailed } from './errors';
+import { jitteredPause } from './concurrency';
+import { conflict, forbidden, notFound, preconditionFailed, unavailable } from './errors';
 import type { IfMatch } from './connections';
 import type { ObjectTypeRegistry } from './objectTypes';
 import { decodeSkipToken, encodeSkipToken, queryFingerprint } from './paging';
@@ -27,6 +28,9 @@ export interface RoleListQuery {
   /** Only roles with an active matching role that a record of this type (code or name) can take. */
   counterpart?: string | number;
 }
+
+/** Conditional writes that lose a race are retried this often at most (each round, one writer wins). */
+const MAX_CONTENDED_ATTEMPTS = 25;
 
 /** How long a cached catalog serves connection writes before it is read again. */
 const CATALOG_TTL_MS = 30_000;
@@ -122,19 +126,29 @@ export class ConnectionRoleService {
     return { items, count: matching.length, ...(more && { skiptoken: encodeSkipToken(last.connectionroleid, 'roles', fingerprint) }) };
   }
 
+  /**
+   * Writes conditionally on the version read. A client that sent If-Match pinned that version, so losing
+   * the race is its 412; without If-Match it asked for last-writer-wins, so a lost race is read again and
+   * retried (bounded, with jittered pauses), and only a role changed by very many requests at once is a 503.
+   */
   async update(id: string, patch: UpdateRoleInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionRole> {
     requireAdmin(caller);
-    const stored = await this.readOrThrow(id);
-    checkIfMatch(ifMatch, stored.role);
-    const next = applyRoleUpdate(stored.role, patch, this.types, caller, this.clock());
-    try {
-      await this.store.replace(next, stored.etag);
-    } catch (error) {
-      if (isStorageStatus(error, 412)) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
-      throw error;
+    for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
+      const stored = await this.readOrThrow(id);
+      checkIfMatch(ifMatch, stored.role);
+      const next = applyRoleUpdate(stored.role, patch, this.types, caller, this.clock());
+      try {
+        await this.store.replace(next, stored.etag);
+      } catch (error) {
+        if (!isStorageStatus(error, 412)) throw error;
+        if (ifMatch !== undefined) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
+        await jitteredPause(attempt);
+        continue;
+      }
+      this.invalidate();
+      return next;
     }
-    this.invalidate();
-    return next;
+    throw unavailable('The role is being changed by many requests at once; retry the request.', 1);
   }
 
   /**

@@ -13,6 +13,17 @@ export type ErrorKind =
   | 'unsupported-media-type'
   | 'unavailable';
 
+/**
+ * The members a problem may carry besides the standard ones, each naming what a conflict is about. The
+ * API definition declares exactly these (shared/http/swagger.ts), so a client can rely on their names.
+ */
+export const problemMembers = {
+  existingconnectionid: { summary: 'Existing connection ID', description: 'The connection that already exists (ConnectionExists).' },
+  connectionid: { summary: 'Connection ID', description: 'The connection the problem is about (DuplicateRecord, ConnectionInactive).' },
+  connectionroleid: { summary: 'Role ID', description: 'The connection role the problem is about (DuplicateRecord, ConnectionRoleInUse).' },
+} as const;
+export type ProblemMembers = Partial<Record<keyof typeof problemMembers, string>>;
+
 export interface FieldError {
   field: string;
   message: string;
@@ -28,7 +39,7 @@ export class DomainError extends Error {
       errors?: FieldError[];
       retryAfterSeconds?: number;
       /** Additional problem members, e.g. the id of the connection a conflict is about. */
-      members?: Record<string, string>;
+      members?: ProblemMembers;
     } = {},
   ) {
     super(message);
@@ -41,7 +52,7 @@ export const validationError = (message: string, errors: FieldError[] = [], code
 
 export const notFound = (message: string, code = 'NotFound'): DomainError => new DomainError('not-found', code, message);
 
-export const conflict = (code: string, message: string, members?: Record<string, string>): DomainError =>
+export const conflict = (code: string, message: string, members?: ProblemMembers): DomainError =>
   new DomainError('conflict', code, message, members ? { members } : {});
 
 export const preconditionFailed = (message: string): DomainError =>

@@ -14,6 +14,16 @@ const optionalText = z
   .optional()
   .transform((value) => (value && value.trim() !== '' ? value.trim() : undefined));
 
+const MIN_KEY_BYTES = 32;
+const isKey = (value: string): boolean => /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) && Buffer.from(value, 'base64').length >= MIN_KEY_BYTES;
+
+/** A comma-separated list of base64 keys, each of at least 32 bytes; empty means none. */
+const keyList = z
+  .string()
+  .optional()
+  .transform((value) => (value ?? '').split(',').map((key) => key.trim()).filter(Boolean))
+  .pipe(z.array(z.string().refine(isKey, `each key is base64 of at least ${MIN_KEY_BYTES} random bytes`)));
+
 export const settingsSchema = z.object({
   /** Table service endpoint, e.g. https://<account>.table.core.windows.net; used with DefaultAzureCredential. */
   DataTables__tableServiceUri: optionalText,
@@ -43,6 +53,13 @@ export const settingsSchema = z.object({
    * App Service Authentication (WEBSITE_AUTH_ENABLED, set by the platform) is what makes it trustworthy.
    */
   LOCAL_DEVELOPMENT_MODE: flag,
+  /**
+   * Keys that protect skiptokens (base64, at least 32 random bytes each, separated by commas): the first
+   * signs new tokens, every one is accepted, so a new key goes first and the old one stays listed until
+   * the nextLinks it signed are no longer in use. Empty in local development mode only, where a fixed
+   * development key is used instead.
+   */
+  SKIPTOKEN_KEYS: keyList,
   /** Set by App Service when App Service Authentication is on; never set by hand. */
   WEBSITE_AUTH_ENABLED: flag,
 });
@@ -69,3 +86,17 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   }
   return parsed.data;
 }
+
+/**
+ * The skiptoken keys to use, first one signing: SKIPTOKEN_KEYS, or in local development mode without it
+ * a fixed key that is public (it is in this file), which is only acceptable because local development
+ * mode already trusts whatever principal a client claims. Anywhere else a missing key is a deployment
+ * error: no token could be trusted.
+ */
+export function skipTokenKeys(settings: Pick<Settings, 'SKIPTOKEN_KEYS' | 'LOCAL_DEVELOPMENT_MODE'>): Buffer[] {
+  if (settings.SKIPTOKEN_KEYS.length > 0) return settings.SKIPTOKEN_KEYS.map((key) => Buffer.from(key, 'base64'));
+  if (settings.LOCAL_DEVELOPMENT_MODE) return [DEVELOPMENT_SKIPTOKEN_KEY];
+  throw new Error('SKIPTOKEN_KEYS is not set: skiptokens cannot be signed. Set it to a base64 key of at least 32 random bytes.');
+}
+
+const DEVELOPMENT_SKIPTOKEN_KEY = Buffer.from('record-connections local development mode only: not a secret', 'utf8');

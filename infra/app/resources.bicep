@@ -22,6 +22,10 @@ param customObjectTypes string
 @description('Prefix of the table names.')
 param tableNamePrefix string
 
+@secure()
+@description('Keys that seal skiptokens (base64, comma-separated; the first signs).')
+param skipTokenKeys string
+
 @description('Most instances Flex Consumption may scale out to.')
 @minValue(40)
 @maxValue(1000)
@@ -223,6 +227,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'TABLE_NAME_PREFIX', value: tableNamePrefix }
         { name: 'OBJECT_TYPE_PROFILE', value: objectTypeProfile }
         { name: 'CUSTOM_OBJECT_TYPES', value: customObjectTypes }
+        // A secret, so it comes from a secure parameter and never appears in deployment history.
+        { name: 'SKIPTOKEN_KEYS', value: skipTokenKeys }
       ]
     }
   }

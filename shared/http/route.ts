@@ -1,5 +1,5 @@
 import { app, type HttpMethod, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { type Caller, PRINCIPAL_HEADER, readCaller } from '../caller';
 import { DomainError, validationError, type FieldError } from '../errors';
 import type { Visibility } from '../doc';
@@ -24,6 +24,11 @@ export interface ResponseSpec {
   schema?: z.ZodType;
   /** Response headers worth declaring, name to description. */
   headers?: Record<string, string>;
+  /**
+   * Other success statuses answered with the same body and headers, status to description: a repeated
+   * create answers 200 with what the first one made.
+   */
+  alternatives?: Record<number, string>;
 }
 
 /**
@@ -121,10 +126,14 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: 
   return parsed.data;
 }
 
+const noQuery = z.strictObject({});
+
 /** Route, query and body, each validated by the schema the definition declares (and documents). */
 async function parseInput(definition: RouteDefinition, request: HttpRequest): Promise<{ params: unknown; query: unknown; body: unknown }> {
   const params = definition.params ? parseWith(definition.params, request.params, 'route') : {};
-  const query = definition.query ? parseWith(definition.query, Object.fromEntries(request.query.entries()), 'query string') : {};
+  // A route without query parameters refuses any, as list routes refuse unknown ones: a misspelt
+  // filter must not silently widen an answer.
+  const query = parseWith(definition.query ?? noQuery, Object.fromEntries(request.query.entries()), 'query string');
   const body = definition.body ? await parseBody(request, definition.body) : undefined;
   return { params, query, body };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { IfMatch } from '../connections';
 import { objectTypePicker } from '../connection';
+import { isoInstant, restorePlusOffset } from '../dates';
 import { doc } from '../doc';
 import { guid } from '../ids';
 import { type RoleCategory, roleCategories } from '../roles';
@@ -56,8 +57,7 @@ export const listQuerySchema = z.strictObject({
   otherroleid: guid.optional().meta(doc('Other role', 'Only connections where the other record plays this role.', { visibility: 'advanced' })),
   statecode: statecode.optional(),
   activeon: z
-    .union([z.iso.datetime({ offset: true }), z.iso.date()])
-    .transform((value) => new Date(value).toISOString())
+    .preprocess(restorePlusOffset, isoInstant)
     .optional()
     .meta(doc('Active on', 'Only connections in effect on this date (open start or end counts as in effect).', { visibility: 'advanced', format: 'date-time', type: 'string' })),
   ...paging,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { doc } from '../doc';
+import { problemMembers } from '../errors';
 import { guidPattern } from '../ids';
 import type { RouteDefinition } from './route';
 
@@ -36,6 +37,9 @@ const problemSchema = z.object({
     field: z.string().meta(doc('Field', 'The offending field.')),
     message: z.string().meta(doc('Message', 'What is wrong with it.')),
   }).meta({ title: 'FieldError', description: 'One invalid field.' })).optional().meta(doc('Errors', 'The invalid fields, for validation problems.')),
+  // The members conflicts carry (shared/errors.ts), declared so clients may rely on them.
+  ...Object.fromEntries(Object.entries(problemMembers).map(([name, { summary, description }]) =>
+    [name, z.string().optional().meta(doc(summary, description, { format: 'uuid' }))])),
 }).meta({ title: 'Problem', description: 'An RFC 9457 problem document.' });
 
 /** A zod schema as a Swagger 2.0 schema: no unions, no null, no JSON Schema keywords Swagger lacks. */
@@ -121,6 +125,9 @@ function parametersOf(schema: z.ZodType | undefined, location: 'path' | 'query')
     for (const key of PARAMETER_KEYS) if (property[key] !== undefined) parameter[key] = property[key];
     for (const [key, value] of Object.entries(property)) if (key.startsWith('x-ms-')) parameter[key] = value;
     parameter.type ??= 'string';
+    // A query string carries every value as text: a boolean's wire values are "true" and "false" by
+    // definition, and an enum of those strings would contradict the declared type.
+    if (parameter.type === 'boolean') delete parameter.enum;
     if (location === 'path') parameter['x-ms-url-encoding'] = 'single';
     return parameter;
   });
@@ -157,6 +164,7 @@ export function buildSwagger(table: RouteDefinition[], options: SwaggerOptions):
     if (response.headers) {
       success.headers = Object.fromEntries(Object.entries(response.headers).map(([name, description]) => [name === 'etag' ? 'ETag' : name === 'location' ? 'Location' : name, { type: 'string', description }]));
     }
+    const alternatives = Object.entries(response.alternatives ?? {}).map(([status, description]) => [status, { ...success, description }]);
     const operation: Json = {
       operationId: route.operationId,
       summary: route.summary,
@@ -164,6 +172,7 @@ export function buildSwagger(table: RouteDefinition[], options: SwaggerOptions):
       parameters,
       responses: {
         [String(response.status)]: success,
+        ...Object.fromEntries(alternatives),
         default: { description: 'The request failed; the problem says why.', schema: { $ref: '#/definitions/Problem' } },
       },
       ...(route.visibility && { 'x-ms-visibility': route.visibility }),

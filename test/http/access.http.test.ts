@@ -191,11 +191,15 @@ describe('sharing', () => {
       { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 0 },
       { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 'FlyAccess' },
       { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 1, extra: true },
+      // Beyond 32 bits, negative or fractional: never a share with no rights, or with rights by wrap-around.
+      ...[1e300, 2 ** 32, 2 ** 32 + 1, 2 ** 53, -1, 1.5, '4294967297'].map((accessmask) => ({ principalid: randomUUID(), principaltype: 'systemuser', accessmask })),
     ]) {
       const response = await call(`${f.url}/access`, { method: 'POST', headers: owner, body });
       expect(response.status, JSON.stringify(body)).toBe(400);
       expect(response.headers.get('content-type')).toContain('application/problem+json');
     }
+    // Nothing was written: the fixture's one share is all there is.
+    expect((await call(`${f.url}/access`, { headers: owner })).body.value.map((share: { principalid: string }) => share.principalid)).toEqual([ids.victim]);
   });
 
   it('lists only what the caller may read, and nextLink works when most rows are hidden', async () => {

@@ -77,3 +77,32 @@ describe('concurrent requests', () => {
     expect(fromMaster.every((share: { accessmask: number }) => share.accessmask === 3)).toBe(true);
   });
 });
+
+describe('concurrent role changes', () => {
+  const admin = principal('c0c00000-0000-4000-8000-0000000000ad', { roles: ['Connections.Admin'] });
+  const newRole = async (): Promise<{ url: string; etag: string }> => {
+    const created = await call(`${api.baseUrl}/connectionroles`, { method: 'POST', headers: admin, body: { name: `Busy ${randomUUID().slice(0, 8)}` } });
+    expect(created.status).toBe(201);
+    return { url: `${api.baseUrl}/connectionroles/${created.body.connectionroleid}`, etag: created.headers.get('etag') ?? '' };
+  };
+
+  it('20 parallel PATCHes without If-Match all land, last writer wins, each a version of its own', async () => {
+    const { url } = await newRole();
+    const responses = await Promise.all(Array.from({ length: 20 }, (_, index) =>
+      call(url, { method: 'PATCH', headers: admin, body: { description: `change ${index}` } })));
+    expect(responses.map((response) => response.status)).toEqual(Array(20).fill(200));
+    expect(responses.map((response) => response.body.versionnumber).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, index) => index + 2));
+    const last = responses.find((response) => response.body.versionnumber === 21);
+    expect((await call(url, { headers: admin })).body).toMatchObject({ versionnumber: 21, description: last?.body.description });
+  });
+
+  it('20 parallel PATCHes with the same If-Match: exactly one wins, the rest get 412', async () => {
+    const { url, etag } = await newRole();
+    const responses = await Promise.all(Array.from({ length: 20 }, (_, index) =>
+      call(url, { method: 'PATCH', headers: { ...admin, 'if-match': etag }, body: { description: `change ${index}` } })));
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 412)).toHaveLength(19);
+    expect((await call(url, { headers: admin })).body.versionnumber).toBe(2);
+  });
+});

@@ -92,6 +92,18 @@ describe('POST /api/connections', () => {
     expectProblem(await create(newConnection({ record2objecttypecode: 'starship' })), 400, 'UnknownObjectType');
   });
 
+  it('refuses dates outside 0001-01-01..9999-12-31 in UTC, and stores every date as a normalised UTC date-time', async () => {
+    const body = newConnection({ effectivestart: '9999-12-31T23:59:59-23:59', effectiveend: '2024-01-01' });
+    const refused = await create(body);
+    expectProblem(refused, 400, 'ValidationFailed');
+    expect(refused.body.errors.map((error: { field: string }) => error.field)).toEqual(['effectivestart']);
+    expectProblem(await create(newConnection({ effectivestart: '2024-01-01', effectiveend: '9999-12-31T23:59:59-23:59' })), 400, 'ValidationFailed');
+    expect((await call(`${api.baseUrl}/records/${body.record1id}/connections`, asAda)).body.value).toEqual([]);
+    const created = await create(newConnection({ effectivestart: '0001-01-01T01:00:00+01:00', effectiveend: '9999-12-31T23:59:59.999Z' }));
+    expect(created.status).toBe(201);
+    expect([created.body.effectivestart, created.body.effectiveend]).toEqual(['0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z']);
+  });
+
   it('accepts object types by code or logical name, in any case', async () => {
     const created = await create(newConnection({ record1objecttypecode: 'SystemUser', record2objecttypecode: '9' }));
     expect(created.status).toBe(201);
@@ -208,6 +220,22 @@ describe('GET /api/records/{recordid}/connections', () => {
     expect((await call(`${api.baseUrl}/records/${hub}/connections?otherrecordid=${other}`, asAda)).body.value).toHaveLength(1);
   });
 
+  it('takes activeon with an offset, written as a browser would or percent-encoded, and finds open-ended connections', async () => {
+    const record = randomUUID();
+    await create(newConnection({ record1id: record }));
+    await create(newConnection({ record1id: record, effectivestart: '2026-05-31T23:00:00Z' }));
+    await create(newConnection({ record1id: record, effectiveend: '2026-05-31T21:59:59Z' }));
+    const base = `${api.baseUrl}/records/${record}/connections`;
+    // 2026-06-01T00:00:00+02:00 is 2026-05-31T22:00:00Z: in effect are the open one and the one not ended yet.
+    for (const activeon of ['2026-06-01T00:00:00+02:00', '2026-06-01T00:00:00%2B02:00', '2026-05-31T20:00:00-02:00']) {
+      const listed = await call(`${base}?activeon=${activeon}`, asAda);
+      expect(listed.status, activeon).toBe(200);
+      expect(listed.body.value.map((half: { effectivestart: string | null; effectiveend: string | null }) => [half.effectivestart, half.effectiveend]), activeon).toEqual([[null, null]]);
+    }
+    expectProblem(await call(`${base}?activeon=0001-01-01T00:00:00%2B01:00`, asAda), 400, 'ValidationFailed');
+    expectProblem(await call(`${base}?activeon=9999-12-31T23:59:59-00:01`, asAda), 400, 'ValidationFailed');
+  });
+
   it('refuses bad query values and forged skiptokens with 400', async () => {
     const base = `${api.baseUrl}/records/${hub}/connections`;
     for (const query of ['top=0', 'top=1001', 'top=ten', 'statecode=2', 'activeon=soon', 'othertypecode=starship', 'otherrecordid=x', 'colour=red', 'skiptoken=garbage', 'skiptoken=eyJ2IjoxfQ']) {
@@ -264,6 +292,14 @@ describe('the host', () => {
     const wrongMethod = await call(`${api.baseUrl}/connections`, { method: 'PUT', headers: ada, body: {} });
     expectProblem(wrongMethod, 405);
     expect(wrongMethod.headers.get('allow')).toBe('POST, GET');
+  });
+
+  it('refuses query parameters on routes that take none, as list routes refuse unknown ones', async () => {
+    const created = await create(newConnection());
+    expectProblem(await call(`${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}?colour=red`, asAda), 400, 'ValidationFailed');
+    expectProblem(await call(`${api.baseUrl}/objecttypes?%EF%BF%BD=1`, asAda), 400, 'ValidationFailed');
+    expectProblem(await call(`${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}?statecode=1`, { method: 'DELETE', headers: ada }), 400);
+    expect((await call(`${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}`, asAda)).status).toBe(200);
   });
 
   it('lists the object types it knows', async () => {

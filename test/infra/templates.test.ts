@@ -122,6 +122,16 @@ if (!bicep) {
       for (const name of appSettings) expect(Object.keys(sample.Values)).toContain(name);
     });
 
+    it('take the skiptoken keys from a secure parameter, never from a value in the template', () => {
+      const [site] = ofType('Microsoft.Web/sites');
+      const setting = (site?.properties.siteConfig.appSettings as { name: string; value: string }[]).find((candidate) => candidate.name === 'SKIPTOKEN_KEYS');
+      expect(setting?.value).toBe("[parameters('skipTokenKeys')]");
+      expect(compiled.parameters.skipTokenKeys).toMatchObject({ type: 'securestring' });
+      expect(compiled.parameters.skipTokenKeys.defaultValue).toBeUndefined();
+      const app = resources.find((resource) => resource.type === 'Microsoft.Resources/deployments');
+      expect(app?.properties.template.parameters.skipTokenKeys.type).toBe('securestring');
+    });
+
     it('grant the identity exactly its roles, one assignment per role and scope', () => {
       const assignments = ofType('Microsoft.Authorization/roleAssignments');
       const roles = {

@@ -35,6 +35,13 @@ describe('access masks', () => {
       expect(accessMaskSchema.safeParse(value).success, String(value)).toBe(false);
     }
   });
+
+  it('refuse numbers beyond 32 bits, which bitwise operators would wrap onto defined rights or onto none', () => {
+    for (const value of [1e300, 2 ** 32, 2 ** 32 + 1, 2 ** 53, 2 ** 53 + 2, -(2 ** 32) + 1, Number.MAX_VALUE, -1, -ALL_RIGHTS, 1 + 2 ** 31, 0.5, 3.000001,
+      '4294967296', '4294967297', '9007199254740993', '1e300', '-1', '1.0', ' ', ',']) {
+      expect(accessMaskSchema.safeParse(value).success, String(value)).toBe(false);
+    }
+  });
 });
 
 describe('effective access', () => {

@@ -182,3 +182,46 @@ describe('the effective window', () => {
     expect(isActiveOn({ effectivestart: null, effectiveend: '2025-12-31T00:00:00.000Z' }, '2026-01-01T00:00:00.000Z')).toBe(false);
   });
 });
+
+describe('dates', () => {
+  const stored = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+  const parsed = (value: string) => createConnectionSchema.safeParse({ ...baseBody, effectivestart: value });
+
+  it('are kept as the instant in normalised UTC, four-digit year and milliseconds, whatever offset they came with', () => {
+    for (const [given, expected] of [
+      ['2026-03-01', '2026-03-01T00:00:00.000Z'],
+      ['2026-03-01T01:30:00+02:00', '2026-02-28T23:30:00.000Z'],
+      ['2024-01-01T00:00:00.123456789Z', '2024-01-01T00:00:00.123Z'],
+      ['0001-01-01', '0001-01-01T00:00:00.000Z'],
+      ['0001-01-01T05:00:00+05:00', '0001-01-01T00:00:00.000Z'],
+      ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z'],
+      ['9999-12-31T23:59:59.999+00:00', '9999-12-31T23:59:59.999Z'],
+    ] as const) {
+      const result = parsed(given);
+      expect(result.success, given).toBe(true);
+      expect(result.data?.effectivestart, given).toBe(expected);
+      expect(result.data?.effectivestart).toMatch(stored);
+    }
+  });
+
+  it('are refused outside Dataverse\'s range once in UTC (0001-01-01 to 9999-12-31), and when they are no date', () => {
+    for (const value of ['9999-12-31T23:59:59-23:59', '9999-12-31T23:59:59-00:01', '0000-12-31', '0001-01-01T00:00:00+00:01', '0000-01-01T00:00:00Z', '2023-02-29', '2024-02-30T00:00:00Z', '2024-13-01']) {
+      const result = parsed(value);
+      expect(result.success, value).toBe(false);
+      expect(createConnectionSchema.safeParse({ ...baseBody, effectiveend: value }).success, value).toBe(false);
+      expect(updateConnectionSchema.safeParse({ effectiveend: value }).success, value).toBe(false);
+    }
+  });
+
+  it('are compared as instants: an end later in time is accepted whatever its offset, an earlier one refused', () => {
+    const window = (effectivestart: string, effectiveend: string) => () => newMasterHalf(create({ ...baseBody, effectivestart, effectiveend }), types, caller, now);
+    expect(window('2026-01-01T10:00:00+05:00', '2026-01-01T06:00:00Z')().effectiveend).toBe('2026-01-01T06:00:00.000Z');
+    expect(thrown(window('2026-01-01T10:00:00-05:00', '2026-01-01T14:00:00Z')).code).toBe('ConnectionInvalidStartEndDate');
+  });
+
+  it('in effect on an instant given with any offset, open ends included', () => {
+    expect(isActiveOn({ effectivestart: null, effectiveend: '2025-12-31T23:30:00.000Z' }, '2026-01-01T01:00:00+02:00')).toBe(true);
+    expect(isActiveOn({ effectivestart: '2026-01-01T00:30:00.000Z', effectiveend: null }, '2026-01-01T01:00:00+02:00')).toBe(false);
+    expect(isActiveOn({ effectivestart: null, effectiveend: null }, '9999-12-31T23:59:59.999Z')).toBe(true);
+  });
+});

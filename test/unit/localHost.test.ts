@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchRoute } from '../../scripts/localHost';
+import { matchRoute, requestUrl } from '../../scripts/localHost';
 
 describe('route templates on the local host', () => {
   it('match literal segments case-insensitively and capture parameters', () => {
@@ -18,5 +18,16 @@ describe('route templates on the local host', () => {
     expect(matchRoute('items/{id?}', 'items')).toEqual({});
     expect(matchRoute('items/{id}', 'items/a%20b')).toEqual({ id: 'a b' });
     expect(matchRoute('items/{id}', 'items/%E0%A4%A')).toEqual({ id: '%E0%A4%A' });
+  });
+
+  it('take the URL from a Host header only when it is a host, with a port up to 65535', () => {
+    expect(requestUrl('/api/health?x=1', 'localhost:7071')?.toString()).toBe('http://localhost:7071/api/health?x=1');
+    expect(requestUrl('/api/health', '[::1]:65535')?.host).toBe('[::1]:65535');
+    expect(requestUrl('/api/health', 'record-connections.azurewebsites.net')?.host).toBe('record-connections.azurewebsites.net');
+    for (const host of [undefined, '', 'a b', '[', ':::', 'a:99999', 'a:65536', 'a@b', 'a/b', 'a?b', '-a', 'a..b']) {
+      expect(requestUrl('/api/health', host), String(host)).toBeUndefined();
+    }
+    expect(requestUrl('http://elsewhere/api/health', 'localhost')).toBeUndefined();
+    expect(requestUrl('*', 'localhost')).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appSettingNames, readSettings } from '../../shared/settings';
+import { appSettingNames, readSettings, skipTokenKeys } from '../../shared/settings';
 
 describe('settings', () => {
   it('local.settings.sample.json lists every setting the app reads', () => {
@@ -20,5 +20,15 @@ describe('settings', () => {
     expect(settings.DataTables__tableServiceUri).toBeUndefined();
     expect(settings.LOCAL_DEVELOPMENT_MODE).toBe(false);
     expect(settings.WEBSITE_AUTH_ENABLED).toBe(true);
+  });
+
+  it('takes skiptoken keys as base64 of at least 32 bytes, the first one signing, and needs one outside local development mode', () => {
+    const [first, second] = [Buffer.alloc(32, 1).toString('base64'), Buffer.alloc(48, 2).toString('base64url')];
+    const settings = readSettings({ SKIPTOKEN_KEYS: ` ${first}, ${second} ` });
+    expect(skipTokenKeys(settings)).toEqual([Buffer.alloc(32, 1), Buffer.alloc(48, 2)]);
+    expect(() => readSettings({ SKIPTOKEN_KEYS: Buffer.alloc(16).toString('base64') })).toThrow(/SKIPTOKEN_KEYS/);
+    expect(() => readSettings({ SKIPTOKEN_KEYS: 'not base64 at all, not even close!!!!!!!!!!!!!!!' })).toThrow(/SKIPTOKEN_KEYS/);
+    expect(() => skipTokenKeys(readSettings({}))).toThrow(/SKIPTOKEN_KEYS is not set/);
+    expect(skipTokenKeys(readSettings({ LOCAL_DEVELOPMENT_MODE: 'true' }))).toHaveLength(1);
   });
 });
