@@ -291,8 +291,13 @@ export class ConnectionProtocol {
         // first attempt changed. Whether this request is what changed it decides the answer.
         const applied = await this.appliedByThisRequest(authoritative, next);
         if (!applied) {
-          if (isStorageStatus(error, 409)) throw connectionExists((await this.holderSeenFrom(next.half, recordId)) ?? 'unknown');
-          if (request.ifMatch !== undefined) throw preconditionFailed('The connection was changed by another request while this one ran: read it again.');
+          if (isStorageStatus(error, 409)) {
+            const holder = await this.holderSeenFrom(next.half, recordId);
+            if (holder !== undefined) throw connectionExists(holder);
+            // The guard was released meanwhile: decide again.
+          } else if (request.ifMatch !== undefined) {
+            throw preconditionFailed('The connection was changed by another request while this one ran: read it again.');
+          }
           await this.pause(round);
           continue;
         }
