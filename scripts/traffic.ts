@@ -260,6 +260,18 @@ export class History {
     return this.refs.get(halfId);
   }
 
+  /**
+   * A half read from the API names its twin: where one of the two ids is known and the other is not
+   * (a create that never answered, if the twin's id were derived otherwise), the other becomes known too.
+   */
+  learnIds(connectionid: string, relatedconnectionid: string): void {
+    const ref = this.refs.get(connectionid) ?? this.refs.get(relatedconnectionid);
+    if (!ref) return;
+    const unknown = this.refs.has(connectionid) ? relatedconnectionid : connectionid;
+    if (this.refs.has(unknown)) return;
+    if (unknown !== ref.id && unknown !== ref.twinId) this.learnTwinId(ref, unknown);
+  }
+
   connections(): ConnectionRef[] {
     return [...new Set(this.refs.values())];
   }
