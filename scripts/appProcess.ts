@@ -76,7 +76,7 @@ async function entryPoint(): Promise<string> {
 export async function startAppProcess(options: AppProcessOptions): Promise<AppProcess> {
   const port = options.port ?? (await freePort());
   const entry = await entryPoint();
-  const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_DEVELOPMENT_MODE: 'true', WEBSITE_AUTH_ENABLED: '', ...options.env, PORT: String(port) };
+  const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_DEVELOPMENT_MODE: 'true', WEBSITE_AUTH_ENABLED: '', ...options.env, PORT: String(port), APP_PARENT_PID: String(process.pid) };
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const stderr: string[] = [];
   let child: ChildProcess | undefined;

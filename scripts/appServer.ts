@@ -21,6 +21,7 @@ export async function serveOnPort(port: number): Promise<Server> {
   });
   process.stdout.write(`${READY_LINE} ${port}\n`);
   process.once('SIGTERM', () => server.close(() => process.exit(0)));
+  exitWithParent(Number(process.env.APP_PARENT_PID));
   return server;
 }
 
@@ -35,4 +36,16 @@ export function portFromArguments(argv: string[] = process.argv.slice(2), env: N
 export function failStartup(error: unknown): never {
   console.error('app process failed to start:', error);
   process.exit(1);
+}
+
+/** A test or soak that dies without stopping the app must not leave it running: it exits with its parent. */
+function exitWithParent(parent: number): void {
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      process.exit(0);
+    }
+  }, 1000).unref();
 }

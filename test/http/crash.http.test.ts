@@ -87,7 +87,7 @@ beforeAll(async () => {
     violationsBefore.length ? `before repair:\n${formatViolations(violationsBefore)}` : 'before repair: no violation',
     violationsAfter.length ? `after repair:\n${formatViolations(violationsAfter)}` : 'after repair: no violation',
   ].join('\n'));
-}, 90_000);
+}, 60_000);
 
 afterAll(async () => {
   await app?.stop();
