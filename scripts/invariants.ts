@@ -380,9 +380,12 @@ export function createdReadableFromBoth({ history, snapshot, phase }: CheckConte
     const lagging = unfinished(history, ref);
     const fields = differences(first, second, ref.record1);
     if (fields.length > 0 && (phase === 'after-repair' || lagging.length === 0)) {
+      const retried = history.touching(ref).filter((op) => op.exchange.attempts.some((attempt) => isRetryable(attempt.status)));
       violations.push({
         invariant: 'created-readable-from-both',
-        detail: `${describe(create)}: the halves differ in ${fields.join(', ')} (record 1 v${first.versionnumber}, record 2 v${second.versionnumber}) although every operation on it answered`,
+        detail: `${describe(create)}: the halves differ in ${fields.join(', ')} (record 1 v${first.versionnumber}, record 2 v${second.versionnumber})` +
+          (phase === 'after-repair' ? ' after repair' : ' although every operation on it ended with an answer') +
+          (retried.length > 0 ? `; operations on it with failed attempts: ${retried.map(describe).join('; ')}` : ''),
       });
     }
   }
