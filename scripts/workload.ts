@@ -104,9 +104,6 @@ class Pool {
     return this.items.length === 0 ? undefined : this.items[index % this.items.length];
   }
 
-  get size(): number {
-    return this.items.length;
-  }
 }
 
 /**

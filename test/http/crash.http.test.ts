@@ -13,9 +13,12 @@ import { uniqueTableName } from '../support/storage';
 /**
  * Crash test over HTTP: the app runs as an OS process of its own and is killed with SIGKILL every 1-3 s
  * (and started again on the same port) while 8 clients send mixed load and retry as Power Automate does.
- * Then, with the app up and before any repair, what clients were told must be true (invariants (a)-(d)
- * of the brief and the others in scripts/invariants.ts); then the repair job runs and the checker must
- * find nothing. CRASH_LOAD_SECONDS (default 20) and CRASH_SEED change the run.
+ * Then, with the app up and before any repair, what clients were told must be true: (a) a revoked
+ * reader reads nothing, (b) a 409 ConnectionExists names a connection the requesting record has, (c) a
+ * created connection is readable from both records alike, (d) a deleted one stays gone, and the other
+ * invariants of scripts/invariants.ts; then the repair job runs, the checker must find nothing and the
+ * invariants must still hold. CRASH_LOAD_SECONDS (default 20) changes the load's length; CRASH_SEED fixes
+ * the clients' choices and the kill times (not how requests interleave, which the machine decides).
  */
 const LOAD_MS = Number(process.env.CRASH_LOAD_SECONDS ?? 20) * 1000;
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
