@@ -429,7 +429,7 @@ export function deletedStaysDeleted({ history, snapshot, phase }: CheckContext):
       violations.push({ invariant: 'deleted-stays-deleted', detail: `right after ${describe(by)} answered, the halves read ${right[0].status} and ${right[1].status}` });
     }
     const listedRight = phase === 'before-repair' ? (by.after?.lists ?? []).filter((list) => holds(list.items, ref)) : [];
-    if (by.kind === 'delete' && listedRight.length > 0) {
+    if (listedRight.length > 0) {
       violations.push({ invariant: 'deleted-stays-deleted', detail: `right after ${describe(by)} answered, the list of ${listedRight.map((list) => list.record).join(' and ')} still shows it` });
     }
     const ways: string[] = [];
