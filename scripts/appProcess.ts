@@ -38,7 +38,6 @@ export interface AppProcess {
 }
 
 const MAX_STDERR_LINES = 200;
-let bundled: Promise<{ file: string; directory: string }> | undefined;
 
 async function bundleFromSources(): Promise<{ file: string; directory: string }> {
   const root = join(__dirname, '..');
@@ -65,17 +64,19 @@ async function bundleFromSources(): Promise<{ file: string; directory: string }>
   return { file, directory };
 }
 
-/** The file node runs: dist/scripts/serve.js when compiled, else a bundle of the sources. */
-async function entryPoint(): Promise<string> {
+/**
+ * The file node runs: dist/scripts/serve.js when compiled, else a bundle of the sources, one per app
+ * (removed when the app stops: test workers may end without an exit event).
+ */
+async function entryPoint(): Promise<{ file: string; directory?: string }> {
   const compiled = join(__dirname, 'serve.js');
-  if (__filename.endsWith('.js') && existsSync(compiled)) return compiled;
-  bundled ??= bundleFromSources();
-  return (await bundled).file;
+  if (__filename.endsWith('.js') && existsSync(compiled)) return { file: compiled };
+  return bundleFromSources();
 }
 
 export async function startAppProcess(options: AppProcessOptions): Promise<AppProcess> {
   const port = options.port ?? (await freePort());
-  const entry = await entryPoint();
+  const { file: entry, directory: bundleDirectory } = await entryPoint();
   const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_DEVELOPMENT_MODE: 'true', WEBSITE_AUTH_ENABLED: '', ...options.env, PORT: String(port), APP_PARENT_PID: String(process.pid) };
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const stderr: string[] = [];
@@ -149,6 +150,7 @@ export async function startAppProcess(options: AppProcessOptions): Promise<AppPr
       clearTimeout(timer);
     }
     child = undefined;
+    if (bundleDirectory) rmSync(bundleDirectory, { recursive: true, force: true });
   }
 
   await start();
