@@ -1,151 +1,111 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { encodePrincipal } from '../shared/caller';
 import { createServices } from '../shared/services';
 import { readSettings } from '../shared/settings';
+import { type CrashStats, startAppProcess, startCrashLoop } from './appProcess';
 import { startAzurite } from './azurite';
 import { startFaultProxy } from './faultProxy';
-import { createLocalServer } from './localHost';
-import { loadFunctions } from './loadFunctions';
+import { checkInvariants, coverage, formatViolations, type Observer, repairAndCheck, takeSnapshot } from './invariants';
+import { History, identity, perform, POWER_AUTOMATE } from './traffic';
+import { formatStats, runWorkload, seededRandom } from './workload';
 
 /**
- * `npm run soak [-- seconds]`: minutes of mixed load on the API over HTTP while the fault proxy fails
- * (503), cuts, or loses the responses of a share of storage requests. Clients retry 503s as the README
- * asks. At the end the repair job runs and the checker must find no violation. Not part of `npm test`.
+ * `npm run soak [-- seconds] [--no-crash] [--records N] [--seed N] [--strict]`: minutes of mixed load on
+ * the API over HTTP (scripts/workload.ts: 8 clients retrying as Power Automate does, two of them giving
+ * up at once) while the fault proxy fails (503), cuts, or loses the responses of a share of storage
+ * requests, storage is down for a moment every few seconds, and (unless --no-crash) the app process
+ * itself is killed with SIGKILL every 1-3 s and started again on the same port. Then, with the app up,
+ * the invariants (scripts/invariants.ts) are checked before repair, the repair job runs, and they are
+ * checked again with the checker. Exits non-zero when any violation remains after repair (with
+ * --strict, also when any was found before it). Not part of `npm test`.
  */
-const seconds = Number(process.argv[2] ?? 180);
+const args = process.argv.slice(2);
+const option = (name: string): string | undefined => {
+  const position = args.indexOf(name);
+  return position >= 0 ? args[position + 1] : undefined;
+};
+const seconds = Number(args.find((arg, position) => /^\d+$/.test(arg) && !args[position - 1]?.startsWith('--')) ?? 180);
+const CRASH = !args.includes('--no-crash');
+const STRICT = args.includes('--strict');
+const RECORDS = Number(option('--records') ?? 12);
+const SEED = Number(option('--seed') ?? Math.floor(Math.random() * 2 ** 31));
 const WORKERS = 8;
-const RECORDS = 40;
+const GIVE_UP_AT_ONCE = 2;
 const FAULTS = { fail: 0.02, cut: 0.01, cutAfter: 0.005 };
 // Besides scattered faults, storage is down for OUTAGE_MS of every OUTAGE_EVERY_MS, long enough that the
 // SDK's retries give up and operations fail halfway.
 const OUTAGE_MS = 700;
 const OUTAGE_EVERY_MS = 5000;
-
-interface Stats {
-  operations: number;
-  byStatus: Map<number, number>;
-  retries: number;
-  latencies: number[];
-}
+const CRASH_EVERY_MS = [1000, 3000] as const;
 
 async function main(): Promise<number> {
+  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(RECORDS) || RECORDS < 2) {
+    console.error('usage: npm run soak [-- seconds] [--no-crash] [--records N (>= 2)] [--seed N] [--strict]');
+    return 2;
+  }
   const azurite = await startAzurite({ services: 'table' });
   const proxy = await startFaultProxy(azurite.connectionString);
   const prefix = `soak${Date.now().toString(36)}`;
-  Object.assign(process.env, { DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: prefix, LOCAL_DEVELOPMENT_MODE: 'true' });
-  await loadFunctions(join(__dirname, '..', 'functions'));
-  const server = createLocalServer(undefined, { log: 'error' });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
+  const app = await startAppProcess({ env: { DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: prefix } });
+  try {
+    const admin = identity(randomUUID(), { admin: true });
+    const makeRole = async (name: string): Promise<string> => {
+      const created = await perform(app.baseUrl, { request: { method: 'POST', path: '/connectionroles', headers: admin, body: { name } }, attempts: [] }, POWER_AUTOMATE);
+      const role = (created.attempts.at(-1)?.body as { connectionroleid?: string } | undefined)?.connectionroleid;
+      if (!role) throw new Error(`could not create the role ${name}: ${JSON.stringify(created.attempts.at(-1))}`);
+      await perform(app.baseUrl, { request: { method: 'PUT', path: `/connectionroles/${role}/matchingroles/${role}`, headers: admin }, attempts: [] }, POWER_AUTOMATE);
+      return role;
+    };
+    const roles = [await makeRole('Partner'), await makeRole('Friend')];
+    const records = Array.from({ length: RECORDS }, (_, index) => ({ id: randomUUID(), type: index % 2 === 0 ? 'account' : 'contact' }));
+    const readers = Array.from({ length: 4 }, () => randomUUID());
+    const observer: Observer = { baseUrl: app.baseUrl, admin, headersOf: (principal) => identity(principal), roles };
+    const history = new History();
+    const random = seededRandom(SEED);
 
-  const admin = { 'x-ms-client-principal': encodePrincipal({ id: randomUUID(), roles: ['Connections.Admin'] }), 'content-type': 'application/json' };
-  const role = await (await fetch(`${base}/connectionroles`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'Partner' }) })).json() as { connectionroleid: string };
-  await fetch(`${base}/connectionroles/${role.connectionroleid}/matchingroles/${role.connectionroleid}`, { method: 'PUT', headers: admin });
+    proxy.add({ match: () => Date.now() % OUTAGE_EVERY_MS < OUTAGE_MS, action: 'fail', status: 500 });
+    proxy.add({ match: () => Math.random() < FAULTS.fail, action: 'fail', status: 503 });
+    proxy.add({ match: () => Math.random() < FAULTS.cut, action: 'cut' });
+    proxy.add({ match: () => Math.random() < FAULTS.cutAfter, action: 'cut-after' });
 
-  proxy.add({ match: () => Date.now() % OUTAGE_EVERY_MS < OUTAGE_MS, action: 'fail', status: 500 });
-  proxy.add({ match: () => Math.random() < FAULTS.fail, action: 'fail', status: 503 });
-  proxy.add({ match: () => Math.random() < FAULTS.cut, action: 'cut' });
-  proxy.add({ match: () => Math.random() < FAULTS.cutAfter, action: 'cut-after' });
+    const started = Date.now();
+    const crashes = CRASH ? startCrashLoop(app, { minMs: CRASH_EVERY_MS[0], maxMs: CRASH_EVERY_MS[1], random }) : undefined;
+    const stats = await runWorkload({
+      baseUrl: app.baseUrl, records, roles, readers, team: randomUUID(), clients: WORKERS, giveUpAtOnce: GIVE_UP_AT_ONCE,
+      durationMs: seconds * 1000, cascadeEveryMs: 20_000, random, history, observer,
+    });
+    const crashed: CrashStats = (await crashes?.stop()) ?? { kills: 0, downtimes: [] };
+    const elapsed = (Date.now() - started) / 1000;
+    proxy.clear();
 
-  const records = Array.from({ length: RECORDS }, () => randomUUID());
-  const stats: Stats = { operations: 0, byStatus: new Map(), retries: 0, latencies: [] };
-  const deadline = Date.now() + seconds * 1000;
+    const latencies = history.ops.flatMap((op) => op.exchange.attempts.filter((attempt) => attempt.status !== undefined).map((attempt) => attempt.end - attempt.start)).sort((a, b) => a - b);
+    const percentile = (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0).toFixed(1);
+    const downtimes = [...crashed.downtimes].sort((a, b) => a - b);
+    console.log(`soak: ${elapsed.toFixed(0)} s, seed ${SEED}, ${WORKERS} clients (${GIVE_UP_AT_ONCE} give up at once), ${RECORDS} records; faults on storage requests: ${FAULTS.fail * 100}% 503, ${FAULTS.cut * 100}% cut, ${FAULTS.cutAfter * 100}% response lost, and a ${OUTAGE_MS} ms outage every ${OUTAGE_EVERY_MS / 1000} s`);
+    console.log(CRASH
+      ? `app process: kill -9 every ${CRASH_EVERY_MS[0] / 1000}-${CRASH_EVERY_MS[1] / 1000} s, ${crashed.kills} kills, back up after ${downtimes[Math.floor(downtimes.length / 2)]?.toFixed(0) ?? '-'} ms (median), ${downtimes.at(-1)?.toFixed(0) ?? '-'} ms (longest)`
+      : 'app process: not killed (--no-crash)');
+    console.log(`${formatStats(stats)} (${(stats.operations / elapsed).toFixed(0)}/s)`);
+    console.log(`latency per answered request: p50 ${percentile(50)} ms, p99 ${percentile(99)} ms`);
+    console.log(`checked: ${JSON.stringify(coverage(history))}`);
 
-  interface Answer {
-    connectionid: string;
-    relatedconnectionid: string;
-    record1id: string;
-    record2id: string;
-    value?: { principalid: string }[];
+    const before = await takeSnapshot(history, observer);
+    const violationsBefore = checkInvariants({ history, snapshot: before, phase: 'before-repair' });
+    const services = createServices(readSettings({ DataTables__connectionString: azurite.connectionString, TABLE_NAME_PREFIX: prefix }));
+    const repair = await repairAndCheck(services.consistency);
+    const after = await takeSnapshot(history, observer);
+    const violationsAfter = [...checkInvariants({ history, snapshot: after, earlier: [before], phase: 'after-repair' }), ...repair.left];
+
+    console.log(`before repair: ${violationsBefore.length} violation(s)${violationsBefore.length ? `\n${formatViolations(violationsBefore)}` : ''}`);
+    console.log(`repair: ${repair.repaired.length} violation(s) found and repaired${repair.repaired.length ? `\n${repair.repaired.slice(0, 20).map((line) => `  - ${line}`).join('\n')}` : ''}`);
+    console.log(`after repair: ${violationsAfter.length} violation(s) in ${repair.scanned} rows${violationsAfter.length ? `\n${formatViolations(violationsAfter)}` : ''}`);
+    const appErrors = [...new Set(app.stderr().filter((line) => /error|failed/i.test(line)).map((line) => line.slice(0, 200)))];
+    if (appErrors.length > 0) console.log(`the app logged (last lines): ${appErrors.slice(-5).join(' | ')}`);
+    return violationsAfter.length > 0 || (STRICT && violationsBefore.length > 0) ? 1 : 0;
+  } finally {
+    await app.stop();
+    await proxy.close();
+    await azurite.stop();
   }
-
-  async function send(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; json: Answer | undefined }> {
-    for (let attempt = 0; ; attempt++) {
-      const started = performance.now();
-      const response = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) });
-      const text = await response.text();
-      stats.latencies.push(performance.now() - started);
-      if (response.status === 503 && attempt < 10) {
-        stats.retries++;
-        await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
-        continue;
-      }
-      stats.operations++;
-      stats.byStatus.set(response.status, (stats.byStatus.get(response.status) ?? 0) + 1);
-      if (response.status >= 500) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-      return { status: response.status, json: text ? (JSON.parse(text) as Answer) : undefined };
-    }
-  }
-
-  async function worker(): Promise<void> {
-    const user = { 'x-ms-client-principal': encodePrincipal({ id: randomUUID() }), 'content-type': 'application/json' };
-    const mine: { url: string; twinUrl: string }[] = [];
-    while (Date.now() < deadline) {
-      const dice = Math.random();
-      const target = mine[Math.floor(Math.random() * mine.length)];
-      if (dice < 0.3 || !target) {
-        const [a, b] = [Math.floor(Math.random() * RECORDS), Math.floor(Math.random() * RECORDS)];
-        if (a === b) continue;
-        const created = await send('POST', '/connections', user, {
-          connectionid: randomUUID(), record1id: records[a], record1objecttypecode: 'account', record2id: records[b], record2objecttypecode: 'contact',
-          ...(Math.random() < 0.5 && { record1roleid: role.connectionroleid }),
-        });
-        if ((created.status === 201 || created.status === 200) && created.json) {
-          mine.push({
-            url: `/records/${created.json.record1id}/connections/${created.json.connectionid}`,
-            twinUrl: `/records/${created.json.record2id}/connections/${created.json.relatedconnectionid}`,
-          });
-        }
-      } else if (dice < 0.55) {
-        await send('PATCH', Math.random() < 0.5 ? target.url : target.twinUrl, user, { description: `at ${Date.now()}` });
-      } else if (dice < 0.65) {
-        await send('PATCH', target.url, user, { statecode: Math.random() < 0.5 ? 1 : 0 });
-      } else if (dice < 0.75) {
-        await send('POST', `${target.twinUrl}/access`, user, { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 'ReadAccess' });
-      } else if (dice < 0.8) {
-        const shares = await send('GET', `${target.url}/access`, user);
-        const first = shares.json?.value?.[0];
-        if (first) await send('DELETE', `${target.url}/access/${first.principalid}`, user);
-      } else if (dice < 0.9) {
-        await send('GET', `/records/${records[Math.floor(Math.random() * RECORDS)]}/connections?top=50`, user);
-      } else {
-        await send('DELETE', Math.random() < 0.5 ? target.url : target.twinUrl, user);
-        mine.splice(mine.indexOf(target), 1);
-      }
-    }
-  }
-
-  const started = Date.now();
-  await Promise.all(Array.from({ length: WORKERS }, worker));
-  const elapsed = (Date.now() - started) / 1000;
-  proxy.clear();
-
-  const services = createServices(readSettings({ DataTables__connectionString: azurite.connectionString, TABLE_NAME_PREFIX: prefix }));
-  const repaired = await services.consistency.walk({ repair: true, graceMs: 0 });
-  const checked = await services.consistency.walk({ repair: false, graceMs: 0 });
-  const sorted = [...stats.latencies].sort((a, b) => a - b);
-  const percentile = (p: number) => (sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0).toFixed(1);
-
-  console.log(`soak: ${elapsed.toFixed(0)} s, ${WORKERS} clients, faults on storage requests: ${FAULTS.fail * 100}% 503, ${FAULTS.cut * 100}% cut, ${FAULTS.cutAfter * 100}% response lost, and a ${OUTAGE_MS} ms outage every ${OUTAGE_EVERY_MS / 1000} s`);
-  console.log(`operations: ${stats.operations} (${(stats.operations / elapsed).toFixed(0)}/s), client retries after 503: ${stats.retries}`);
-  console.log(`statuses: ${[...stats.byStatus].sort(([a], [b]) => a - b).map(([status, count]) => `${status}×${count}`).join(', ')}`);
-  console.log(`latency per request: p50 ${percentile(50)} ms, p99 ${percentile(99)} ms`);
-  console.log(`repair: ${repaired.violations.length} violation(s) found and repaired (${summarize(repaired.violations.map((v) => v.kind))}); after repair: ${checked.violations.length} violation(s) in ${checked.scanned} rows`);
-
-  for (const violation of checked.violations) console.log(`left: ${violation.kind} ${violation.table} ${violation.partitionKey}/${violation.rowKey}: ${violation.detail}`);
-  for (const violation of repaired.violations) console.log(`repaired: ${violation.kind} ${violation.table} ${violation.partitionKey}/${violation.rowKey}: ${violation.detail}`);
-  server.close();
-  await proxy.close();
-  await azurite.stop();
-  return checked.violations.length === 0 ? 0 : 1;
-}
-
-function summarize(kinds: string[]): string {
-  const counts = new Map<string, number>();
-  for (const kind of kinds) counts.set(kind, (counts.get(kind) ?? 0) + 1);
-  return [...counts].map(([kind, count]) => `${kind} ${count}`).join(', ') || 'none';
 }
 
 main().then(
