@@ -83,7 +83,7 @@ export const roleListQuerySchema = z.strictObject({
   statecode: statecode.optional(),
   validfor: objectType.optional().meta(doc('Valid for type', 'Only roles a record of this type can take (code or logical name).', objectTypePicker)),
   counterpart: objectType.optional()
-    .meta(doc('Toward type', 'Only roles with an active matching role that a record of this type can take.', { visibility: 'advanced', ...objectTypePicker })),
+    .meta(doc('Toward type', 'Only roles usable toward a record of this type: those with an active matching role it can take, and those with no active matching role (the other role stays empty).', { visibility: 'advanced', ...objectTypePicker })),
   ...paging,
 });
 
