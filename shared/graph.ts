@@ -1,4 +1,8 @@
-import type { ConnectionHalf } from './connection';
+import type { Caller } from './caller';
+import { type ConnectionHalf, type ConnectionView, toView } from './connection';
+import type { ConnectionService, ListQuery } from './connections';
+import type { ObjectTypeRegistry } from './objectTypes';
+import type { RoleCatalog } from './roles';
 
 /**
  * The graph around a record: a breadth-first walk over connections, one page of one partition query
@@ -162,5 +166,96 @@ export async function traverse(rootId: string, options: GraphOptions, listPage: 
     edges: [...edges.values()],
     truncated: truncatedby.size > 0,
     truncatedby: [...truncatedby].sort(),
+  };
+}
+
+/** The graph endpoint's filters: role and type select the record's own connections, state and date every hop's. */
+export interface GraphQuery {
+  depth: number;
+  limit: number;
+  top: number;
+  count?: boolean | undefined;
+  roleid?: string | undefined;
+  otherroleid?: string | undefined;
+  othertypecode?: string | number | undefined;
+  statecode?: number | undefined;
+  activeon?: string | undefined;
+}
+
+/** The list filters of a hop: the first hop takes them all, later hops only state and date. */
+export function hopFilters(query: GraphQuery, first: boolean): Omit<ListQuery, 'recordId'> {
+  return {
+    ...(query.statecode !== undefined && { statecode: query.statecode }),
+    ...(query.activeon !== undefined && { activeon: query.activeon }),
+    ...(first && query.roleid !== undefined && { roleid: query.roleid }),
+    ...(first && query.otherroleid !== undefined && { otherroleid: query.otherroleid }),
+    ...(first && query.othertypecode !== undefined && { othertypecode: query.othertypecode }),
+  };
+}
+
+/**
+ * The graph as the caller may see it, built on ConnectionService.list: each expanded record is one list
+ * page (one partition query in the usual case), and list leaves out what the caller cannot read. A count
+ * is a list of one row with count=true (one page read plus a key-only count).
+ */
+export function recordGraph(connections: Pick<ConnectionService, 'list'>, caller: Caller, recordId: string, query: GraphQuery): Promise<Graph> {
+  const listPage: ListPage = async (id, top, first) => {
+    const page = await connections.list({ recordId: id, ...hopFilters(query, first) }, caller, { top });
+    return { items: page.items, more: page.skiptoken !== undefined, ...(page.skiptoken !== undefined && { skiptoken: page.skiptoken }) };
+  };
+  const count: CountConnections = async (id, first) =>
+    (await connections.list({ recordId: id, ...hopFilters(query, first) }, caller, { top: 1, count: true })).count ?? 0;
+  return traverse(recordId, { depth: query.depth, limit: query.limit, top: query.top, ...(query.count && { count }) }, listPage);
+}
+
+export interface GraphNodeView extends Omit<GraphNode, 'skiptoken'> {
+  objecttypename: string | null;
+  nextLink?: string;
+}
+
+export interface GraphEdgeView extends ConnectionView {
+  record1rolename: string | null;
+  record2rolename: string | null;
+  depth: number;
+}
+
+export interface GraphView {
+  recordid: string;
+  depth: number;
+  truncated: boolean;
+  truncatedby: Truncation[];
+  nodes: GraphNodeView[];
+  edges: GraphEdgeView[];
+}
+
+/**
+ * What clients see: type names, role names, and for a record with more connections than were read the
+ * list URL that reads on from there (same filters, so the list API accepts the skip token).
+ */
+export function toGraphView(graph: Graph, query: GraphQuery, context: { types: ObjectTypeRegistry; catalog: RoleCatalog; requestUrl: string }): GraphView {
+  const roleName = (roleId: string | null) => (roleId === null ? null : (context.catalog.get(roleId)?.name ?? null));
+  const nextLink = (node: GraphNode): string => {
+    const url = new URL(`/api/records/${node.recordid}/connections`, context.requestUrl);
+    for (const [name, value] of Object.entries(hopFilters(query, node.depth === 0))) url.searchParams.set(name, String(value));
+    url.searchParams.set('top', String(query.top));
+    url.searchParams.set('skiptoken', node.skiptoken ?? '');
+    return url.toString();
+  };
+  return {
+    recordid: graph.recordid,
+    depth: graph.depth,
+    truncated: graph.truncated,
+    truncatedby: graph.truncatedby,
+    nodes: graph.nodes.map(({ skiptoken, ...node }) => ({
+      ...node,
+      objecttypename: node.objecttypecode === null ? null : (context.types.resolve(node.objecttypecode)?.name ?? null),
+      ...(skiptoken !== undefined && { nextLink: nextLink({ ...node, skiptoken }) }),
+    })),
+    edges: graph.edges.map(({ half, depth }) => ({
+      ...toView(half, context.types),
+      record1rolename: roleName(half.record1roleid),
+      record2rolename: roleName(half.record2roleid),
+      depth,
+    })),
   };
 }
