@@ -173,7 +173,8 @@ let cy;
 function createGraph() {
   cy = cytoscape({
     container: $('graph'),
-    wheelSensitivity: 0.3,
+    minZoom: 0.15,
+    maxZoom: 1.4,
     boxSelectionEnabled: false,
     autoungrabify: false,
     style: [
@@ -194,13 +195,15 @@ function createGraph() {
         selector: 'edge',
         style: {
           width: 2, 'line-color': edgeColours.current, 'curve-style': 'bezier', 'target-arrow-shape': 'none',
-          'source-label': 'data(sourceRole)', 'target-label': 'data(targetRole)', 'source-text-offset': 34, 'target-text-offset': 34,
+          'source-label': 'data(sourceRole)', 'target-label': 'data(targetRole)', 'source-text-offset': 46, 'target-text-offset': 46,
           label: 'data(note)', 'font-size': 9, color: textColour, 'text-background-color': '#ffffff', 'text-background-opacity': 0.9,
           'text-background-padding': 1, 'text-rotation': 'autorotate',
         },
       },
       { selector: 'edge.inactive', style: { 'line-style': 'dashed', 'line-dash-pattern': [8, 5], 'line-color': edgeColours.inactive } },
       { selector: 'edge.out-of-date', style: { 'line-style': 'dotted', width: 3, 'line-color': edgeColours.outOfDate } },
+      // Drawn from a group, whose label already names the shared role or type.
+      { selector: 'edge.via-group', style: { 'source-label': '', width: 1 } },
       { selector: 'edge.group-link', style: { width: 4, 'line-color': groupStyle.colour, 'line-style': 'dashed', 'line-dash-pattern': [2, 4], label: 'data(note)' } },
       { selector: 'edge:selected', style: { width: 5, 'line-color': '#0f5ea8' } },
     ],
@@ -221,7 +224,7 @@ function recordElement(record) {
   const label = `${recordLabel(record)}\n${typeName(record.objecttypecode)}${unexpanded ? ` · ${plural(record.connectioncount, 'connection')}` : ''}`;
   return {
     group: 'nodes',
-    data: { id: recordNodeId(record.recordid), label, colour: style.colour, shape: style.shape, ring: record.ring, ...(unexpanded && { badge: badge(record.connectioncount) }) },
+    data: { id: recordNodeId(record.recordid), label, colour: style.colour, shape: style.shape, ring: record.ring, treeParent: record.parent ?? null, ...(unexpanded && { badge: badge(record.connectioncount) }) },
     classes: record.recordid === state.root ? 'record root' : 'record',
   };
 }
@@ -230,7 +233,7 @@ function groupElement(group) {
   const shown = group.shown > 0 ? ` · ${number.format(group.shown)} shown` : '';
   return {
     group: 'nodes',
-    data: { id: group.id, label: `${group.label}\n${plural(group.count, 'connection')}${shown}`, colour: groupStyle.colour, shape: groupStyle.shape, ring: state.records.get(group.owner).ring + 1, badge: badge(group.count) },
+    data: { id: group.id, label: `${group.label}\n${plural(group.count, 'connection')}${shown}`, colour: groupStyle.colour, shape: groupStyle.shape, ring: state.records.get(group.owner).ring + 1, treeParent: recordNodeId(group.owner), badge: badge(group.count) },
     classes: 'group',
   };
 }
@@ -244,7 +247,7 @@ function edgeElement(edge) {
       id: `c-${connectionKey(edge)}`, source: edge.drawnFrom, target: recordNodeId(edge.record2id),
       sourceRole: edge.record1rolename ?? '', targetRole: edge.record2rolename ?? '', note,
     },
-    classes: kind === 'current' ? 'connection' : `connection ${kind}`,
+    classes: ['connection', kind === 'current' ? '' : kind, edge.drawnFrom.startsWith('g-') ? 'via-group' : ''].filter(Boolean).join(' '),
   };
 }
 
@@ -280,17 +283,60 @@ function draw() {
   $('graph').dataset.groups = String(state.groups.size);
 }
 
+/**
+ * A radial tree: the record in the centre, each hop a ring further out, and each record inside the
+ * slice of the ring that belongs to the record (or group) it was reached from, the slice as wide as the
+ * records under it need. Cytoscape draws it (a preset layout); only the positions are computed here.
+ */
+function radialPositions() {
+  const children = new Map();
+  const parentOf = (node) => node.data('treeParent') ?? null;
+  for (const node of cy.nodes()) {
+    const parent = parentOf(node);
+    if (parent === null) continue;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(node.id());
+  }
+  for (const list of children.values()) list.sort((a, b) => cy.getElementById(a).data('label').localeCompare(cy.getElementById(b).data('label')));
+  const weight = new Map();
+  const weigh = (id) => {
+    const own = (children.get(id) ?? []).reduce((sum, child) => sum + weigh(child), 0);
+    weight.set(id, Math.max(1, own));
+    return weight.get(id);
+  };
+  const rootId = recordNodeId(state.root);
+  weigh(rootId);
+  const depthCount = [];
+  const depthOf = new Map([[rootId, 0]]);
+  const walk = (id) => {
+    for (const child of children.get(id) ?? []) {
+      depthOf.set(child, depthOf.get(id) + 1);
+      depthCount[depthOf.get(child)] = (depthCount[depthOf.get(child)] ?? 0) + 1;
+      walk(child);
+    }
+  };
+  walk(rootId);
+  const radius = [0];
+  for (let depth = 1; depth < depthCount.length; depth++) radius[depth] = Math.max(radius[depth - 1] + 200, (depthCount[depth] * 64) / (2 * Math.PI));
+  const positions = new Map([[rootId, { x: 0, y: 0 }]]);
+  const place = (id, from, to) => {
+    let start = from;
+    for (const child of children.get(id) ?? []) {
+      const span = ((to - from) * weight.get(child)) / weight.get(id);
+      const angle = start + span / 2;
+      const r = radius[depthOf.get(child)];
+      positions.set(child, { x: r * Math.cos(angle), y: r * Math.sin(angle) });
+      place(child, start, start + span);
+      start += span;
+    }
+  };
+  place(rootId, -Math.PI / 2, (3 * Math.PI) / 2);
+  return positions;
+}
+
 function layout() {
-  cy.layout({
-    name: 'concentric',
-    concentric: (node) => 100 - (node.data('ring') ?? 0),
-    levelWidth: () => 1,
-    minNodeSpacing: 36,
-    avoidOverlap: true,
-    animate: false,
-    padding: 30,
-  }).run();
-  cy.fit(undefined, 30);
+  const positions = radialPositions();
+  cy.layout({ name: 'preset', positions: (node) => positions.get(node.id()) ?? { x: 0, y: 0 }, animate: false, fit: true, padding: 40 }).run();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -307,7 +353,7 @@ function addGraph(graph, owner, from) {
       state.capped = true;
       continue;
     }
-    const record = { ...node, depth: ownerRecord.depth + 1, ring: from.startsWith('g-') ? ownerRecord.ring + 2 : ownerRecord.ring + 1, expanded: false };
+    const record = { ...node, depth: ownerRecord.depth + 1, ring: from.startsWith('g-') ? ownerRecord.ring + 2 : ownerRecord.ring + 1, parent: from, expanded: false };
     state.records.set(node.recordid, record);
     fresh.push(record);
   }

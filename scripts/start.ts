@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { readSettings } from '../shared/settings';
 import { createServices } from '../shared/services';
 import { startAzurite } from './azurite';
+import { explorerLink, seedDemo } from './demoData';
 import { createLocalServer } from './localHost';
 import { loadFunctions } from './loadFunctions';
 
@@ -28,6 +29,11 @@ function coreToolsAvailable(): boolean {
   return probe.status === 0 && /^\d+\./.test(probe.stdout.trim());
 }
 
+/** The connection explorer's link, on the walkthrough's account. */
+const explorerBanner = (): string =>
+  `Connection explorer: ${explorerLink(`http://localhost:${port}/api`)}\n` +
+  '  (local development mode: the page\'s caller picker makes the x-ms-client-principal header; it acts as the README walkthrough\'s user by default)';
+
 async function main(): Promise<void> {
   const azurite = await startAzurite({ services: 'all' });
   const env: NodeJS.ProcessEnv = {
@@ -39,8 +45,11 @@ async function main(): Promise<void> {
     LOCAL_DEVELOPMENT_MODE: 'true',
   };
   Object.assign(process.env, env);
-  await createServices(readSettings(env)).ready();
-  console.log(`Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created.`);
+  const services = createServices(readSettings(env));
+  await services.ready();
+  const seeded = !process.argv.includes('--empty');
+  if (seeded) await seedDemo(services);
+  console.log(`Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created${seeded ? ', demo records loaded (npm start -- --empty for none)' : ''}.`);
   console.log(`To check the tables meanwhile: DataTables__connectionString='${azurite.connectionString}' npm run check`);
 
   const stopAll = async (code: number) => {
@@ -52,6 +61,7 @@ async function main(): Promise<void> {
 
   if (coreToolsAvailable()) {
     console.log('Azure Functions Core Tools found: running `func start`.');
+    console.log(explorerBanner());
     const func = spawn('func', ['start', '--port', String(port)], { cwd: root, env, stdio: 'inherit' });
     func.on('exit', (code) => void stopAll(code ?? 0));
     return;
@@ -64,7 +74,10 @@ async function main(): Promise<void> {
     console.error(`Cannot listen on port ${port}: ${error.message}`);
     void stopAll(1);
   });
-  server.listen(port, '127.0.0.1', () => console.log(`API ready at http://localhost:${port}/api/ (try GET /api/health)`));
+  server.listen(port, '127.0.0.1', () => {
+    console.log(`API ready at http://localhost:${port}/api/ (try GET /api/health)`);
+    console.log(explorerBanner());
+  });
 }
 
 main().catch((error: unknown) => {
