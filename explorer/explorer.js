@@ -182,13 +182,13 @@ function createGraph() {
         selector: 'node',
         style: {
           label: 'data(label)', 'text-wrap': 'wrap', 'text-max-width': 140, 'text-valign': 'bottom', 'text-margin-y': 4,
-          'font-size': 11, color: textColour, 'text-background-color': '#ffffff', 'text-background-opacity': 0.85, 'text-background-padding': 1,
+          'font-size': 13, color: textColour, 'text-background-color': '#ffffff', 'text-background-opacity': 0.85, 'text-background-padding': 1,
           'background-color': 'data(colour)', shape: 'data(shape)', width: 34, height: 34,
           'border-width': 1, 'border-color': '#ffffff',
         },
       },
       { selector: 'node[badge]', style: { 'background-image': 'data(badge)', 'background-fit': 'contain', 'background-clip': 'none' } },
-      { selector: 'node.root', style: { width: 50, height: 50, 'border-width': 4, 'border-color': textColour, 'font-size': 13, 'font-weight': 'bold' } },
+      { selector: 'node.root', style: { width: 50, height: 50, 'border-width': 4, 'border-color': textColour, 'font-size': 15, 'font-weight': 'bold' } },
       { selector: 'node.group', style: { width: 46, height: 30, 'border-width': 2, 'border-style': 'dashed', 'border-color': textColour } },
       { selector: 'node:selected', style: { 'overlay-color': '#0f5ea8', 'overlay-opacity': 0.25, 'overlay-padding': 6, 'border-width': 4, 'border-color': '#0f5ea8' } },
       {
@@ -196,7 +196,7 @@ function createGraph() {
         style: {
           width: 2, 'line-color': edgeColours.current, 'curve-style': 'bezier', 'target-arrow-shape': 'none',
           'source-label': 'data(sourceRole)', 'target-label': 'data(targetRole)', 'source-text-offset': 46, 'target-text-offset': 46,
-          label: 'data(note)', 'font-size': 9, color: textColour, 'text-background-color': '#ffffff', 'text-background-opacity': 0.9,
+          label: 'data(note)', 'font-size': 11, color: textColour, 'text-background-color': '#ffffff', 'text-background-opacity': 0.9,
           'text-background-padding': 1, 'text-rotation': 'autorotate',
         },
       },
@@ -240,7 +240,8 @@ function groupElement(group) {
 
 function edgeElement(edge) {
   const kind = edgeState(edge);
-  const note = kind === 'inactive' ? 'inactive' : kind === 'out-of-date' ? (edge.effectiveend && edge.effectiveend < today() ? `ended ${dateOnly(edge.effectiveend)}` : `from ${dateOnly(edge.effectivestart)}`) : '';
+  const instant = state.filters.activeon ? new Date(state.filters.activeon).toISOString() : today();
+  const note = kind === 'inactive' ? 'inactive' : kind === 'out-of-date' ? (edge.effectiveend && edge.effectiveend < instant ? 'ended' : 'not started') : '';
   return {
     group: 'edges',
     data: {
@@ -317,7 +318,7 @@ function radialPositions() {
   };
   walk(rootId);
   const radius = [0];
-  for (let depth = 1; depth < depthCount.length; depth++) radius[depth] = Math.max(radius[depth - 1] + 200, (depthCount[depth] * 64) / (2 * Math.PI));
+  for (let depth = 1; depth < depthCount.length; depth++) radius[depth] = Math.max(radius[depth - 1] + 210, (depthCount[depth] * 64) / (2 * Math.PI));
   const positions = new Map([[rootId, { x: 0, y: 0 }]]);
   const place = (id, from, to) => {
     let start = from;
@@ -369,17 +370,32 @@ function addGraph(graph, owner, from) {
   return { fresh, added };
 }
 
-function graphUrl(recordId, extra) {
+function graphUrl(recordId, extra, limit = PAGE + 1) {
   const query = filterParams(recordId === state.root);
   for (const [name, value] of Object.entries(extra)) query.set(name, String(value));
   query.set('depth', '1');
   query.set('count', 'true');
   query.set('top', String(PAGE));
-  query.set('limit', String(PAGE + 1));
+  query.set('limit', String(limit));
   return `/records/${recordId}/graph?${query}`;
 }
 
+/**
+ * A record's first page of connections with the counts of the records on it, but only when it has no
+ * more than a page: a first look at the record alone (one page read, and its count when there is more)
+ * tells, so a record with 5,000 connections costs a count, not 50 counts of records never drawn.
+ */
+async function firstPage(recordId) {
+  const head = await api(graphUrl(recordId, {}, 1));
+  const self = head.nodes[0];
+  if (self.hasmore || self.connectioncount === 0) return { self, graph: undefined };
+  const graph = await api(graphUrl(recordId, {}));
+  return { self: graph.nodes[0], graph };
+}
+
 async function loadRoot() {
+  rolesCache.clear();
+  typeCountCache.clear();
   state.records.clear();
   state.connections.clear();
   state.groups.clear();
@@ -393,11 +409,10 @@ async function loadRoot() {
     return;
   }
   setStatus('Loading…');
-  const graph = await api(graphUrl(state.root, {}));
-  const root = graph.nodes[0];
+  const { self: root, graph } = await firstPage(state.root);
   state.records.set(root.recordid, { ...root, depth: 0, ring: 0, expanded: true });
   if (root.hasmore) await groupRecord(root.recordid);
-  else addGraph(graph, root.recordid, recordNodeId(root.recordid));
+  else if (graph) addGraph(graph, root.recordid, recordNodeId(root.recordid));
   draw();
   select(recordNodeId(root.recordid), false);
   describeRoot();
@@ -427,8 +442,7 @@ async function expandRecord(recordId) {
     return;
   }
   setStatus(`Loading the connections of ${recordLabel(record)}…`);
-  const graph = await api(graphUrl(recordId, {}));
-  const self = graph.nodes[0];
+  const { self, graph } = await firstPage(recordId);
   Object.assign(record, { expanded: true, hasmore: self.hasmore, connectioncount: self.connectioncount, nextLink: self.nextLink });
   if (!record.name && self.name) record.name = self.name;
   if (self.hasmore) {
@@ -437,7 +451,7 @@ async function expandRecord(recordId) {
     setStatus(`${recordLabel(record)} has ${plural(record.connectioncount, 'connection')}: grouped by ${state.groupBy === 'role' ? 'role' : 'record type'}.`);
     return;
   }
-  const { fresh, added } = addGraph(graph, recordId, recordNodeId(recordId));
+  const { fresh, added } = graph ? addGraph(graph, recordId, recordNodeId(recordId)) : { fresh: [], added: 0 };
   draw();
   setStatus(`${recordLabel(record)}: ${plural(added, 'more connection')} and ${plural(fresh.length, 'more record')} drawn${state.capped ? ` (at most ${MAX_DRAWN} records are drawn: use the filters or the table)` : ''}.`);
 }
@@ -452,6 +466,13 @@ async function countWith(recordId, extra) {
 }
 
 const typeCountCache = new Map();
+const rolesCache = new Map();
+
+/** The roles a record plays (GET /records/{id}/roles), asked once per load of the page's centre record. */
+function rolesOf(recordId) {
+  if (!rolesCache.has(recordId)) rolesCache.set(recordId, api(`/records/${recordId}/roles`).then((answer) => answer.value));
+  return rolesCache.get(recordId);
+}
 
 /** The record's connections per other record type, from count=true: the types given, or every type. */
 async function countsByType(recordId, codes) {
@@ -470,7 +491,7 @@ async function groupRecord(recordId) {
   record.grouped = true;
   const first = recordId === state.root;
   if (state.groupBy === 'role') {
-    const roles = (await api(`/records/${recordId}/roles`)).value;
+    const roles = await rolesOf(recordId);
     const onlyRole = first ? state.filters.roleid : '';
     const wanted = roles.filter((role) => !onlyRole || role.connectionroleid === onlyRole);
     const plain = first ? !state.filters.statecode && !state.filters.activeon && !state.filters.othertypecode : !state.filters.statecode && !state.filters.activeon;
@@ -773,19 +794,19 @@ function renderCharts(charts) {
 /** The charts: roles the record plays (/records/{id}/roles) and its connections by other type (count=true). */
 async function loadCharts() {
   const root = state.records.get(state.root);
-  const roles = api(`/records/${state.root}/roles`);
+  const roles = rolesOf(state.root);
   // With all of its connections loaded, their types are all the types there are; otherwise ask for every type.
   const seen = root.grouped ? undefined : [...new Set([...state.connections.values()].filter((edge) => edge.record1id === state.root).map((edge) => edge.record2objecttypecode))];
   const types = seen && seen.length === 0 ? [] : await countsByType(state.root, seen);
   renderCharts({
-    roles: (await roles).value.map((role) => ({ key: role.connectionroleid, label: role.name ?? shortId(role.connectionroleid), count: role.count })).sort((a, b) => b.count - a.count),
+    roles: (await roles).map((role) => ({ key: role.connectionroleid, label: role.name ?? shortId(role.connectionroleid), count: role.count })).sort((a, b) => b.count - a.count),
     types: types.map(({ code, count }) => ({ key: typeName(code), label: typeName(code), count, colour: styleOfType(code).colour })),
   });
 }
 
 async function loadRoleFilter() {
   const select = $('filter-role');
-  const roles = (await api(`/records/${state.root}/roles`)).value;
+  const roles = await rolesOf(state.root);
   const wanted = state.filters.roleid;
   select.replaceChildren(h('option', { value: '' }, 'Any role'), ...roles.map((role) => h('option', { value: role.connectionroleid }, `${role.name ?? shortId(role.connectionroleid)} (${role.count})`)));
   if (wanted && !roles.some((role) => role.connectionroleid === wanted)) select.append(h('option', { value: wanted }, `Role ${shortId(wanted)}`));

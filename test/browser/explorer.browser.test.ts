@@ -17,6 +17,7 @@ let browser: Browser | undefined;
 let launchError: unknown;
 let page: Page;
 let errors: string[];
+let requested: string[];
 const walkthrough = principal(demoCallers.walkthrough.id);
 const big = { id: 'b1b00000-0000-4000-8000-000000000001', size: 120 };
 const record = (id: string) => `r-${id}`;
@@ -52,6 +53,8 @@ async function open(recordId: string, query = ''): Promise<void> {
   if (!browser) throw launchError;
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   errors = collectErrors(page);
+  requested = [];
+  page.on('request', (request) => requested.push(new URL(request.url()).pathname + new URL(request.url()).search));
   await page.goto(`${api.baseUrl}/explorer?record=${recordId}${query}`);
   await settle(page);
 }
@@ -103,7 +106,7 @@ describe('the connection explorer, in Chromium', () => {
     expect(await counts(page)).toMatchObject({ records: 8, connections: 8 });
     expect(await page.textContent('#details-body')).toContain('Expanded');
     await page.screenshot({ path: outputPath('explorer-expanded.png'), fullPage: true });
-    await page.screenshot({ path: outputPath('explorer-readme.png'), clip: { x: 0, y: 330, width: 1280, height: 580 } });
+    await page.screenshot({ path: outputPath('explorer-readme.png'), clip: { x: 0, y: 228, width: 1280, height: 750 } });
     expect(errors).toEqual([]);
   });
 
@@ -177,6 +180,8 @@ describe('the connection explorer, in Chromium', () => {
     await open(big.id);
     expect(await page.textContent('#status')).toContain('Big account (account) has 120 connections');
     expect(await counts(page)).toMatchObject({ records: 1, connections: 0, groups: 2, drawnNodes: 3 });
+    // One look at the record alone (a page and its count), never a page of neighbours it would not draw.
+    expect(requested.filter((url) => url.includes('/graph?'))).toEqual([expect.stringContaining('limit=1')]);
     const groupId = `g-${big.id}-role-${demoRoles.employer.id}`;
     expect(await elementData(page, groupId)).toMatchObject({ label: 'Employer\n60 connections' });
     expect(await elementData(page, `g-${big.id}-role-none`)).toMatchObject({ label: 'No role\n60 connections' });
