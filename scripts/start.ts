@@ -1,9 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { readSettings } from '../shared/settings';
+import { appRoot } from '../shared/http/staticFiles';
 import { createServices } from '../shared/services';
-import { startAzurite } from './azurite';
+import { type RunningAzurite, startAzurite } from './azurite';
+import { explorerLink, seedDemo } from './demoData';
 import { createLocalServer } from './localHost';
 import { loadFunctions } from './loadFunctions';
 
@@ -13,8 +17,7 @@ import { loadFunctions } from './loadFunctions';
  * local node:http host otherwise. Local development mode is on, so a hand-made principal header is
  * trusted: never run this in front of real users.
  */
-const root = join(__dirname, '..', '..');
-const port = Number(process.env.PORT ?? 7071);
+const root = appRoot(__dirname);
 
 function localSettings(): Record<string, string> {
   const file = ['local.settings.json', 'local.settings.sample.json'].map((name) => join(root, name)).find(existsSync);
@@ -28,7 +31,19 @@ function coreToolsAvailable(): boolean {
   return probe.status === 0 && /^\d+\./.test(probe.stdout.trim());
 }
 
-async function main(): Promise<void> {
+/** The connection explorer's link, on the walkthrough's account. */
+const explorerBanner = (port: number): string[] => [
+  `Connection explorer: ${explorerLink(`http://localhost:${port}/api`)}`,
+  '  (local development mode: the page\'s caller picker makes the x-ms-client-principal header; it acts as the README walkthrough\'s user by default)',
+];
+
+export interface LocalApp {
+  azurite: RunningAzurite;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Azurite in memory, the settings pointing at it, the tables created and (unless `seed` is false) the demo records. */
+export async function prepareLocal(seed: boolean, log: (line: string) => void): Promise<LocalApp> {
   const azurite = await startAzurite({ services: 'all' });
   const env: NodeJS.ProcessEnv = {
     ...localSettings(),
@@ -39,10 +54,31 @@ async function main(): Promise<void> {
     LOCAL_DEVELOPMENT_MODE: 'true',
   };
   Object.assign(process.env, env);
-  await createServices(readSettings(env)).ready();
-  console.log(`Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created.`);
-  console.log(`To check the tables meanwhile: DataTables__connectionString='${azurite.connectionString}' npm run check`);
+  const services = createServices(readSettings(env));
+  await services.ready();
+  if (seed) await seedDemo(services);
+  log(`Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created${seed ? ', demo records loaded (npm start -- --empty for none)' : ''}.`);
+  log(`To check the tables meanwhile: DataTables__connectionString='${azurite.connectionString}' npm run check`);
+  return { azurite, env };
+}
 
+/** The registered functions on the local node:http host; resolves with the port once it listens. */
+export async function serveLocal(port: number, log: (line: string) => void): Promise<{ server: Server; port: number }> {
+  await loadFunctions(join(__dirname, '..', 'functions'));
+  const server = createLocalServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const actual = (server.address() as AddressInfo).port;
+  log(`API ready at http://localhost:${actual}/api/ (try GET /api/health)`);
+  for (const line of explorerBanner(actual)) log(line);
+  return { server, port: actual };
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 7071);
+    const { azurite, env } = await prepareLocal(!process.argv.includes('--empty'), console.log);
   const stopAll = async (code: number) => {
     await azurite.stop();
     process.exit(code);
@@ -52,22 +88,22 @@ async function main(): Promise<void> {
 
   if (coreToolsAvailable()) {
     console.log('Azure Functions Core Tools found: running `func start`.');
+    for (const line of explorerBanner(port)) console.log(line);
     const func = spawn('func', ['start', '--port', String(port)], { cwd: root, env, stdio: 'inherit' });
     func.on('exit', (code) => void stopAll(code ?? 0));
     return;
   }
 
   console.log('Azure Functions Core Tools not installed: serving the registered functions with the local node:http host.');
-  await loadFunctions(join(__dirname, '..', 'functions'));
-  const server = createLocalServer();
-  server.on('error', (error) => {
-    console.error(`Cannot listen on port ${port}: ${error.message}`);
+  await serveLocal(port, console.log).catch((error: unknown) => {
+    console.error(`Cannot listen on port ${port}: ${error instanceof Error ? error.message : String(error)}`);
     void stopAll(1);
   });
-  server.listen(port, '127.0.0.1', () => console.log(`API ready at http://localhost:${port}/api/ (try GET /api/health)`));
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

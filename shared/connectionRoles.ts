@@ -25,12 +25,26 @@ export interface RoleListQuery {
   statecode?: number;
   /** Only roles a record of this type (code or name) can take. */
   validfor?: string | number;
-  /** Only roles with an active matching role that a record of this type (code or name) can take. */
+  /**
+   * The role picker toward a record of this type (code or name): roles with an active matching role
+   * that type can take, and roles with no active matching role at all (record 2's role then stays empty).
+   */
   counterpart?: string | number;
 }
 
 /** Conditional writes that lose a race are retried this often at most (each round, one writer wins). */
 const MAX_CONTENDED_ATTEMPTS = 25;
+
+/**
+ * Whether the role picker offers a role toward a record type: when one of its active matching roles
+ * applies to that type (record 2 takes that role), or when it has no active matching role at all (a
+ * one-sided role such as Stakeholder: record 1 takes it and record 2's role stays empty, which create
+ * accepts). A role whose active matching roles all apply to other types is meant for those types only.
+ */
+export function offeredToward(catalog: RoleCatalog, role: ConnectionRole, typeCode: number): boolean {
+  const active = catalog.matchingRoles(role.connectionroleid).filter((other) => other.statecode === ACTIVE);
+  return active.length === 0 || active.some((other) => appliesTo(other, typeCode));
+}
 
 /** How long a cached catalog serves connection writes before it is read again. */
 const CATALOG_TTL_MS = 30_000;
@@ -116,8 +130,7 @@ export class ConnectionRoleService {
       (query.category === undefined || role.category === query.category) &&
       (query.statecode === undefined || role.statecode === query.statecode) &&
       (validfor === undefined || appliesTo(role, validfor)) &&
-      (counterpart === undefined ||
-        catalog.matchingRoles(role.connectionroleid).some((other) => other.statecode === ACTIVE && appliesTo(other, counterpart))),
+      (counterpart === undefined || offeredToward(catalog, role, counterpart)),
     );
     const start = after === undefined ? 0 : matching.findIndex((role) => role.connectionroleid > after);
     const items = start < 0 ? [] : matching.slice(start, start + top);

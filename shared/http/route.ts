@@ -166,6 +166,17 @@ export function json(status: number, body: unknown, headers: Record<string, stri
 
 export const noContent = (): HttpResponseInit => ({ status: 204 });
 
+/**
+ * A non-JSON body (the explorer's static files), with its own content type and cache headers and a
+ * strong ETag: 304 without the body when the client's copy (If-None-Match) is current.
+ */
+export function fileResponse(request: HttpRequest, file: { body: Buffer; etag: string; headers: Record<string, string> }): HttpResponseInit {
+  const headers = { ...file.headers, etag: file.etag };
+  const tags = (request.headers.get('if-none-match') ?? '').split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  if (tags.includes(file.etag) || tags.includes('*')) return { status: 304, headers };
+  return { status: 200, body: file.body, headers };
+}
+
 /** A list page: `{ value, count?, nextLink? }`, the next link absolute and carrying the request's own filters. */
 export function listResponse(request: HttpRequest, value: unknown[], page: { skiptoken?: string; count?: number }): HttpResponseInit {
   const body: { value: unknown[]; count?: number; nextLink?: string } = { value };

@@ -3,6 +3,7 @@ import type { IfMatch } from '../connections';
 import { objectTypePicker } from '../connection';
 import { isoInstant, restorePlusOffset } from '../dates';
 import { doc } from '../doc';
+import { DEFAULT_GRAPH_TOP, DEFAULT_NODE_LIMIT, MAX_DEPTH, MAX_NODE_LIMIT } from '../graph';
 import { guid } from '../ids';
 import { type RoleCategory, roleCategories } from '../roles';
 
@@ -49,6 +50,11 @@ const paging = {
     .meta(doc('Count', 'Whether to return the total number of matches (true or false).', { visibility: 'advanced', type: 'boolean' })),
 };
 
+const activeon = z
+  .preprocess(restorePlusOffset, isoInstant)
+  .optional()
+  .meta(doc('Active on', 'Only connections in effect on this date (open start or end counts as in effect).', { visibility: 'advanced', format: 'date-time', type: 'string' }));
+
 export const listQuerySchema = z.strictObject({
   othertypecode: objectType.optional()
     .meta(doc('Other record type', 'Only connections to records of this type (code or logical name).', objectTypePicker)),
@@ -56,11 +62,24 @@ export const listQuerySchema = z.strictObject({
   roleid: guid.optional().meta(doc('Role', 'Only connections where the record plays this role.', { visibility: 'advanced' })),
   otherroleid: guid.optional().meta(doc('Other role', 'Only connections where the other record plays this role.', { visibility: 'advanced' })),
   statecode: statecode.optional(),
-  activeon: z
-    .preprocess(restorePlusOffset, isoInstant)
-    .optional()
-    .meta(doc('Active on', 'Only connections in effect on this date (open start or end counts as in effect).', { visibility: 'advanced', format: 'date-time', type: 'string' })),
+  activeon,
   ...paging,
+});
+
+export const graphQuerySchema = z.strictObject({
+  depth: digits(1, MAX_DEPTH).default(1)
+    .meta(doc('Depth', 'How many hops from the record, 1 or 2 (default 1): 2 also reads the connections of each connected record.', { type: 'integer' })),
+  limit: digits(1, MAX_NODE_LIMIT).default(DEFAULT_NODE_LIMIT)
+    .meta(doc('Node limit', `At most this many records, the record itself included, 1 to ${MAX_NODE_LIMIT} (default ${DEFAULT_NODE_LIMIT}); truncated says when it cut.`, { visibility: 'advanced', type: 'integer' })),
+  top: digits(1, 1000).default(DEFAULT_GRAPH_TOP)
+    .meta(doc('Connections per record', `At most this many connections read per expanded record, 1 to 1000 (default ${DEFAULT_GRAPH_TOP}); nextLink on a node reads on.`, { visibility: 'advanced', type: 'integer' })),
+  count: paging.count.meta(doc('Count', 'Whether to return each record\'s number of connections (true or false); costs a count per record not fully read.', { visibility: 'advanced', type: 'boolean' })),
+  roleid: guid.optional().meta(doc('Role', 'Only the record\'s own connections where it plays this role (the first hop).', { visibility: 'advanced' })),
+  otherroleid: guid.optional().meta(doc('Other role', 'Only the record\'s own connections where the other record plays this role (the first hop).', { visibility: 'advanced' })),
+  othertypecode: objectType.optional()
+    .meta(doc('Other record type', 'Only the record\'s own connections to records of this type, code or logical name (the first hop).', objectTypePicker)),
+  statecode: statecode.meta(doc('Status', 'Only active (0) or only inactive (1) connections, on every hop.', { visibility: 'advanced' })).optional(),
+  activeon: activeon.meta(doc('Active on', 'Only connections in effect on this date, on every hop (open start or end counts as in effect).', { visibility: 'advanced', format: 'date-time', type: 'string' })),
 });
 
 export const roleQuerySchema = z.strictObject({
@@ -83,7 +102,7 @@ export const roleListQuerySchema = z.strictObject({
   statecode: statecode.optional(),
   validfor: objectType.optional().meta(doc('Valid for type', 'Only roles a record of this type can take (code or logical name).', objectTypePicker)),
   counterpart: objectType.optional()
-    .meta(doc('Toward type', 'Only roles with an active matching role that a record of this type can take.', { visibility: 'advanced', ...objectTypePicker })),
+    .meta(doc('Toward type', 'Only roles usable toward a record of this type: those with an active matching role it can take, and those with no active matching role (the other role stays empty).', { visibility: 'advanced', ...objectTypePicker })),
   ...paging,
 });
 
@@ -192,6 +211,32 @@ export const recordRolesSchema = z.object({
     count: z.number().int().meta(doc('Connections', 'In how many of the record\'s connections it plays the role.')),
   }).meta({ title: 'RecordRole', description: 'A role a record plays, with its number of connections.' })).meta(doc('Roles', 'The roles the record plays.')),
 }).meta({ title: 'RecordRoles', description: 'The distinct roles a record plays.' });
+
+const roleName = (side: string) => text(`${side} role name`, `The name of the role ${side.toLowerCase()} record plays, if any.`, { visibility: 'advanced' });
+
+export const graphSchema = z.object({
+  recordid: id('Record ID', 'The record the graph is drawn around.'),
+  depth: z.number().int().meta(doc('Depth', 'How many hops from the record were read.')),
+  truncated: z.boolean().meta(doc('Truncated', 'Whether the answer leaves connections or records out (truncatedby says why).')),
+  truncatedby: z.array(z.enum(['limit', 'top'])).meta(doc('Truncated by', 'limit: records left out at the node limit; top: a record has more connections than were read (see its nextLink).')),
+  nodes: z.array(z.object({
+    recordid: id('Record ID', 'The record.'),
+    objecttypecode: z.number().int().nullable().meta(doc('Record type code', 'Its object type code; empty when no readable connection names it.')),
+    objecttypename: text('Record type', 'The logical name of its table.'),
+    name: text('Name', 'Its display name, as connections give it.'),
+    depth: z.number().int().meta(doc('Hops', 'How many hops from the record the graph is drawn around (0 for that record).')),
+    expanded: z.boolean().meta(doc('Expanded', 'Whether its connections were read.')),
+    hasmore: z.boolean().meta(doc('Has more', 'Whether it has more connections than were read.')),
+    connectioncount: z.number().int().optional().meta(doc('Connections', 'Its number of connections the caller can read, when count=true.')),
+    nextLink: z.string().optional().meta(doc('Next page', 'The list of its connections from where the graph stopped reading, when it has more.', { visibility: 'internal' })),
+  }).meta({ title: 'GraphNode', description: 'A record in the graph.' })).meta(doc('Records', 'The records, the one the graph is drawn around first, then by hops.')),
+  edges: z.array(connectionViewSchema.extend({
+    record1rolename: roleName('From'),
+    record2rolename: roleName('To'),
+    depth: z.number().int().meta(doc('Hop', 'On which hop the connection was found (1: a connection of the record itself).')),
+  }).meta({ title: 'GraphEdge', description: 'A connection between two records of the graph, as the record nearer the centre (record 1) sees it.' }))
+    .meta(doc('Connections', 'Each connection once, between records of the graph.')),
+}).meta({ title: 'RecordGraph', description: 'The records connected to a record and the connections between them.' });
 
 export const deletedSchema = z.object({
   recordid: id('Record ID', 'The record whose connections were deleted.'),

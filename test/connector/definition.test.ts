@@ -52,7 +52,7 @@ describe('the generated API definition', () => {
     for (const id of ids) expect(id).toMatch(/^[A-Z][A-Za-z0-9]+$/);
     for (const verb of ['CreateConnection', 'GetConnection', 'ListConnections', 'UpdateConnection', 'DeleteConnection', 'GrantAccess', 'ModifyAccess',
       'RevokeAccess', 'RetrievePrincipalAccess', 'RetrieveSharedPrincipalsAndAccess', 'CreateConnectionRole', 'ListConnectionRoles', 'GetConnectionRole',
-      'UpdateConnectionRole', 'DeleteConnectionRole', 'ListMatchingRoles', 'ListObjectTypes']) {
+      'UpdateConnectionRole', 'DeleteConnectionRole', 'ListMatchingRoles', 'ListObjectTypes', 'GetRecordGraph']) {
       expect(ids).toContain(verb);
     }
   });

@@ -165,7 +165,25 @@ describe('the seed documents\' questions', () => {
 
   it('Which roles can a contact take toward an opportunity (the role picker)', async () => {
     const names = (await get('/connectionroles?validfor=contact&counterpart=opportunity')).body.value.map((role: { name: string }) => role.name);
-    expect(names.sort()).toEqual(['Friend', 'Salesperson']); // Friend applies to every type and matches itself
+    // Salesperson matches Deal (opportunities); Friend applies to every type and matches itself; Lender and
+    // Mentee (made above) have no matching role, so record 1 can take them with record 2's role left empty.
+    expect(names.sort()).toEqual(['Friend', 'Lender', 'Mentee', 'Salesperson']);
+    // Doctor's, Vendor's and Customer's matching roles are all for other types; Deal is not for contacts.
+    for (const excluded of ['Doctor', 'Patient', 'Vendor', 'Customer', 'Deal']) expect(names).not.toContain(excluded);
+  });
+
+  it('offers a role with no matching role in the picker, and create accepts it with record 2\'s role empty', async () => {
+    const stakeholder = await createRole('Stakeholder', { category: 1000, objecttypecodes: ['contact'] });
+    const offered = (await get('/connectionroles?validfor=contact&counterpart=opportunity&statecode=0')).body.value.map((role: { connectionroleid: string }) => role.connectionroleid);
+    expect(offered).toContain(stakeholder);
+    const created = await connect({ record1id: randomUUID(), record1objecttypecode: 'contact', record1roleid: stakeholder, record2id: randomUUID(), record2objecttypecode: 'opportunity' });
+    expect(created).toMatchObject({ record1roleid: stakeholder, record2roleid: null });
+    // Once it gets a matching role for accounts only, it is no longer offered toward opportunities.
+    const sponsor = await createRole('Sponsored', { objecttypecodes: ['account'] });
+    await match(stakeholder, sponsor);
+    const after = (await get('/connectionroles?validfor=contact&counterpart=opportunity')).body.value.map((role: { connectionroleid: string }) => role.connectionroleid);
+    expect(after).not.toContain(stakeholder);
+    expect((await get('/connectionroles?validfor=contact&counterpart=account')).body.value.map((role: { connectionroleid: string }) => role.connectionroleid)).toContain(stakeholder);
   });
 
   it('pages role lists and role queries with nextLink', async () => {

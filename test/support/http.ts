@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { encodePrincipal } from '../../shared/caller';
 import { resetServices } from '../../shared/services';
 import { createLocalServer, type Exchange } from '../../scripts/localHost';
@@ -100,4 +100,12 @@ export async function call(
   }
   const type = response.headers.get('content-type') ?? '';
   return { status: response.status, headers: response.headers, body: text && type.includes('json') ? JSON.parse(text) : text };
+}
+
+/** An RFC 9457 problem with the given status (and code). */
+export function expectProblem(response: { status: number; headers: Headers; body: any }, status: number, code?: string): void {
+  expect(response.status, JSON.stringify(response.body)).toBe(status);
+  expect(response.headers.get('content-type')).toContain('application/problem+json');
+  expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), code: expect.any(String) });
+  if (code) expect(response.body.code).toBe(code);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/errors';
+import { offeredToward } from '../../shared/connectionRoles';
 import { buildObjectTypeRegistry } from '../../shared/objectTypes';
 import { applyRoleUpdate, checkRoles, type ConnectionRole, createRoleSchema, newRole, RoleCatalog, updateRoleSchema } from '../../shared/roles';
 
@@ -83,5 +84,34 @@ describe('roles', () => {
     const role = make(ids.nurse, 'Nurse');
     expect(applyRoleUpdate(role, updateRoleSchema.parse({ statecode: 1 }), types, admin, now)).toMatchObject({ statecode: 1, statuscode: 2, versionnumber: 2 });
     expect(codeOf(() => applyRoleUpdate(role, updateRoleSchema.parse({ statecode: 0, statuscode: 2 }), types, admin, now))).toBe('ValidationFailed');
+  });
+});
+
+describe('the role picker toward a record type (offeredToward)', () => {
+  const role = (id: string) => catalog.get(id) as ConnectionRole;
+  const retired = 'd0000000-0000-4000-8000-000000000008';
+  const lonely = 'd0000000-0000-4000-8000-000000000009';
+  const withRetiredMatch = new RoleCatalog(
+    [make(retired, 'Retired', { objecttypecodes: ['contact'] }), { ...make(lonely, 'Lonely'), statecode: 0 }, { ...make(ids.gone, 'Former'), statecode: 1, statuscode: 2 }],
+    [[retired, ids.gone], [ids.gone, retired]],
+  );
+
+  it('offers a role whose active matching role the other type can take', () => {
+    expect(offeredToward(catalog, role(ids.doctor), contact.code)).toBe(true);
+    expect(offeredToward(catalog, role(ids.friend), account.code)).toBe(true); // Friend matches itself and applies to every type
+  });
+
+  it('offers a role with no matching roles: record 1 takes it, record 2\'s role stays empty', () => {
+    expect(offeredToward(catalog, role(ids.nurse), account.code)).toBe(true);
+    expect(offeredToward(withRetiredMatch, withRetiredMatch.get(lonely) as ConnectionRole, contact.code)).toBe(true);
+  });
+
+  it('offers a role whose only matching roles are inactive, as one with none', () => {
+    expect(offeredToward(withRetiredMatch, withRetiredMatch.get(retired) as ConnectionRole, account.code)).toBe(true);
+  });
+
+  it('does not offer a role whose active matching roles are all for other types', () => {
+    expect(offeredToward(catalog, role(ids.doctor), account.code)).toBe(false);
+    expect(offeredToward(catalog, role(ids.buyer), contact.code)).toBe(false); // Vendor, its match, is for accounts
   });
 });
