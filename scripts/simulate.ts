@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { runSchedule, type ScheduleResult } from './simulation/simulation';
+import { replayCommand, runSchedule, type ScheduleResult } from './simulation/simulation';
 
 /**
  * `npm run simulate -- [--schedules N] [--from SEED] [--workers W] [--seed S] [--trace]`
@@ -44,7 +44,6 @@ interface Summary {
   failures: { seed: number; violations: string[] }[];
 }
 
-export const replayCommand = (seed: number): string => `npm run simulate -- --seed ${seed} --trace`;
 
 async function runRange(from: number, count: number, onFailure?: (result: ScheduleResult) => void): Promise<Summary> {
   const summary: Summary = { schedules: 0, steps: 0, failures: [] };

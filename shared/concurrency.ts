@@ -1,13 +1,23 @@
-/** Runs `action` over `items` with at most `limit` in flight. */
+/**
+ * Runs `action` over `items` with at most `limit` in flight. The first failure stops new items from
+ * starting, and is thrown only once every action in flight has ended: nothing keeps writing after the
+ * caller has answered.
+ */
 export async function forEachLimited<T>(items: T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const item = items[next++] as T;
-      await action(item);
+      try {
+        await action(item);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 /**
@@ -16,3 +26,13 @@ export async function forEachLimited<T>(items: T[], limit: number, action: (item
  */
 export const jitteredPause = (attempt: number, stepMs = 10): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, Math.random() * stepMs * (attempt + 1)));
+
+/**
+ * Awaits every promise, then throws the first failure: unlike Promise.all, nothing is still running
+ * when the caller hears of a failure (and answers its client).
+ */
+export async function allSettled(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}

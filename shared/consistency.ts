@@ -1,4 +1,4 @@
-import { forEachLimited } from './concurrency';
+import { allSettled, forEachLimited } from './concurrency';
 import { sameContent } from './connection';
 import { type ConnectionProtocol, currentIndexKeys, derivedOf, entriesOf } from './protocol';
 import {
@@ -224,7 +224,7 @@ export class ConsistencyWalker {
     // Entries under roles the connection no longer plays: tombstones, kept while the grace period runs.
     const formerEntries: { key: string; entry: StoredCopy | undefined }[] = [];
     const current = new Set(currentIndexKeys(authoritative.half));
-    await Promise.all(entriesOf(authoritative).map(async ({ key, roleId, copy }) => {
+    await allSettled(entriesOf(authoritative).map(async ({ key, roleId, copy }) => {
       const entry = await index.read(roleId, copy.half);
       compare(entry, copy, { missing: 'missing-index', lagging: 'stale-index' }, { table: 'roleIndex', partitionKey: roleId, rowKey: indexRowKey(copy.half) });
       if (!authoritative.tombstone && !current.has(key)) formerEntries.push({ key, entry });
@@ -243,7 +243,7 @@ export class ConsistencyWalker {
     }
     for (const violation of found) report(violation);
     if (found.length > 0 && options.repair) {
-      await Promise.all(ahead.map(({ table, entity, etag }) => table.write({ op: 'replace', entity, etag }).catch((error: unknown) => {
+      await allSettled(ahead.map(({ table, entity, etag }) => table.write({ op: 'replace', entity, etag }).catch((error: unknown) => {
         if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
       })));
       await this.protocol.propagate(authoritative);
@@ -357,7 +357,7 @@ export class ConsistencyWalker {
       if (isStorageStatus(error, 412) || isStorageStatus(error, 404)) return 0;
       throw error;
     }
-    await Promise.all(former.map(({ key, entry }) => entry && this.protocol.index.deleteIfUnchanged(key.slice(2), entry.key, entry.etag)));
+    await allSettled(former.flatMap(({ key, entry }) => (entry ? [this.protocol.index.deleteIfUnchanged(key.slice(2), entry.key, entry.etag)] : [])));
     return former.length;
   }
 
@@ -372,7 +372,7 @@ export class ConsistencyWalker {
     const wanted = derivedOf(authoritative);
     const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
     if (derived?.tombstone) await store.deleteIfUnchanged(derived.half.record1id, derived.key, derived.etag);
-    await Promise.all(entriesOf(authoritative).map(async ({ roleId, copy }) => {
+    await allSettled(entriesOf(authoritative).map(async ({ roleId, copy }) => {
       const entry = await index.read(roleId, copy.half);
       if (entry?.tombstone) await index.deleteIfUnchanged(roleId, entry.key, entry.etag);
     }));

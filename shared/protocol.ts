@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
+import { allSettled } from './concurrency';
 import { type ConnectionHalf, etagOf, INACTIVE, reciprocalOf, statusOfState } from './connection';
 import { conflict, type DomainError, notFound, preconditionFailed, unavailable } from './errors';
 import {
+  claimsGuard,
   type ConnectionStore,
   type Copy,
+  guardRowKey,
   isAuthoritative,
   type KnownVersion,
   knownVersion,
@@ -157,7 +160,7 @@ export class ConnectionProtocol {
    * `derived` is the other half's version as just read, or null when it is known to be absent.
    */
   async propagate(authoritative: Copy, derived?: KnownVersion | null, entriesAbsent = false): Promise<void> {
-    await Promise.all([
+    await allSettled([
       this.store.putDerived(derivedOf(authoritative), derived),
       ...entriesOf(authoritative).map(({ roleId, copy }) => this.index.put(roleId, copy, entriesAbsent ? null : undefined)),
     ]);
@@ -173,12 +176,6 @@ export class ConnectionProtocol {
     return authoritative && { target, authoritative };
   }
 
-  /** The authoritative copy as it is now, when a commit failed: was it this request's own commit? */
-  private async appliedByThisRequest(previous: StoredCopy, next: Copy): Promise<StoredCopy | undefined> {
-    const now = await this.store.read(previous.half.record1id, previous.half.connectionid);
-    return now && now.lastop === next.lastop && now.half.versionnumber === next.half.versionnumber ? now : undefined;
-  }
-
   /**
    * The id of the connection holding a guard, as seen from a record (the half in that record's
    * partition). A conflict is answered only once that connection is visible through both records: its
@@ -189,8 +186,16 @@ export class ConnectionProtocol {
     const holder = await this.store.guardHolder(authoritative);
     if (!holder) return undefined;
     const held = await this.store.read(authoritative.record1id, holder.connectionid);
-    if (held) await this.propagate(held);
+    // Released since (deleted, deactivated, roles changed): nothing to name; the caller decides again.
+    if (!held || !claimsGuard(held) || guardRowKey(held.half) !== guardRowKey(authoritative)) return undefined;
+    await this.propagate(held);
     return recordId === authoritative.record1id ? holder.connectionid : holder.relatedconnectionid;
+  }
+
+  /** The holder of the guard a new connection would take, unless it is that very connection (made meanwhile). */
+  private async otherHolder(authoritative: ConnectionHalf, recordId: string): Promise<string | undefined> {
+    const holder = await this.holderSeenFrom(authoritative, recordId);
+    return holder === authoritative.connectionid || holder === authoritative.relatedconnectionid ? undefined : holder;
   }
 
   /**
@@ -227,7 +232,7 @@ export class ConnectionProtocol {
       const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
       if (existing?.tombstone) {
         previous = existing;
-        const holder = await this.holderSeenFrom(authoritative, master.record1id);
+        const holder = await this.otherHolder(authoritative, master.record1id);
         if (holder !== undefined) throw connectionExists(holder);
         continue;
       }
@@ -241,7 +246,7 @@ export class ConnectionProtocol {
         throw conflict('DuplicateRecord', `A different connection with id ${master.connectionid} already exists.`, { connectionid: master.connectionid });
       }
       previous = undefined;
-      const holder = await this.holderSeenFrom(authoritative, master.record1id);
+      const holder = await this.otherHolder(authoritative, master.record1id);
       if (holder !== undefined) throw connectionExists(holder);
       await this.pause(round); // what conflicted is gone again: try once more
     }
@@ -289,7 +294,10 @@ export class ConnectionProtocol {
         if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412)) throw error;
         // The storage SDK retries a commit whose answer was lost; the retry then fails on the ETag the
         // first attempt changed. Whether this request is what changed it decides the answer.
-        const applied = await this.appliedByThisRequest(authoritative, next);
+        const now = await this.store.read(authoritative.half.record1id, authoritative.half.connectionid);
+        const applied = now?.lastop === next.lastop && now.half.versionnumber === next.half.versionnumber;
+        // The same request, sent again by its caller, got there first: the next round answers it as a repeat.
+        if (!applied && now && fingerprintIn(now.lastop) === request.fingerprint) continue;
         if (!applied) {
           if (isStorageStatus(error, 409)) {
             const holder = await this.holderSeenFrom(next.half, recordId);

@@ -25,6 +25,9 @@ import { SimTableService } from './simTable';
  * One seed is one schedule: `runSchedule(seed)` is a pure function of the seed, so a failing seed replays.
  */
 
+/** The command that replays one schedule alone, printing its every storage step. */
+export const replayCommand = (seed: number): string => `npm run simulate -- --seed ${seed} --trace`;
+
 export const TABLES = { connections: 'Connections', roles: 'ConnectionRoles', roleIndex: 'ConnectionRoleIndex' } as const;
 
 // Three records in id order: A's partition is the authoritative one of A-B and A-C, B's of B-C.
