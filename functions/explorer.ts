@@ -49,6 +49,8 @@ registerRoute({
   description: 'Serves the connection explorer page, which draws a record\'s connections as a graph with charts and a table.',
   method: 'GET',
   route: 'explorer',
+  // The page keeps its state (record, filters) in the address and reads it itself: any query is its own.
+  query: z.looseObject({}),
   anonymous: true,
   hidden: true,
   response: { status: 200, description: 'The page (text/html).' },

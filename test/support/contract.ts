@@ -156,7 +156,9 @@ export class ContractChecker {
     }
     if (!operation) {
       const path = new URL(exchange.url, 'http://host').pathname;
-      if (!this.unlisted.some((unlisted) => `${this.basePath}/${unlisted}`.toLowerCase() === path.toLowerCase())) {
+      // Route templates ("explorer/{file}"): a parameter stands for one path segment.
+      const matches = (unlisted: string) => new RegExp(`^${`${this.basePath}/${unlisted}`.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`, 'i').test(path);
+      if (!this.unlisted.some(matches)) {
         problems.push(`${where}: a success from no operation the definition declares`);
       }
       return problems;
