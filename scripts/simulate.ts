@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { replayCommand, runSchedule, type ScheduleResult } from './simulation/simulation';
+import { replayCommand, runSchedule } from './simulation/simulation';
 
 /**
  * `npm run simulate -- [--schedules N] [--from SEED] [--workers W] [--seed S] [--trace]`
@@ -45,16 +45,16 @@ interface Summary {
 }
 
 
-async function runRange(from: number, count: number, onFailure?: (result: ScheduleResult) => void): Promise<Summary> {
+const PROGRESS_EVERY = 25_000;
+
+async function runRange(from: number, count: number, onProgress?: (done: number) => void): Promise<Summary> {
   const summary: Summary = { schedules: 0, steps: 0, failures: [] };
   for (let seed = from; seed < from + count; seed++) {
     const result = await runSchedule(seed);
     summary.schedules++;
+    if (summary.schedules % PROGRESS_EVERY === 0) onProgress?.(PROGRESS_EVERY);
     summary.steps += result.steps;
-    if (result.violations.length > 0) {
-      summary.failures.push({ seed, violations: result.violations.slice(0, 5) });
-      onFailure?.(result);
-    }
+    if (result.violations.length > 0) summary.failures.push({ seed, violations: result.violations.slice(0, 5) });
   }
   return summary;
 }
@@ -69,6 +69,7 @@ async function main(): Promise<number> {
     return result.violations.length === 0 ? 0 : 1;
   }
   const started = performance.now();
+  let done = 0;
   const workers = Math.min(args.workers, args.schedules || 1);
   const share = Math.ceil(args.schedules / workers);
   const summaries = await Promise.all(Array.from({ length: workers }, (_, index) => {
@@ -76,8 +77,12 @@ async function main(): Promise<number> {
     const count = Math.max(0, Math.min(share, args.from + args.schedules - from));
     return new Promise<Summary>((resolve, reject) => {
       const worker = new Worker(__filename, { workerData: { from, count } });
-      worker.on('message', (message: { progress?: number } | Summary) => {
+      worker.on('message', (message: { progress: number } | Summary) => {
         if ('schedules' in message) resolve(message);
+        else {
+          done += message.progress;
+          console.log(`  ${done} schedules, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+        }
       });
       worker.on('error', reject);
       worker.on('exit', (code) => {
@@ -109,5 +114,5 @@ if (isMainThread) {
   );
 } else {
   const { from, count } = workerData as { from: number; count: number };
-  runRange(from, count).then((summary) => parentPort?.postMessage(summary));
+  runRange(from, count, (progress) => parentPort?.postMessage({ progress })).then((summary) => parentPort?.postMessage(summary));
 }

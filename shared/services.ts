@@ -55,6 +55,8 @@ export function createServices(settings: Settings): Services {
 export interface DomainOptions {
   clock: () => Date;
   protocol: ProtocolOptions;
+  /** Where the repair job reports rows it could not check. */
+  log?: (message: string) => void;
 }
 
 const realTime: DomainOptions = {
@@ -76,7 +78,7 @@ export function createDomain(
   const store = new ConnectionStore(tables.connections);
   const connections = new ConnectionService(store, index, roles, types, options.clock, options.protocol);
   const protocol = new ConnectionProtocol(store, index, options.protocol);
-  const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime());
+  const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime(), options.log);
   return { connections, roles, consistency, protocol };
 }
 
