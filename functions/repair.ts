@@ -4,10 +4,12 @@ import { insideFunctionsHost } from '../shared/host';
 import { getServices } from '../shared/services';
 
 // Anti-entropy: every 15 minutes, up to 4 minutes of repair, resuming where the last slice stopped.
-// Rows written in the last minute are left to the operations still finishing them.
+// Every repair is a fenced propagation of the authoritative copy as it is now, so it is safe at any time.
 const SCHEDULE = '0 */15 * * * *';
 const BUDGET_MS = 4 * 60_000;
-const GRACE_MS = 60_000;
+// Tombstones are kept this long: longer than any request can live (Functions timeout included), so no
+// write of an older version can still arrive once one is purged.
+const GRACE_MS = 60 * 60_000;
 
 if (insideFunctionsHost) {
   app.timer('repairConnections', {

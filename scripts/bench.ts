@@ -261,8 +261,12 @@ async function main(): Promise<void> {
     get: { requests: await count(() => counted.connections.get(sample.record1id, sample.connectionid, me)), least: '1' },
     'list by record (20)': { requests: await count(() => counted.connections.list({ recordId: countedHub }, me, { top: 100 })), least: '1 per page' },
     'role query (20)': { requests: await count(() => counted.connections.listByRole({ roleid: countedRole }, me, { top: 100 })), least: '1 per page' },
-    'update (If-Match)': { requests: await count(() => counted.connections.update(sample.record1id, sample.connectionid, { description: 'x' }, me)), least: '2 writes (+ reads)' },
-    grant: { requests: await count(() => counted.connections.grantAccess(sample.record1id, sample.connectionid, me, { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 1 })), least: '2 writes (+ reads)' },
+    // A change: read the URL's half (and the authoritative one, when the URL names the other), commit,
+    // bring the other half along (read, then fenced write, unless the URL's read already gave it).
+    update: { requests: await count(() => counted.connections.update(sample.record1id, sample.connectionid, { description: 'x' }, me)), least: '4' },
+    'update via the other half': { requests: await count(() => counted.connections.update(sample.record2id, sample.relatedconnectionid, { description: 'y' }, me)), least: '4' },
+    grant: { requests: await count(() => counted.connections.grantAccess(sample.record1id, sample.connectionid, me, { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 1 })), least: '4' },
+    delete: { requests: await count(() => counted.connections.delete(sample.record1id, sample.connectionid, me)), least: '4' },
   };
   for (const row of rows) {
     const counts = requests[row.operation];

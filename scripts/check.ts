@@ -10,7 +10,7 @@ import { readSettings } from '../shared/settings';
 const args = process.argv.slice(2);
 const repair = args.includes('--repair');
 const graceIndex = args.indexOf('--grace');
-const graceSeconds = graceIndex >= 0 ? Number(args[graceIndex + 1]) : 60;
+const graceSeconds = graceIndex >= 0 ? Number(args[graceIndex + 1]) : 3600;
 
 async function main(): Promise<number> {
   const settings = readSettings();
@@ -19,7 +19,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
-    console.error('--grace takes a number of seconds (rows written more recently are left alone).');
+    console.error('--grace takes a number of seconds (tombstones younger than that are kept; default 3600).');
     return 2;
   }
   const services = createServices(settings);
@@ -30,8 +30,8 @@ async function main(): Promise<number> {
   }
   console.log(
     `${result.scanned} rows checked, ${result.violations.length} violation(s)` +
-      (repair ? `, ${result.repaired} repaired` : '') +
-      (result.skippedRecent ? `, ${result.skippedRecent} written in the last ${graceSeconds}s left alone` : ''),
+      (repair ? `, ${result.repaired} repaired, ${result.purged} purged` : '') + (result.failed ? `, ${result.failed} row(s) not checked (storage failed)` : '') +
+      (result.skippedRecent ? `, ${result.skippedRecent} tombstone(s) younger than ${graceSeconds}s kept` : ''),
   );
   return result.violations.length > 0 && !repair ? 1 : 0;
 }

@@ -57,6 +57,23 @@ describe('creating a connection', () => {
     expect(await service.get(request.record1id, half.connectionid, alice)).toEqual(half);
   });
 
+  it('costs at most four storage requests to change or delete, through either half', async () => {
+    const { half } = await service.create(input(), alice);
+    const cost = async (action: () => Promise<unknown>) => {
+      requests.reset();
+      await action();
+      return requests.count;
+    };
+    // Read the URL's half (and the authoritative one when the URL names the other), commit, then the
+    // other half: read and fenced write (the read is saved when the URL named it).
+    expect(await cost(() => service.update(half.record1id, half.connectionid, patch({ description: 'a' }), alice))).toBe(4);
+    expect(await cost(() => service.update(half.record2id, half.relatedconnectionid, patch({ description: 'b' }), alice))).toBe(4);
+    expect(await cost(() => service.grantAccess(half.record1id, half.connectionid, alice, { principalid: bob.id, principaltype: 'systemuser', accessmask: 1 }))).toBe(4);
+    // A change that changes nothing writes nothing but still brings the other half along: reads only.
+    expect(await cost(() => service.update(half.record1id, half.connectionid, patch({ description: 'b' }), alice))).toBe(2);
+    expect(await cost(() => service.delete(half.record2id, half.relatedconnectionid, alice))).toBe(4);
+  });
+
   it('reads one half with a single point read', async () => {
     const { half } = await service.create(input(), alice);
     requests.reset();
