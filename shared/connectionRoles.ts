@@ -153,6 +153,7 @@ export class ConnectionRoleService {
       try {
         await this.store.replace(next, stored.etag);
       } catch (error) {
+        if (isStorageStatus(error, 404)) throw roleNotFound(); // deleted meanwhile
         if (!isStorageStatus(error, 412)) throw error;
         if (ifMatch !== undefined) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
         await jitteredPause(attempt);

@@ -156,7 +156,7 @@ export class ConnectionService {
     const master = await this.withCheckedRoles(draft, draft.record2roleid === null);
     // A caller who may not read the existing connection does not get it back, even for the same body.
     const { master: result, created } = await this.protocol.create(master, requestPrint.create(caller, input),
-      (existing) => sameCreateRequest(existing, master) && canRead(caller, existing));
+      (existing) => sameCreateRequest(existing, master) && canRead(caller, existing), (existing) => canRead(caller, existing));
     return { half: result, created };
   }
 
@@ -176,6 +176,7 @@ export class ConnectionService {
     const { master, target } = await this.protocol.change(recordId, connectionId, {
       fingerprint: requestPrint.update(caller, recordId, connectionId, patch, ifMatch),
       ifMatch,
+      canSee: (other) => canRead(caller, other),
       decide: async (current) => {
         const writes = Object.keys(patch).some((field) => field !== 'ownerid');
         requireRights(caller, current, ...(writes ? (['WriteAccess'] as const) : []), ...(patch.ownerid !== undefined ? (['AssignAccess'] as const) : []));
@@ -192,6 +193,7 @@ export class ConnectionService {
     const { master, target } = await this.protocol.change(recordId, connectionId, {
       fingerprint: requestPrint.delete(caller, recordId, connectionId, ifMatch),
       ifMatch,
+      canSee: (other) => canRead(caller, other),
       decide: (current) => {
         requireRights(caller, current, 'DeleteAccess');
         return { kind: 'delete', half: touched(current, caller, this.clock()) };
@@ -210,6 +212,7 @@ export class ConnectionService {
   ): Promise<ConnectionHalf> {
     const { master } = await this.protocol.change(recordId, connectionId, {
       fingerprint: requestPrint.shares(caller, recordId, connectionId, request),
+      canSee: (other) => canRead(caller, other),
       decide: (current) => {
         const shares = nextShares(current, requireRights(caller, current, 'ShareAccess'));
         if (JSON.stringify(shares) === JSON.stringify(current.shares)) return { kind: 'keep' };

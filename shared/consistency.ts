@@ -1,5 +1,6 @@
 import { allSettled, forEachLimited } from './concurrency';
 import { sameContent } from './connection';
+import { DomainError } from './errors';
 import { type ConnectionProtocol, currentIndexKeys, derivedOf, entriesOf } from './protocol';
 import {
   claimsGuard,
@@ -8,6 +9,9 @@ import {
   guardRowKey,
   halfRowKey,
   isAuthoritative,
+  isLater,
+  knownVersion,
+  pairsWith,
   isGuardRowKey,
   isHalfRowKey,
   type StoredCopy,
@@ -43,7 +47,8 @@ export type ViolationKind =
   | 'duplicate-active'
   | 'missing-index'
   | 'stale-index'
-  | 'orphan-index';
+  | 'orphan-index'
+  | 'duplicate-id';
 
 export interface Violation {
   kind: ViolationKind;
@@ -204,23 +209,31 @@ export class ConsistencyWalker {
     }
     if (authoritative.tombstone && !expired) result.skippedRecent++;
     const found: Violation[] = [];
-    // Copies ahead of their authority can only be garbage of an earlier incarnation of the id: the
-    // fence would keep them, so they are overwritten outright (if still as read).
-    const ahead: { table: TablePort; entity: TableEntity; etag: string; version: number }[] = [];
+    // A copy at the same version with other content, or ahead of its authority, is garbage (of an earlier
+    // incarnation of the id, or of a write older than this protocol): the fence would keep it, so it is
+    // rewritten outright, if still as read, once the authority read after it confirms the listing.
+    const rewrite: { table: TablePort; entity: TableEntity; etag: string }[] = [];
+    let foreignSlot = false;
+    const versionOf = (copy: Copy) => ({ createdon: copy.half.createdon, version: copy.half.versionnumber });
     const compare = (copy: StoredCopy | undefined, expected: Copy, kinds: { missing: ViolationKind; lagging: ViolationKind }, at: { table: 'connections' | 'roleIndex'; partitionKey: string; rowKey: string }) => {
       if (!copy) {
         if (!expected.tombstone) found.push({ ...at, kind: kinds.missing, detail: `copy of ${authoritative.half.connectionid} v${expected.half.versionnumber} missing` });
-      } else if (copy.half.versionnumber < expected.half.versionnumber) {
+      } else if (copy.half.record2id !== expected.half.record2id || copy.half.relatedconnectionid !== expected.half.relatedconnectionid) {
+        // The slot holds another connection's copy: this id is used twice (only data older than this
+        // protocol, or a create refused and not undone, can leave that).
+        if (!expected.tombstone) foreignSlot = true;
+      } else if (isLater(versionOf(expected), versionOf(copy))) {
         found.push({ ...at, kind: kinds.lagging, detail: `v${copy.half.versionnumber} behind v${expected.half.versionnumber}` });
-      } else if (copy.half.versionnumber > expected.half.versionnumber || copy.tombstone !== expected.tombstone || !sameContent(copy.half, expected.half)) {
+      } else if (isLater(versionOf(copy), versionOf(expected)) || copy.tombstone !== expected.tombstone || !sameContent(copy.half, expected.half)) {
         found.push({ ...at, kind: 'twin-mismatch', detail: `v${copy.half.versionnumber} differs from its authoritative copy v${expected.half.versionnumber}` });
         const table = at.table === 'connections' ? this.tables.connections : this.tables.roleIndex;
-        ahead.push({ table, entity: toEntity(expected, at.partitionKey, at.rowKey), etag: copy.etag, version: copy.half.versionnumber });
+        rewrite.push({ table, entity: toEntity(expected, at.partitionKey, at.rowKey), etag: copy.etag });
       }
     };
     const wanted = derivedOf(authoritative);
     const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
     compare(derived, wanted, { missing: 'missing-twin', lagging: 'lagging-twin' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: halfRowKey(wanted.half.connectionid) });
+    if (foreignSlot && derived) return this.resolveForeignSlot(authoritative, derived, options, result, report);
     // Entries under roles the connection no longer plays: tombstones, kept while the grace period runs.
     const formerEntries: { key: string; entry: StoredCopy | undefined }[] = [];
     const current = new Set(currentIndexKeys(authoritative.half));
@@ -235,24 +248,49 @@ export class ConsistencyWalker {
         await this.checkGuardOf(authoritative, holder?.connectionid, options, result, report);
       }
     }
-    if (ahead.length > 0) {
-      // Judged against the authoritative copy as listed, a copy may only look ahead because a change
-      // committed since. Only one ahead of the authoritative copy read after it is garbage.
+    if (found.length > 0) {
+      // Judged against the authoritative copy as listed, a copy may only look behind, ahead or different
+      // because a change committed since: the findings stand only if the authority, read after the
+      // copies, is still as listed. Otherwise the next pass looks again.
       const fresh = await store.read(authoritative.half.record1id, authoritative.half.connectionid);
-      if (!fresh || fresh.etag !== authoritative.etag || ahead.some(({ version }) => version <= fresh.half.versionnumber)) return; // changed meanwhile: the next pass looks again
+      if (!fresh || fresh.etag !== authoritative.etag) return;
     }
     for (const violation of found) report(violation);
     if (found.length > 0 && options.repair) {
-      await allSettled(ahead.map(({ table, entity, etag }) => table.write({ op: 'replace', entity, etag }).catch((error: unknown) => {
+      await allSettled(rewrite.map(({ table, entity, etag }) => table.write({ op: 'replace', entity, etag }).catch((error: unknown) => {
         if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
       })));
-      await this.protocol.propagate(authoritative);
+      try {
+        await this.protocol.propagate(authoritative);
+      } catch (error) {
+        if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
+        // Another connection took the other half's slot meanwhile (an id used twice): settled by the rule.
+        const occupant = await store.read(wanted.half.record1id, wanted.half.connectionid);
+        if (occupant && !pairsWith(occupant.half, authoritative.half)) return this.resolveForeignSlot(authoritative, occupant, options, result, report);
+        throw error;
+      }
       result.repaired += found.length;
     }
     if (found.length === 0 && options.repair) {
       const expired = formerEntries.filter(({ entry }) => !entry || (entry.tombstone && this.expired(entry, options)));
       if (expired.length > 0) result.purged += await this.purgeFormerEntries(authoritative, expired);
     }
+  }
+
+  /**
+   * A connection whose other half's slot holds another connection's copy (its id used twice). The
+   * connection that owns the slot (its copy pairs with a live authority) keeps it; this one is ended
+   * (a tombstone committed in its place), as a create that met the slot would have been undone.
+   */
+  private async resolveForeignSlot(authoritative: StoredCopy, occupant: StoredCopy, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    const { store } = this.protocol;
+    if (occupant.tombstone) return; // not holding the slot: the next propagation takes it over
+    const owner = await store.read(occupant.half.record2id, occupant.half.relatedconnectionid);
+    if (!owner || owner.tombstone || !pairsWith(occupant.half, owner.half)) return; // the occupant is itself a leftover: its own check ends it
+    report({ kind: 'duplicate-id', table: 'connections', partitionKey: authoritative.half.record1id, rowKey: authoritative.key, detail: `its other half's slot holds ${occupant.half.connectionid} of another connection` });
+    if (!options.repair) return;
+    await ignoringRace(this.protocol.endDuplicateId(authoritative, new Date(this.clock()).toISOString()));
+    result.repaired++;
   }
 
   /**
@@ -263,6 +301,9 @@ export class ConsistencyWalker {
   private async checkGuardOf(authoritative: StoredCopy, holderId: string | undefined, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
     const { store } = this.protocol;
     const at = { table: 'connections' as const, partitionKey: authoritative.half.record1id, rowKey: guardRowKey(authoritative.half) };
+    // Decided on the connection as it is now, not as listed: it may have changed (and let its guard go).
+    const fresh = await store.read(authoritative.half.record1id, authoritative.half.connectionid);
+    if (!fresh || fresh.etag !== authoritative.etag) return;
     const holder = holderId === undefined ? undefined : await store.read(authoritative.half.record1id, holderId);
     const holderClaims = holder !== undefined && claimsGuard(holder) && guardRowKey(holder.half) === at.rowKey;
     if (!holderClaims) {
@@ -275,7 +316,15 @@ export class ConsistencyWalker {
     report({ ...at, kind: 'duplicate-active', detail: `${authoritative.half.connectionid} and ${holder.half.connectionid} share records and roles` });
     if (!options.repair) return;
     const [winner, loser] = earliest(holder, authoritative) === holder ? [holder, authoritative] : [authoritative, holder];
-    if (loser === holder) await ignoringRace(store.claimGuard(winner));
+    // The winner takes the guard in one transaction with itself as read; only then is the other demoted.
+    if (loser === holder) {
+      try {
+        await store.claimGuard(winner);
+      } catch (error) {
+        if (isStorageStatus(error, 412) || isStorageStatus(error, 404)) return;
+        throw error;
+      }
+    }
     await ignoringRace(this.protocol.demoteDuplicate(loser, new Date(this.clock()).toISOString()));
     result.repaired++;
   }
@@ -298,7 +347,7 @@ export class ConsistencyWalker {
   private async checkDerived(derived: StoredCopy, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
     const { store } = this.protocol;
     const authoritative = await store.read(derived.half.record2id, derived.half.relatedconnectionid);
-    if (authoritative) return; // its own walk checks this copy
+    if (authoritative && pairsWith(derived.half, authoritative.half)) return; // its own walk checks this copy
     if (derived.tombstone) {
       if (!this.expired(derived, options)) {
         result.skippedRecent++;
@@ -312,7 +361,7 @@ export class ConsistencyWalker {
     }
     report({ kind: 'orphan-twin', table: 'connections', partitionKey: derived.half.record1id, rowKey: derived.key, detail: `no authoritative copy ${derived.half.relatedconnectionid}` });
     if (!options.repair) return;
-    await store.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: new Date(this.clock()).toISOString() }, tombstone: true }, { version: derived.half.versionnumber, etag: derived.etag });
+    await store.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: new Date(this.clock()).toISOString() }, tombstone: true }, knownVersion(derived));
     result.repaired++;
   }
 
@@ -326,7 +375,8 @@ export class ConsistencyWalker {
     const { half } = entry;
     const authoritative = await this.protocol.store.read(...(isAuthoritative(half) ? [half.record1id, half.connectionid] as const : [half.record2id, half.relatedconnectionid] as const));
     const key = `${isAuthoritative(half) ? 'a' : 'd'}:${roleId}`;
-    if (authoritative && (authoritative.indexed.includes(key) || currentIndexKeys(authoritative.half).includes(key))) return;
+    const owns = authoritative && (isAuthoritative(half) ? authoritative.half.record2id === half.record2id : pairsWith(half, authoritative.half));
+    if (owns && (authoritative.indexed.includes(key) || currentIndexKeys(authoritative.half).includes(key))) return;
     if (entry.tombstone) {
       if (!this.expired(entry, options)) {
         result.skippedRecent++;
@@ -371,10 +421,11 @@ export class ConsistencyWalker {
     await this.protocol.propagate(authoritative);
     const wanted = derivedOf(authoritative);
     const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
-    if (derived?.tombstone) await store.deleteIfUnchanged(derived.half.record1id, derived.key, derived.etag);
+    if (derived?.tombstone && pairsWith(derived.half, authoritative.half)) await store.deleteIfUnchanged(derived.half.record1id, derived.key, derived.etag);
     await allSettled(entriesOf(authoritative).map(async ({ roleId, copy }) => {
       const entry = await index.read(roleId, copy.half);
-      if (entry?.tombstone) await index.deleteIfUnchanged(roleId, entry.key, entry.etag);
+      const ours = entry && entry.half.record2id === copy.half.record2id && entry.half.relatedconnectionid === copy.half.relatedconnectionid;
+      if (ours && entry.tombstone) await index.deleteIfUnchanged(roleId, entry.key, entry.etag);
     }));
     await store.purge(authoritative);
   }

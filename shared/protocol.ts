@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { allSettled } from './concurrency';
 import { type ConnectionHalf, etagOf, INACTIVE, reciprocalOf, statusOfState } from './connection';
-import { conflict, type DomainError, notFound, preconditionFailed, unavailable } from './errors';
+import { conflict, DomainError, notFound, preconditionFailed, unavailable } from './errors';
 import {
   claimsGuard,
   type ConnectionStore,
@@ -10,6 +10,7 @@ import {
   isAuthoritative,
   type KnownVersion,
   knownVersion,
+  pairsWith,
   type StoredCopy,
 } from './storage/connectionStore';
 import type { RoleIndexStore } from './storage/roleIndexStore';
@@ -58,6 +59,8 @@ export interface ChangeRequest {
   ifMatch?: IfMatch | undefined;
   /** Decides on the current state, given in the master's orientation; throws to refuse. */
   decide: (master: ConnectionHalf) => Decision | Promise<Decision>;
+  /** Whether the caller may read another connection (one a conflict would name). */
+  canSee: (master: ConnectionHalf) => boolean;
 }
 
 export interface ChangeResult {
@@ -107,8 +110,18 @@ export function currentIndexKeys(authoritative: ConnectionHalf): string[] {
 
 const union = (...lists: string[][]): string[] => [...new Set(lists.flat())].sort();
 
-/** The fingerprint part of a `lastop`. */
-const fingerprintIn = (lastop: string): string => lastop.split('.')[0] ?? '';
+/**
+ * `lastop` holds the stamps ("<fingerprint>.<nonce>") of the latest commits, newest last: the newest
+ * tells which request made the current state, all of them whether one call's commit landed.
+ */
+const RECENT_STAMPS = 8;
+const stampsIn = (lastop: string): string[] => lastop.split(' ').filter(Boolean);
+/** The fingerprint of the request that made the current state. */
+export const latestRequest = (lastop: string): string => stampsIn(lastop).at(-1)?.split('.')[0] ?? '';
+const fingerprintIn = latestRequest;
+const withStamp = (lastop: string, stamp: string): string => [...stampsIn(lastop), stamp].slice(-RECENT_STAMPS).join(' ');
+/** Whether a call's commit landed (its stamp is among the latest), whatever came after it. */
+const landed = (lastop: string, stamp: string): boolean => stampsIn(lastop).includes(stamp);
 
 /** The copy of the other half that an authoritative copy stands for. */
 export const derivedOf = (authoritative: Copy): Copy => ({ half: reciprocalOf(authoritative.half), tombstone: authoritative.tombstone, lastop: '', indexed: [] });
@@ -127,10 +140,15 @@ export function entriesOf(authoritative: Copy): { key: string; roleId: string; c
 
 const connectionNotFound = (): DomainError => notFound('No such connection for this record.', 'ConnectionNotFound');
 
-export const connectionExists = (existingId: string): DomainError =>
-  conflict('ConnectionExists', `An active connection between these records with these roles already exists: ${existingId}.`, {
-    existingconnectionid: existingId,
-  });
+/**
+ * The pair is taken. The existing connection is named only to a caller who may read it: anyone else
+ * learns that the pair is taken (the uniqueness rule cannot hide that), and nothing about the
+ * connection itself.
+ */
+export const connectionExists = (holder: { id: string; visible: boolean }): DomainError =>
+  holder.visible
+    ? conflict('ConnectionExists', `An active connection between these records with these roles already exists: ${holder.id}.`, { existingconnectionid: holder.id })
+    : conflict('ConnectionExists', 'An active connection between these records with these roles already exists.');
 
 function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void {
   if (ifMatch === undefined || ifMatch === '*') return;
@@ -160,10 +178,28 @@ export class ConnectionProtocol {
    * `derived` is the other half's version as just read, or null when it is known to be absent.
    */
   async propagate(authoritative: Copy, derived?: KnownVersion | null, entriesAbsent = false): Promise<void> {
-    await allSettled([
-      this.store.putDerived(derivedOf(authoritative), derived),
-      ...entriesOf(authoritative).map(({ roleId, copy }) => this.index.put(roleId, copy, entriesAbsent ? null : undefined)),
-    ]);
+    // The other half first: if its slot holds another connection (an id used twice), this connection
+    // is refused there, before it has written anything else outside its own partition.
+    const slot = await this.store.putDerived(derivedOf(authoritative), derived);
+    // The derived half's index entries go with its slot: where another connection holds it, so are they.
+    const entries = entriesOf(authoritative).filter(({ key }) => slot === 'ours' || key.startsWith('a:'));
+    await allSettled(entries.map(({ roleId, copy }) => this.index.put(roleId, copy, entriesAbsent ? null : undefined)));
+  }
+
+  /**
+   * Propagation within a change. If the other half's slot turns out to hold another connection (it took
+   * the slot after this one was checked), this one is a refused create of an id used twice: it is ended,
+   * and is not found.
+   */
+  private async propagateChanged(authoritative: StoredCopy | Copy, derived?: KnownVersion | null): Promise<void> {
+    try {
+      await this.propagate(authoritative, derived);
+    } catch (error) {
+      if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
+      const current = await this.store.read(authoritative.half.record1id, authoritative.half.connectionid);
+      if (current && !current.tombstone) await this.endDuplicateId(current, current.half.modifiedon).catch(() => undefined);
+      throw connectionNotFound();
+    }
   }
 
   /** The half a URL names and its connection's authoritative copy; undefined when there is no such half. */
@@ -172,8 +208,9 @@ export class ConnectionProtocol {
     if (!target) return undefined;
     if (isAuthoritative(target.half)) return { target, authoritative: target };
     const authoritative = await this.store.read(target.half.record2id, target.half.relatedconnectionid);
-    // A derived copy without its authority is a leftover the repair job removes: not a connection.
-    return authoritative && { target, authoritative };
+    // A derived copy without its authority (or whose slot there holds another connection) is a leftover
+    // the repair job removes: not a connection.
+    return authoritative && pairsWith(target.half, authoritative.half) ? { target, authoritative } : undefined;
   }
 
   /**
@@ -182,20 +219,28 @@ export class ConnectionProtocol {
    * creator may have stopped before propagating it, and a 409 must never name a connection the caller
    * cannot then find.
    */
-  private async holderSeenFrom(authoritative: ConnectionHalf, recordId: string): Promise<string | undefined> {
+  private async holderSeenFrom(authoritative: ConnectionHalf, recordId: string, canSee: (master: ConnectionHalf) => boolean): Promise<{ id: string; visible: boolean } | undefined> {
     const holder = await this.store.guardHolder(authoritative);
     if (!holder) return undefined;
     const held = await this.store.read(authoritative.record1id, holder.connectionid);
     // Released since (deleted, deactivated, roles changed): nothing to name; the caller decides again.
     if (!held || !claimsGuard(held) || guardRowKey(held.half) !== guardRowKey(authoritative)) return undefined;
-    await this.propagate(held);
-    return recordId === authoritative.record1id ? holder.connectionid : holder.relatedconnectionid;
+    try {
+      await this.propagate(held);
+    } catch (error) {
+      if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
+      // The holder is a refused create of an id used twice, not a connection: it is ended, and the
+      // caller decides again.
+      await this.endDuplicateId(held, held.half.modifiedon).catch(() => undefined);
+      return undefined;
+    }
+    return { id: recordId === authoritative.record1id ? held.half.connectionid : held.half.relatedconnectionid, visible: canSee(masterOf(held.half)) };
   }
 
   /** The holder of the guard a new connection would take, unless it is that very connection (made meanwhile). */
-  private async otherHolder(authoritative: ConnectionHalf, recordId: string): Promise<string | undefined> {
-    const holder = await this.holderSeenFrom(authoritative, recordId);
-    return holder === authoritative.connectionid || holder === authoritative.relatedconnectionid ? undefined : holder;
+  private async otherHolder(authoritative: ConnectionHalf, recordId: string, canSee: (master: ConnectionHalf) => boolean): Promise<{ id: string; visible: boolean } | undefined> {
+    const holder = await this.holderSeenFrom(authoritative, recordId, canSee);
+    return holder?.id === authoritative.connectionid || holder?.id === authoritative.relatedconnectionid ? undefined : holder;
   }
 
   /**
@@ -208,49 +253,101 @@ export class ConnectionProtocol {
     master: ConnectionHalf,
     fingerprint: string,
     isSameRequest: (existing: ConnectionHalf) => boolean,
+    canSee: (existing: ConnectionHalf) => boolean,
   ): Promise<{ master: ConnectionHalf; created: boolean }> {
     const authoritative = authoritativeOf(master);
-    const lastop = this.stamp(fingerprint);
+    const stamp = this.stamp(fingerprint);
     let previous: StoredCopy | undefined;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      // A new incarnation of an id whose connection was deleted continues its versions, so late writes
-      // of the old one stay fenced out.
+      // A new incarnation of an id whose connection was deleted continues its versions, and is created
+      // later than the old one even on a clock running behind, so late writes of the old one stay out.
+      const createdon = previous && previous.half.createdon >= authoritative.createdon
+        ? new Date(Date.parse(previous.half.createdon) + 1).toISOString() : authoritative.createdon;
       const first: Copy = {
-        half: { ...authoritative, versionnumber: (previous?.half.versionnumber ?? 0) + 1 },
+        half: { ...authoritative, createdon, modifiedon: createdon > authoritative.modifiedon ? createdon : authoritative.modifiedon, versionnumber: (previous?.half.versionnumber ?? 0) + 1 },
         tombstone: false,
-        lastop,
+        lastop: withStamp(previous?.lastop ?? '', stamp),
         indexed: union(previous?.indexed ?? [], currentIndexKeys(authoritative)),
       };
       try {
         await this.store.commit(first, previous);
-        await this.propagate(first, previous ? undefined : null, previous === undefined);
-        return { master: masterOf(first.half), created: true };
       } catch (error) {
         // 404/412: the tombstone it replaces was purged or re-used meanwhile; 409: the id or pair is taken.
         if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
-      }
-      const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
-      if (existing?.tombstone) {
-        previous = existing;
-        const holder = await this.otherHolder(authoritative, master.record1id);
-        if (holder !== undefined) throw connectionExists(holder);
-        continue;
-      }
-      if (existing && !existing.tombstone) {
-        if (fingerprintIn(existing.lastop) === fingerprint || isSameRequest(masterOf(existing.half))) {
-          await this.propagate(existing);
-          // This very call made it (the SDK retried the commit after a lost answer): created. An
-          // earlier request made it: a repeat, answered with the existing connection.
-          return { master: masterOf(existing.half), created: existing.lastop === lastop };
+        const outcome = await this.afterFailedCreate(authoritative, master, fingerprint, stamp, isSameRequest, canSee);
+        if (outcome === 'retry') {
+          await this.pause(round);
+          previous = undefined;
+          continue;
         }
-        throw conflict('DuplicateRecord', `A different connection with id ${master.connectionid} already exists.`, { connectionid: master.connectionid });
+        if ('tombstone' in outcome) {
+          previous = outcome;
+          continue;
+        }
+        return outcome;
       }
-      previous = undefined;
-      const holder = await this.otherHolder(authoritative, master.record1id);
-      if (holder !== undefined) throw connectionExists(holder);
-      await this.pause(round); // what conflicted is gone again: try once more
+      // A first incarnation: its copies do not exist yet, so they are inserted without a read.
+      await this.propagateCreated(first, previous === undefined);
+      return { master: masterOf(first.half), created: true };
     }
     throw unavailable('The connection could not be created because of concurrent changes; retry the request.', 1);
+  }
+
+  /**
+   * Propagates a connection just created. When a slot of its copies turns out to hold another
+   * connection (a connection id used twice, between other records), the create is undone (a tombstone
+   * committed in its place) and refused.
+   */
+  private async propagateCreated(created: Copy, fresh: boolean): Promise<void> {
+    try {
+      await this.propagate(created, fresh ? null : undefined, fresh);
+    } catch (error) {
+      if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
+      const current = await this.store.read(created.half.record1id, created.half.connectionid);
+      if (current && !current.tombstone && landed(current.lastop, stampsIn(created.lastop).at(-1) ?? '')) {
+        const undone: Copy = { ...current, half: { ...current.half, versionnumber: current.half.versionnumber + 1 }, tombstone: true, lastop: withStamp(current.lastop, this.stamp('undo')) };
+        // Until it is undone the create stands applied, so a failure to undo is a 503: the retry undoes it
+        // (or, if the caller never retries, the repair job ends it by the same rule).
+        await this.store.commit(undone, current).catch((failure: unknown) => {
+          if (isStorageStatus(failure, 412) || isStorageStatus(failure, 404)) {
+            throw unavailable('The connection was changed while its create was being undone; retry the request.', 1);
+          }
+          throw failure;
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** After a create's commit failed: what stands in its place decides (a repeat, a conflict, or a retry). */
+  private async afterFailedCreate(
+    authoritative: ConnectionHalf,
+    master: ConnectionHalf,
+    fingerprint: string,
+    stamp: string,
+    isSameRequest: (existing: ConnectionHalf) => boolean,
+    canSee: (existing: ConnectionHalf) => boolean,
+  ): Promise<{ master: ConnectionHalf; created: boolean } | StoredCopy | 'retry'> {
+    const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
+    if (existing?.tombstone && existing.half.record2id === authoritative.record2id) {
+      const holder = await this.otherHolder(authoritative, master.record1id, canSee);
+      if (holder !== undefined) throw connectionExists(holder);
+      return existing; // an earlier incarnation: created anew over its tombstone
+    }
+    if (existing) {
+      // A tombstone of a connection between other records holds the id until the grace period is over.
+      const sameConnection = existing.half.record2id === authoritative.record2id && !existing.tombstone;
+      if (sameConnection && (fingerprintIn(existing.lastop) === fingerprint || landed(existing.lastop, stamp) || isSameRequest(masterOf(existing.half)))) {
+        await this.propagateCreated(existing, false);
+        // This very call made it (the SDK retried the commit after a lost answer): created. An
+        // earlier request made it: a repeat, answered with the existing connection.
+        return { master: masterOf(existing.half), created: landed(existing.lastop, stamp) };
+      }
+      throw conflict('DuplicateRecord', `A different connection with id ${master.connectionid} already exists.`, { connectionid: master.connectionid });
+    }
+    const holder = await this.otherHolder(authoritative, master.record1id, canSee);
+    if (holder !== undefined) throw connectionExists(holder);
+    return 'retry'; // what conflicted is gone again: try once more
   }
 
   /**
@@ -263,54 +360,63 @@ export class ConnectionProtocol {
       const located = await this.locate(recordId, connectionId);
       if (!located) throw connectionNotFound();
       const { target, authoritative } = located;
-      // The other half's version, when the URL named it: propagation then needs no second read of it.
-      const derived = target === authoritative ? undefined : knownVersion(target);
+      // The other half, as the URL's read gave it or read now (propagation then needs no second read).
+      const other = target === authoritative ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid) : target;
+      if (other && !pairsWith(other.half, authoritative.half)) {
+        // Its other half's slot holds another connection's copy: this one was a create of an id used
+        // twice that was refused (and not undone before its caller went away). It is not a connection.
+        if (!authoritative.tombstone) await this.endDuplicateId(authoritative, authoritative.half.modifiedon).catch(() => undefined);
+        throw connectionNotFound();
+      }
+      const derived = other ? knownVersion(other) : null;
       const result = (master: ConnectionHalf, unchanged: boolean, deleted: boolean): ChangeResult => ({ master, target, unchanged, deleted });
 
       if (fingerprintIn(authoritative.lastop) === request.fingerprint) {
-        await this.propagate(authoritative, derived);
+        await this.propagateChanged(authoritative, derived);
         return result(masterOf(authoritative.half), true, authoritative.tombstone);
       }
       if (authoritative.tombstone) {
-        await this.propagate(authoritative, derived);
+        await this.propagateChanged(authoritative, derived);
         throw connectionNotFound();
       }
       const decision = await request.decide(masterOf(authoritative.half));
       checkIfMatch(request.ifMatch, authoritative.half);
       if (decision.kind === 'keep') {
-        await this.propagate(authoritative, derived);
+        await this.propagateChanged(authoritative, derived);
         return result(masterOf(authoritative.half), true, false);
       }
       const nextHalf = authoritativeOf(decision.half);
+      const stamp = this.stamp(request.fingerprint);
       const next: Copy = {
         half: { ...nextHalf, versionnumber: authoritative.half.versionnumber + 1 },
         tombstone: decision.kind === 'delete',
-        lastop: this.stamp(request.fingerprint),
+        lastop: withStamp(authoritative.lastop, stamp),
         indexed: union(authoritative.indexed, currentIndexKeys(authoritative.half), currentIndexKeys(nextHalf)),
       };
       try {
         await this.store.commit(next, authoritative);
       } catch (error) {
-        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412)) throw error;
+        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
         // The storage SDK retries a commit whose answer was lost; the retry then fails on the ETag the
-        // first attempt changed. Whether this request is what changed it decides the answer.
+        // first attempt changed. Whether this call's commit landed (even if others came after it)
+        // decides the answer.
         const now = await this.store.read(authoritative.half.record1id, authoritative.half.connectionid);
-        const applied = now?.lastop === next.lastop && now.half.versionnumber === next.half.versionnumber;
-        // The same request, sent again by its caller, got there first: the next round answers it as a repeat.
-        if (!applied && now && fingerprintIn(now.lastop) === request.fingerprint) continue;
-        if (!applied) {
-          if (isStorageStatus(error, 409)) {
-            const holder = await this.holderSeenFrom(next.half, recordId);
-            if (holder !== undefined) throw connectionExists(holder);
-            // The guard was released meanwhile: decide again.
-          } else if (request.ifMatch !== undefined) {
-            throw preconditionFailed('The connection was changed by another request while this one ran: read it again.');
-          }
-          await this.pause(round);
-          continue;
+        if (now && landed(now.lastop, stamp)) {
+          // Answered with what this call committed (later changes may have followed it).
+          await this.propagateChanged(now, derived);
+          return result(masterOf(next.half), false, next.tombstone);
         }
+        if (isStorageStatus(error, 409)) {
+          const holder = await this.holderSeenFrom(next.half, recordId, request.canSee);
+          if (holder !== undefined) throw connectionExists(holder);
+          // The guard was released meanwhile: decide again.
+        }
+        // Changed meanwhile (or only rewritten by the repair job): decided again on what is there now,
+        // where If-Match is checked against the connection's version, not the storage ETag.
+        await this.pause(round);
+        continue;
       }
-      await this.propagate(next, derived);
+      await this.propagateChanged(next, derived);
       return result(masterOf(next.half), false, next.tombstone);
     }
     throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
@@ -324,10 +430,25 @@ export class ConnectionProtocol {
     const next: Copy = {
       half: { ...loser.half, statecode: INACTIVE, statuscode: statusOfState[INACTIVE], modifiedon: now, versionnumber: loser.half.versionnumber + 1 },
       tombstone: false,
-      lastop: 'repair:duplicate',
+      lastop: withStamp(loser.lastop, this.stamp('repair')),
       indexed: union(loser.indexed, currentIndexKeys(loser.half)),
     };
     await this.store.commit(next, loser, false);
+    await this.propagate(next);
+  }
+
+  /**
+   * Ends a connection whose other half's slot belongs to another connection (its id used twice): a
+   * tombstone, committed like a delete, whose propagation leaves the other connection's copies alone.
+   */
+  async endDuplicateId(intruder: StoredCopy, now: string): Promise<void> {
+    const next: Copy = {
+      half: { ...intruder.half, modifiedon: now, versionnumber: intruder.half.versionnumber + 1 },
+      tombstone: true,
+      lastop: withStamp(intruder.lastop, this.stamp('repair')),
+      indexed: union(intruder.indexed, currentIndexKeys(intruder.half)),
+    };
+    await this.store.commit(next, intruder);
     await this.propagate(next);
   }
 }

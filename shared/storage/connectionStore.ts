@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ACTIVE, type ConnectionHalf } from '../connection';
-import { unavailable } from '../errors';
+import { conflict, type DomainError, unavailable } from '../errors';
 import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './paging';
 import { ANY_ETAG, type Condition, isStorageStatus, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
 
@@ -120,9 +120,9 @@ export function fromStored(stored: Stored): StoredCopy {
 export const isLive = (copy: Pick<Copy, 'tombstone'>): boolean => !copy.tombstone;
 
 interface GuardHolder {
-  /** The authoritative half holding the guard, and its twin. */
+  /** The authoritative half holding the guard, and its twin (absent on guards older than this protocol). */
   connectionid: string;
-  relatedconnectionid: string;
+  relatedconnectionid?: string;
 }
 
 const guardEntity = (half: ConnectionHalf): TableEntity => ({
@@ -148,23 +148,65 @@ export interface HalfQuery {
 const MAX_FENCE_ROUNDS = 10;
 
 /**
- * Writes a derived copy (the other half, an index entry) so that it only ever moves forward: it
- * replaces what is stored only when that is an older version, and otherwise leaves it. Any process may
- * repeat it at any time, in any order, with any older or newer version, and the copy still ends at the
- * newest version written. `known` is the stored entity when the caller has just read it, or null when
- * it is believed absent (a first write tries an insert without reading).
+ * Where a copy stands in its connection's history. Versions order the changes of one incarnation; a
+ * connection id deleted, purged and created again starts a new incarnation with a later `createdon`,
+ * so a late write of the old one still loses.
  */
-export async function fencedPut(table: TablePort, entity: TableEntity, version: number, known?: KnownVersion | null): Promise<void> {
+export interface CopyVersion {
+  createdon: string;
+  version: number;
+}
+
+/** Whether `a` is a later state than `b`. */
+export const isLater = (a: CopyVersion, b: CopyVersion): boolean =>
+  a.createdon > b.createdon || (a.createdon === b.createdon && a.version > b.version);
+
+/** The version, owner and ETag of a copy as last read. */
+export interface KnownVersion extends CopyVersion {
+  etag: string;
+  tombstone: boolean;
+  /** Whose copy it is: the other half it pairs with ("<record2id>/<relatedconnectionid>"). */
+  owner: string;
+}
+
+const ownerOf = (properties: Record<string, unknown>): string => `${String(properties.record2id)}/${String(properties.relatedconnectionid)}`;
+const versionOf = (properties: Record<string, unknown>): CopyVersion => ({ createdon: String(properties.createdon), version: Number(properties.versionnumber) });
+
+export const knownVersion = (copy: StoredCopy): KnownVersion => ({
+  createdon: copy.half.createdon, version: copy.half.versionnumber, etag: copy.etag, tombstone: copy.tombstone, owner: `${copy.half.record2id}/${copy.half.relatedconnectionid}`,
+});
+
+/** The slot a copy would go to holds a copy of another connection (a connection id used twice). */
+export const foreignCopy = (): DomainError =>
+  conflict('DuplicateRecord', 'This connection id is already used by a connection between other records: choose another connectionid.');
+
+/**
+ * Writes a derived copy (the other half, an index entry) so that it only ever moves forward: it
+ * replaces what is stored only when that is an earlier state of the same connection, and otherwise
+ * leaves it. Any process may repeat it at any time, in any order, with any older or newer version, and
+ * the copy still ends at the latest state written. A slot held by another connection's copy is never
+ * written: a live copy is refused (foreignCopy), a tombstone is simply not needed there. `known` is the
+ * stored copy when the caller has just read it, or null when it is believed absent (a first write tries
+ * an insert without reading).
+ */
+export async function fencedPut(table: TablePort, entity: TableEntity, known?: KnownVersion | null): Promise<'ours' | 'foreign'> {
+  const wanted = versionOf(entity);
+  const owner = ownerOf(entity);
   let current = known;
   for (let round = 0; round < MAX_FENCE_ROUNDS; round++) {
     if (current === undefined) {
       const stored = await table.get(entity.partitionKey, entity.rowKey);
-      current = stored ? { version: Number(stored.entity.versionnumber), etag: stored.etag } : null;
+      current = stored ? { ...versionOf(stored.entity), etag: stored.etag, owner: ownerOf(stored.entity), tombstone: stored.entity.tombstone === true } : null;
     }
-    if (current !== null && current.version >= version) return;
+    if (current !== null && current.owner !== owner) {
+      // Another connection's copy (live, or its tombstone until the grace period is over) holds the slot.
+      if (entity.tombstone === true) return 'foreign';
+      throw foreignCopy();
+    }
+    if (current !== null && !isLater(wanted, current)) return 'ours';
     try {
       await table.write(current === null ? { op: 'insert', entity } : { op: 'replace', entity, etag: current.etag });
-      return;
+      return 'ours';
     } catch (error) {
       // Someone else wrote it meanwhile (409: it appeared, 412: it changed, 404: it was purged): look again.
       if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
@@ -174,13 +216,10 @@ export async function fencedPut(table: TablePort, entity: TableEntity, version: 
   throw unavailable('A copy of the connection is being written by many requests at once; retry the request.', 1);
 }
 
-/** The version and ETag of a copy as last read. */
-export interface KnownVersion {
-  version: number;
-  etag: string;
-}
-
-export const knownVersion = (copy: StoredCopy): KnownVersion => ({ version: copy.half.versionnumber, etag: copy.etag });
+/** Whether a derived copy and an authoritative one are two halves of one connection. */
+export const pairsWith = (derived: ConnectionHalf, authoritative: ConnectionHalf): boolean =>
+  authoritative.record2id === derived.record1id && authoritative.relatedconnectionid === derived.connectionid &&
+  derived.record2id === authoritative.record1id && derived.relatedconnectionid === authoritative.connectionid;
 
 export class ConnectionStore {
   constructor(readonly table: TablePort) {}
@@ -194,7 +233,9 @@ export class ConnectionStore {
   async guardHolder(authoritative: ConnectionHalf): Promise<GuardHolder | undefined> {
     const stored = await this.table.get(authoritative.record1id, guardRowKey(authoritative));
     if (!stored) return undefined;
-    return { connectionid: String(stored.entity.connectionid), relatedconnectionid: String(stored.entity.relatedconnectionid) };
+    // Guards of data older than this protocol name only the connection id.
+    const related = stored.entity.relatedconnectionid;
+    return { connectionid: String(stored.entity.connectionid), ...(typeof related === 'string' && { relatedconnectionid: related }) };
   }
 
   /**
@@ -222,8 +263,8 @@ export class ConnectionStore {
   }
 
   /** Writes a derived half: version-fenced (see fencedPut). */
-  putDerived(copy: Copy, known?: KnownVersion | null): Promise<void> {
-    return fencedPut(this.table, toEntity(copy), copy.half.versionnumber, known);
+  putDerived(copy: Copy, known?: KnownVersion | null): Promise<'ours' | 'foreign'> {
+    return fencedPut(this.table, toEntity(copy), known);
   }
 
   /** Deletes a copy if it is still the one read (a tombstone whose grace has passed). */

@@ -42,8 +42,8 @@ export class RoleIndexStore {
    * Writes the entry of `copy.half` under `roleId` (the role its record 1 plays now, or played before:
    * then `copy` is a tombstone), version-fenced.
    */
-  put(roleId: string, copy: Copy, known?: KnownVersion | null): Promise<void> {
-    return fencedPut(this.table, toEntity(copy, roleId, indexRowKey(copy.half)), copy.half.versionnumber, known);
+  async put(roleId: string, copy: Copy, known?: KnownVersion | null): Promise<void> {
+    await fencedPut(this.table, toEntity(copy, roleId, indexRowKey(copy.half)), known);
   }
 
   async read(roleId: string, half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): Promise<StoredCopy | undefined> {
