@@ -321,6 +321,24 @@ export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckC
     const named = (last.body as { existingconnectionid?: unknown }).existingconnectionid;
     const side: Side = op.side ?? 'record1';
     const record = recordOf(op.ref, side);
+    if (named === undefined) {
+      // Named only to a caller who may read it: then an administrator must find an active connection
+      // between the two records with those roles right after the 409, unless one was changed meanwhile.
+      const other = otherRecordOf(op.ref, side);
+      const observed = op.conflict?.lists?.[0];
+      const end = op.conflict?.end ?? 0;
+      const present = observed?.status !== 200 || viewsOf(observed.items).some((view) => view.record1id === record && view.record2id === other && view.statecode === 0 &&
+        (op.roles === undefined || (view.record1roleid === op.roles[0] && view.record2roleid === op.roles[1])));
+      const pair = [record, other].sort().join('/');
+      const onPair = (candidate: Op) => (candidate.ref !== undefined && [candidate.ref.record1, candidate.ref.record2].sort().join('/') === pair)
+        || (candidate.kind === 'cascade' && candidate.record !== undefined && [record, other].includes(candidate.record));
+      const changed = history.ops.some((candidate) => candidate !== op && onPair(candidate) &&
+        (deleting(candidate) || candidate.kind === 'state' || candidate.kind === 'role') && mayActWithin(candidate, last.start, end));
+      if (!present && !changed) {
+        violations.push({ invariant: 'conflict-names-live-connection', detail: `${describe(op)} answered 409 without naming a connection (the caller may not read it), yet record ${record} has no active connection with ${other} and those roles right after` });
+      }
+      continue;
+    }
     const existing = typeof named === 'string' ? history.refOf(named) : undefined;
     if (!existing) {
       violations.push({ invariant: 'conflict-names-live-connection', detail: `${describe(op)} names ${String(named)}, which no create asked for` });

@@ -127,9 +127,14 @@ describe('creating a connection', () => {
     const request = input({ record1roleid: role1, record2roleid: role2 });
     const { half } = await service.create(request, alice);
 
-    const duplicate = await rejection(service.create({ ...request, connectionid: randomUUID() }, bob));
+    const duplicate = await rejection(service.create({ ...request, connectionid: randomUUID() }, alice));
     expect(duplicate.code).toBe('ConnectionExists');
     expect(duplicate.extra.members?.existingconnectionid).toBe(half.connectionid);
+    // A caller who may not read it learns that the pair is taken, and nothing about the connection.
+    const stranger = await rejection(service.create({ ...request, connectionid: randomUUID() }, bob));
+    expect(stranger.code).toBe('ConnectionExists');
+    expect(stranger.extra.members).toBeUndefined();
+    expect(stranger.message).not.toContain(half.connectionid);
 
     // The same connection made from the other side is the same connection.
     const reversed = input({
