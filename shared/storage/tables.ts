@@ -9,6 +9,22 @@ const clientOptions: TableServiceClientOptions = {
   retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
 };
 
+// Each try is bounded too (30 s), so no request outlives the function timeout and, with it, the grace
+// period the repair job keeps tombstones for (see README, "Known limits").
+const TRY_TIMEOUT_MS = 30_000;
+const tryTimeout: Parameters<TableClient['pipeline']['addPolicy']>[0] = {
+  name: 'tryTimeout',
+  sendRequest: (request, next) => {
+    request.timeout = TRY_TIMEOUT_MS;
+    return next(request);
+  },
+};
+
+function bounded(client: TableClient): TableClient {
+  client.pipeline.addPolicy(tryTimeout);
+  return client;
+}
+
 /**
  * DefaultAzureCredential, loaded on the first token request: @azure/identity (with MSAL) is the
  * largest part of the app and is not needed to start it, so loading it late shortens cold starts.
@@ -38,13 +54,13 @@ export function createTableClient(settings: Settings, tableName: string): TableC
     credential ??= new LazyDefaultAzureCredential(
       settings.DataTables__clientId ? { managedIdentityClientId: settings.DataTables__clientId } : {},
     );
-    return new TableClient(settings.DataTables__tableServiceUri, tableName, credential, clientOptions);
+    return bounded(new TableClient(settings.DataTables__tableServiceUri, tableName, credential, clientOptions));
   }
   if (settings.DataTables__connectionString) {
-    return TableClient.fromConnectionString(settings.DataTables__connectionString, tableName, {
+    return bounded(TableClient.fromConnectionString(settings.DataTables__connectionString, tableName, {
       ...clientOptions,
       allowInsecureConnection: settings.DataTables__connectionString.includes('http://'),
-    });
+    }));
   }
   throw new Error('No table storage configured: set DataTables__tableServiceUri (Azure) or DataTables__connectionString (Azurite).');
 }
