@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { createConnectionSchema } from '../../shared/connection';
 import type { DomainError } from '../../shared/errors';
 import { createServices, type Services } from '../../shared/services';
@@ -10,6 +10,36 @@ import { uniqueTableName } from './storage';
 
 // The SDK retries a failed request three times: four failures in a row make a failure stick.
 export const STICKY = 4;
+
+/**
+ * The app's services talking to Azurite through a fault proxy, with tables of their own, for one test
+ * file: after each case the proxy is cleared, the repair job runs, and the checker must find nothing
+ * (whatever a case broke, the repair job restores it).
+ */
+export function behindFaultProxy(): { readonly proxy: FaultProxy; readonly services: Services } {
+  let proxy: FaultProxy | undefined;
+  let services: Services | undefined;
+  beforeAll(async () => ({ proxy, services } = await servicesBehindProxy()));
+  afterEach(async () => {
+    proxy?.clear();
+    if (!services) return;
+    await services.consistency.walk({ repair: true, graceMs: 0 });
+    expect((await services.consistency.walk({ repair: false, graceMs: 0 })).violations).toEqual([]);
+  });
+  afterAll(async () => proxy?.close());
+  const need = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the fault proxy is not started yet');
+    return value;
+  };
+  return {
+    get proxy() {
+      return need(proxy);
+    },
+    get services() {
+      return need(services);
+    },
+  };
+}
 
 /** The app's services talking to Azurite through a fault proxy, with tables of their own. */
 export async function servicesBehindProxy(): Promise<{ proxy: FaultProxy; services: Services }> {
