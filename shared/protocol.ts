@@ -362,13 +362,14 @@ export class ConnectionProtocol {
       const { target, authoritative } = located;
       // The other half, as the URL's read gave it or read now (propagation then needs no second read).
       const other = target === authoritative ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid) : target;
-      if (other && !pairsWith(other.half, authoritative.half)) {
+      if (other && !other.tombstone && !pairsWith(other.half, authoritative.half)) {
         // Its other half's slot holds another connection's copy: this one was a create of an id used
         // twice that was refused (and not undone before its caller went away). It is not a connection.
         if (!authoritative.tombstone) await this.endDuplicateId(authoritative, authoritative.half.modifiedon).catch(() => undefined);
         throw connectionNotFound();
       }
-      const derived = other ? knownVersion(other) : null;
+      // Another connection's tombstone in the slot: unknown to this one (propagation decides).
+      const derived = other && pairsWith(other.half, authoritative.half) ? knownVersion(other) : undefined;
       const result = (master: ConnectionHalf, unchanged: boolean, deleted: boolean): ChangeResult => ({ master, target, unchanged, deleted });
 
       if (fingerprintIn(authoritative.lastop) === request.fingerprint) {
