@@ -25,8 +25,9 @@ import { isStorageStatus } from './storage/tablePort';
  *    transaction there: the half at version + 1 and the move of its uniqueness guard. That commit is the
  *    linearisation point: a change either committed or did not.
  * 2. **Commit, then propagate.** Every other copy is derived from the authoritative one and written by a
- *    version-fenced write (fencedPut): a copy is only ever replaced by a newer version. Propagating is
- *    idempotent and order-free, so anyone may repeat it at any time.
+ *    fenced write (fencedPut): a copy is only ever replaced by a later state of the same connection
+ *    (ordered by incarnation, then version), never by another connection's. Propagating is idempotent
+ *    and order-free, so anyone may repeat it at any time.
  * 3. **Tombstones.** A delete commits a tombstone (version + 1) and propagates tombstones to every copy,
  *    so a late propagation of an older version finds a newer copy and stops: nothing deleted comes back.
  *    The repair job removes tombstones once no request that could still write an older version can be
@@ -35,11 +36,11 @@ import { isStorageStatus } from './storage/tablePort';
  *    before answering, whatever it then decides; so a retry finishes what an interrupted attempt left,
  *    and a 2xx always means every copy shows the change.
  * 5. **Recognised retries.** The commit records the request's fingerprint (caller, operation, target,
- *    body, If-Match) and a nonce of the call that made it (`lastop` = "<fingerprint>.<nonce>"). A
- *    request whose fingerprint is the authoritative copy's last one was already applied (its answer was
- *    lost): it is answered as the first attempt was, after propagating, never with a 404, 409 or 412.
- *    A commit that fails on an ETag or key its own call changed (the storage SDK retried it after a lost
- *    response) is recognised by the nonce, and is a success.
+ *    body, If-Match) and a nonce of the call that made it; `lastop` keeps the last eight such stamps. A
+ *    request whose fingerprint is the latest was already applied (its answer was lost): it is answered
+ *    as the first attempt was, after propagating, never with a 404, 409 or 412. A commit that fails on
+ *    an ETag its own call changed (the storage SDK resent it after a lost response) is recognised by
+ *    its nonce among the stamps, even if other changes came after it, and is a success.
  */
 
 /** An If-Match condition: a list of strong ETags (one must match), or "*" for "whatever exists". */
