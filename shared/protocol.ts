@@ -167,7 +167,8 @@ export class ConnectionProtocol {
 
   /** A `lastop` for one call of a request: its fingerprint, and a nonce only this call has. */
   private stamp(fingerprint: string): string {
-    return `${fingerprint}.${Math.floor(this.options.random() * 2 ** 48).toString(36)}`;
+    const draw = () => Math.floor(this.options.random() * 2 ** 48).toString(36);
+    return `${fingerprint}.${draw()}${draw()}`;
   }
 
   private pause(round: number): Promise<void> {

@@ -253,11 +253,10 @@ const etagOfHalf = (half: ConnectionHalf): string => etagOf(half);
 
 const describe = (error: unknown): string => (error instanceof Error ? error.stack ?? error.message : String(error));
 
-/** The fingerprint of the request that made the current version of a connection (raw state). */
-function lastRequestOn(service: SimTableService, target: PoolEntry): string | undefined {
+/** The commit stamps kept on a connection's authoritative copy (raw state). */
+function lastStampOn(service: SimTableService, target: PoolEntry): string | undefined {
   const authoritative = authoritativeOf({ ...dummyHalf, record1id: target.from, record2id: target.to, connectionid: target.id, relatedconnectionid: reciprocalIdOf(target.id) });
-  const copy = halfAt(readState(service), authoritative.record1id, authoritative.connectionid);
-  return copy && latestRequest(copy.lastop);
+  return halfAt(readState(service), authoritative.record1id, authoritative.connectionid)?.lastop;
 }
 
 /** Whether an error is what the HTTP layer answers 503 for (a client retries those); anything else not 4xx is a 500. */
@@ -275,7 +274,8 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
   const violations: string[] = [];
 
   // Setup, without faults: the role, and a few connections in whatever state the setup operations leave.
-  const quiet = new Scheduler({ seed, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 } });
+  // Its own random stream: the run's must not repeat the setup's (request nonces are drawn from it).
+  const quiet = new Scheduler({ seed: seed ^ 0x5e7a9, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 } });
   const quietDomain = domainOver(service, quiet, types);
   await quiet.run([async () => {
     await quietDomain.roles.create({ connectionroleid: ROLE, name: 'Peer', category: 5, objecttypecodes: [] }, admin);
@@ -294,6 +294,9 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
       // Recorded when sent: a request whose client crashed may still have been applied.
       const answer: Answer = { operation, client: index, started: scheduler.steps, answered: Number.POSITIVE_INFINITY, ok: false };
       answers.push(answer);
+      // What made the connection's current state before this request: an identical request sent
+      // earlier (by the setup, or another client) is not this one's first attempt.
+      const stampBefore = 'target' in operation ? lastStampOn(service, operation.target) : undefined;
       let request: Request;
       try {
         request = await prepare(domain, client.caller, operation);
@@ -317,7 +320,8 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
           }
           // A retry whose first attempt was applied is answered as that attempt would have been, never
           // with a refusal: the authoritative copy's last request is this one only if it was applied.
-          if (kind === 'refused' && attempt > 0 && request.print && 'target' in operation && lastRequestOn(service, operation.target) === request.print) {
+          if (kind === 'refused' && attempt > 0 && request.print && 'target' in operation && lastStampOn(service, operation.target) !== stampBefore
+            && latestRequest(lastStampOn(service, operation.target) ?? '') === request.print) {
             violations.push(`client ${index}: ${operation.kind} retried after a 503 was applied, yet answered ${(error as DomainError).code}`);
           }
           if (kind === 'refused' || attempt >= client.retries) {
