@@ -49,7 +49,7 @@ registerRoute({
   description: 'Serves the connection explorer page, which draws a record\'s connections as a graph with charts and a table.',
   method: 'GET',
   route: 'explorer',
-  // The page keeps its state (record, filters) in the address and reads it itself: any query is its own.
+  // The page keeps its state (record, filters) in the address and reads it itself, so the whole query string is the page's own.
   query: z.looseObject({}),
   anonymous: true,
   hidden: true,

@@ -1,4 +1,5 @@
-import { isStorageStatus, type TablePort } from '../../shared/storage/tablePort';
+import type { TablePort } from '../../shared/storage/tablePort';
+import { increment } from './counter';
 import { Scheduler } from './scheduler';
 import { SimTableService } from './simTable';
 
@@ -20,20 +21,6 @@ async function worker(table: TablePort, id: number): Promise<void> {
   }
 }
 
-/** Optimistic increments: a realistic protocol shape, with 409/412 retries; the step count varies. */
-async function increment(table: TablePort): Promise<void> {
-  for (;;) {
-    const current = await table.get('c', 'counter');
-    const n = current ? (current.entity.n as number) + 1 : 1;
-    try {
-      if (current) await table.write({ op: 'replace', entity: { partitionKey: 'c', rowKey: 'counter', n }, etag: current.etag });
-      else await table.write({ op: 'insert', entity: { partitionKey: 'c', rowKey: 'counter', n } });
-      return;
-    } catch (error) {
-      if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412)) throw error;
-    }
-  }
-}
 
 async function measure(name: string, schedules: number, once: (seed: number) => Promise<number>): Promise<void> {
   for (let seed = 0; seed < Math.min(200, schedules); seed++) await once(seed); // warm-up

@@ -310,7 +310,7 @@ export class Scheduler {
       s.resolve();
       return true;
     }
-    // Swap-remove: O(1), and as deterministic as any other order.
+    // Swap-remove: O(1), and as deterministic as every other order.
     const step = this.pending[index] as Step;
     const last = this.pending.pop() as Step;
     if (index < this.pending.length) this.pending[index] = last;

@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { increment } from '../../scripts/simulation/counter';
 import { Prng } from '../../scripts/simulation/prng';
 import { type Faults, type Outcome, Scheduler } from '../../scripts/simulation/scheduler';
 import { SimTableService } from '../../scripts/simulation/simTable';
-import { ANY_ETAG, isStorageStatus, StorageError, type TablePort } from '../../shared/storage/tablePort';
+import { ANY_ETAG, StorageError, type TablePort } from '../../shared/storage/tablePort';
 
-/** Optimistic increment of one counter: read, then insert or replace on the ETag read, again on 409/412. */
-async function increment(table: TablePort): Promise<number> {
-  for (;;) {
-    const current = await table.get('c', 'counter');
-    const n = current ? (current.entity.n as number) + 1 : 1;
-    try {
-      if (current) await table.write({ op: 'replace', entity: { partitionKey: 'c', rowKey: 'counter', n }, etag: current.etag });
-      else await table.write({ op: 'insert', entity: { partitionKey: 'c', rowKey: 'counter', n } });
-      return n;
-    } catch (error) {
-      if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412)) throw error;
-    }
-  }
-}
 
 interface Run {
   trace: readonly string[];
