@@ -368,10 +368,12 @@ export class ConnectionService {
     let after: string | undefined;
     for (;;) {
       const page = await this.store.range({ recordId }, CASCADE_PAGE_SIZE, after);
-      await forEachLimited(page.items.filter(isLive), REMOTE_DELETE_CONCURRENCY, async (stored) => {
+      // Tombstones too: a delete (an earlier attempt of this cascade) may have stopped before its index
+      // entries followed, and touching it finishes that before this cascade answers.
+      await forEachLimited(page.items, REMOTE_DELETE_CONCURRENCY, async (stored) => {
         try {
           await this.delete(recordId, stored.half.connectionid, caller);
-          deleted++;
+          if (isLive(stored)) deleted++;
         } catch (error) {
           if (!(error instanceof DomainError && error.kind === 'not-found')) throw error;
         }
