@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 export const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -11,18 +11,26 @@ export const guid = z
 
 export const newId = (): string => randomUUID();
 
-// Fixed namespace for name-based (RFC 9562 version 5) ids of reciprocal halves.
-const RECIPROCAL_NAMESPACE = Buffer.from('6f1c3c2e9a7d4b1e8e0f5a4d3c2b1a09', 'hex');
+// Fixed 128-bit mask of reciprocal ids. Zero where a GUID keeps its version and variant, so the
+// reciprocal of a version-4 GUID is one too.
+const RECIPROCAL_MASK = '5a3c9e71b2d40f863a5ce1d7b94f2a68';
+const HEX = '0123456789abcdef';
 
 /**
- * The reciprocal half's id is derived from the master's, so a retried or repaired create writes the same
- * keys instead of a second twin.
+ * The id of a connection's other half: derived from this half's id, so a retried or repaired create
+ * writes the same keys instead of a second twin. It is an involution (the reciprocal of the reciprocal
+ * is the id itself), so both ids of a connection share one claim key (idKeyOf) and one row in storage
+ * makes both unique. Connections created before this rule have a name-based (version 5) reciprocal id:
+ * each of their two ids has its own claim.
  */
-export function reciprocalIdOf(masterId: string): string {
-  const hash = createHash('sha1').update(RECIPROCAL_NAMESPACE).update(masterId.toLowerCase()).digest();
-  const bytes = hash.subarray(0, 16);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+export function reciprocalIdOf(id: string): string {
+  let mask = 0;
+  return id.toLowerCase().replace(/[0-9a-f]/g, (digit) => HEX[HEX.indexOf(digit) ^ HEX.indexOf(RECIPROCAL_MASK[mask++] ?? '0')] ?? digit);
+}
+
+/** The key under which a connection id is claimed: the same for an id and its reciprocal. */
+export function idKeyOf(id: string): string {
+  const lower = id.toLowerCase();
+  const reciprocal = reciprocalIdOf(lower);
+  return lower < reciprocal ? lower : reciprocal;
 }

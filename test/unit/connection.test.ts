@@ -11,7 +11,7 @@ import {
   updateConnectionSchema,
 } from '../../shared/connection';
 import { thrown } from '../support/errors';
-import { reciprocalIdOf } from '../../shared/ids';
+import { idKeyOf, reciprocalIdOf } from '../../shared/ids';
 import { buildObjectTypeRegistry } from '../../shared/objectTypes';
 
 const types = buildObjectTypeRegistry('base');
@@ -108,10 +108,13 @@ describe('the reciprocal half', () => {
     expect(etagOf(twin)).toBe(etagOf(master));
   });
 
-  it('has an id derived from the master\'s, so retries write the same keys', () => {
+  it('has an id derived from the master\'s, so retries write the same keys, and both share one claim key', () => {
     expect(reciprocalIdOf(master.connectionid)).toBe(reciprocalIdOf(master.connectionid.toUpperCase()));
-    expect(reciprocalIdOf(master.connectionid)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(reciprocalIdOf(twin.connectionid)).not.toBe(master.connectionid);
+    // A version-4 GUID's reciprocal is a version-4 GUID.
+    expect(reciprocalIdOf('3f2504e0-4f89-41d3-9a0c-0305e82c3301')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(reciprocalIdOf(twin.connectionid)).toBe(master.connectionid);
+    expect(twin.connectionid).not.toBe(master.connectionid);
+    expect(idKeyOf(twin.connectionid)).toBe(idKeyOf(master.connectionid));
   });
 });
 
