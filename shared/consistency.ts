@@ -1,6 +1,7 @@
 import { allSettled, forEachLimited } from './concurrency';
 import { sameContent } from './connection';
 import { DomainError } from './errors';
+import { idKeyOf } from './ids';
 import { type ConnectionProtocol, currentIndexKeys, derivedOf, entriesOf } from './protocol';
 import {
   claimsGuard,
@@ -12,6 +13,7 @@ import {
   isLater,
   knownVersion,
   pairsWith,
+  sameSlot,
   isGuardRowKey,
   isHalfRowKey,
   type StoredCopy,
@@ -48,7 +50,8 @@ export type ViolationKind =
   | 'missing-index'
   | 'stale-index'
   | 'orphan-index'
-  | 'duplicate-id';
+  | 'duplicate-id'
+  | 'unclaimed-id';
 
 export interface Violation {
   kind: ViolationKind;
@@ -198,6 +201,31 @@ export class ConsistencyWalker {
     return this.checkDerived(copy, options, result, report);
   }
 
+  /**
+   * A live connection's ids are claimed by its slot. Connections created before claims existed get
+   * theirs here (two, when their other half's id is of the older, name-based kind); a claim held by
+   * another live connection is an id used twice by such older data, reported for a person to resolve.
+   */
+  private async checkClaims(authoritative: StoredCopy, options: WalkOptions, report: Report): Promise<void> {
+    const { half } = authoritative;
+    const ids = idKeyOf(half.connectionid) === idKeyOf(half.relatedconnectionid) ? [half.connectionid] : [half.connectionid, half.relatedconnectionid];
+    for (const id of ids) {
+      const claim = await this.protocol.store.readClaim(id);
+      if (claim && sameSlot(claim, half)) continue;
+      if (!options.repair) {
+        report({ kind: 'unclaimed-id', table: 'connections', partitionKey: half.record1id, rowKey: authoritative.key, detail: `id ${id} is ${claim ? `claimed by ${claim.record1id}/${claim.connectionid}` : 'not claimed'}` });
+        continue;
+      }
+      const now = { ...half, modifiedon: new Date(this.clock()).toISOString() };
+      try {
+        await this.protocol.claimId(now, id, 'ensure');
+      } catch (error) {
+        if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
+        report({ kind: 'duplicate-id', table: 'connections', partitionKey: half.record1id, rowKey: authoritative.key, detail: `id ${id} is also live in another connection` });
+      }
+    }
+  }
+
   /** The other half and the index entries against the authoritative copy; its guard; tombstone purge. */
   private async checkAuthoritative(authoritative: StoredCopy, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
     const { store, index } = this.protocol;
@@ -242,6 +270,7 @@ export class ConsistencyWalker {
       compare(entry, copy, { missing: 'missing-index', lagging: 'stale-index' }, { table: 'roleIndex', partitionKey: roleId, rowKey: indexRowKey(copy.half) });
       if (!authoritative.tombstone && !current.has(key)) formerEntries.push({ key, entry });
     }));
+    if (!authoritative.tombstone) await this.checkClaims(authoritative, options, report);
     if (claimsGuard(authoritative)) {
       const holder = await store.guardHolder(authoritative.half);
       if (holder?.connectionid !== authoritative.half.connectionid) {

@@ -5,6 +5,9 @@ import { conflict, DomainError, notFound, preconditionFailed, unavailable } from
 import {
   claimsGuard,
   type ConnectionStore,
+  ownsIdOf,
+  sameSlot,
+  slotOf,
   type Copy,
   guardRowKey,
   isAuthoritative,
@@ -79,7 +82,17 @@ export interface ProtocolOptions {
   /** Waits before another round after losing a race; simulated in tests. */
   sleep: (ms: number) => Promise<void>;
   random: () => number;
+  /**
+   * How long a claim on an id whose slot is still empty is left to the create that made it before
+   * another create may take it over (default CLAIM_GRACE_MS). Only liveness depends on it: a takeover
+   * fences the slot first, so the create it overtakes can no longer commit.
+   */
+  claimGraceMs?: number;
 }
+
+/** A create normally commits milliseconds after claiming its id; one that took longer may be overtaken. */
+export const CLAIM_GRACE_MS = 60_000;
+const MAX_CLAIM_ROUNDS = 10;
 
 const MAX_CREATE_ROUNDS = 5;
 // Conditional writes that lose a race re-read and try again; many writers on one connection need more
@@ -138,6 +151,10 @@ export function entriesOf(authoritative: Copy): { key: string; roleId: string; c
     return { key, roleId: key.slice(2), copy: { half, tombstone: !current.has(key), lastop: '', indexed: [] } };
   });
 }
+
+/** The id belongs to another connection (or another create is claiming it). */
+const duplicateId = (connectionId: string): DomainError =>
+  conflict('DuplicateRecord', `A different connection with id ${connectionId} already exists.`, { connectionid: connectionId });
 
 const connectionNotFound = (): DomainError => notFound('No such connection for this record.', 'ConnectionNotFound');
 
@@ -246,6 +263,48 @@ export class ConnectionProtocol {
   }
 
   /**
+   * Claims an id (both of a connection's ids share a claim key) for its authoritative slot, before the
+   * create commits there, so no two connections anywhere hold one id:
+   * - `insert`: a create's first claim (an insert; a claim already naming this slot is ours: a retry, a
+   *   new incarnation of a deleted connection);
+   * - `confirm`: before a commit conditional on a read of the slot, a claim naming this slot has its
+   *   ETag moved, so a takeover that read it before fails;
+   * - `ensure`: the repair job's check of a live connection (a read; written only when missing).
+   * A claim naming another slot is refused while that slot's connection owns the id (or, for
+   * CLAIM_GRACE_MS, while its create may still be running); otherwise it is taken over, after fencing
+   * that slot so the create that claimed it can no longer commit.
+   */
+  async claimId(authoritative: ConnectionHalf, id: string, mode: 'insert' | 'confirm' | 'ensure', requestedId = id): Promise<void> {
+    const slot = slotOf(authoritative);
+    const now = authoritative.modifiedon;
+    for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+      try {
+        const claim = round === 0 && mode === 'insert' ? undefined : await this.store.readClaim(id);
+        if (!claim) {
+          await this.store.writeClaim(id, slot, now);
+          return;
+        }
+        if (sameSlot(claim, slot)) {
+          if (mode === 'confirm') await this.store.writeClaim(id, slot, now, claim.etag);
+          return;
+        }
+        const held = await this.store.read(claim.record1id, claim.connectionid);
+        if (held && ownsIdOf(held, id)) throw duplicateId(requestedId);
+        const claimAge = Date.parse(now) - Date.parse(claim.claimedon);
+        if (!held && claimAge < (this.options.claimGraceMs ?? CLAIM_GRACE_MS)) throw duplicateId(requestedId);
+        await this.store.fenceSlot(claim, held, now);
+        await this.store.writeClaim(id, slot, now, claim.etag);
+        return;
+      } catch (error) {
+        // 409: claimed meanwhile (insert), or the fenced slot filled; 412/404: changed meanwhile. Look again.
+        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+        if (round > 0) await this.pause(round);
+      }
+    }
+    throw unavailable('The connection id is being claimed by many requests at once; retry the request.', 1);
+  }
+
+  /**
    * Creates a connection from its master half. Answers `created: true` for a new connection (or a retry
    * of the very request that made it) and `created: false` when `isSameRequest` says an existing one with
    * this id is what the caller asked for; throws ConnectionExists (another connection holds the pair)
@@ -259,8 +318,12 @@ export class ConnectionProtocol {
   ): Promise<{ master: ConnectionHalf; created: boolean }> {
     const authoritative = authoritativeOf(master);
     const stamp = this.stamp(fingerprint);
+    await this.claimId(authoritative, authoritative.connectionid, 'insert', master.connectionid);
     let previous: StoredCopy | undefined;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
+      // Over a tombstone the commit is conditional on a read of the slot, so the claim is confirmed after
+      // that read (an insert needs no confirmation: the slot's absence cannot come back once fenced).
+      if (previous) await this.claimId(authoritative, authoritative.connectionid, 'confirm', master.connectionid);
       // A new incarnation of an id whose connection was deleted continues its versions, and is created
       // later than the old one even on a clock running behind, so late writes of the old one stay out.
       const createdon = previous && previous.half.createdon >= authoritative.createdon
@@ -345,7 +408,7 @@ export class ConnectionProtocol {
         // earlier request made it: a repeat, answered with the existing connection.
         return { master: masterOf(existing.half), created: landed(existing.lastop, stamp) };
       }
-      throw conflict('DuplicateRecord', `A different connection with id ${master.connectionid} already exists.`, { connectionid: master.connectionid });
+      throw duplicateId(master.connectionid);
     }
     const holder = await this.otherHolder(authoritative, master.record1id, canSee);
     if (holder !== undefined) throw connectionExists(holder);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ACTIVE, type ConnectionHalf } from '../connection';
+import { ACTIVE, type ConnectionHalf, INACTIVE, statusOfState } from '../connection';
+import { idKeyOf, reciprocalIdOf } from '../ids';
 import { conflict, type DomainError, unavailable } from '../errors';
 import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './paging';
 import { ANY_ETAG, type Condition, isStorageStatus, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
@@ -184,8 +185,8 @@ export const foreignCopy = (): DomainError =>
  * Writes a derived copy (the other half, an index entry) so that it only ever moves forward: it
  * replaces what is stored only when that is an earlier state of the same connection, and otherwise
  * leaves it. Any process may repeat it at any time, in any order, with any older or newer version, and
- * the copy still ends at the latest state written. A slot held by another connection's copy is never
- * written: a live copy is refused (foreignCopy), a tombstone is simply not needed there. `known` is the
+ * the copy still ends at the latest state written. A slot held by another connection's live copy is
+ * never written (foreignCopy); a tombstone is simply not needed there. `known` is the
  * stored copy when the caller has just read it, or null when it is believed absent (a first write tries
  * an insert without reading).
  */
@@ -199,11 +200,12 @@ export async function fencedPut(table: TablePort, entity: TableEntity, known?: K
       current = stored ? { ...versionOf(stored.entity), etag: stored.etag, owner: ownerOf(stored.entity), tombstone: stored.entity.tombstone === true } : null;
     }
     if (current !== null && current.owner !== owner) {
-      // Another connection's copy (live, or its tombstone until the grace period is over) holds the slot.
+      // Another connection's copy holds the slot. A tombstone has nothing to do there. A live copy
+      // replaces another connection's tombstone: ids are claimed (see claimId in the protocol), so the
+      // connection writing it owns the id now, and the one that left the tombstone is deleted.
       if (entity.tombstone === true) return 'foreign';
-      throw foreignCopy();
-    }
-    if (current !== null && !isLater(wanted, current)) return 'ours';
+      if (!current.tombstone) throw foreignCopy();
+    } else if (current !== null && !isLater(wanted, current)) return 'ours';
     try {
       await table.write(current === null ? { op: 'insert', entity } : { op: 'replace', entity, etag: current.etag });
       return 'ours';
@@ -221,12 +223,109 @@ export const pairsWith = (derived: ConnectionHalf, authoritative: ConnectionHalf
   authoritative.record2id === derived.record1id && authoritative.relatedconnectionid === derived.connectionid &&
   derived.record2id === authoritative.record1id && derived.relatedconnectionid === authoritative.connectionid;
 
+/**
+ * Id claims make a connection id unique across all records, which no partition can do alone:
+ *   PartitionKey "i_<claim key>" (idKeyOf: the same for both ids of a connection), RowKey "claim"
+ * The row names the authoritative slot (record 1, connection id) whose connection owns the id. A create
+ * claims the id before it commits; another slot takes a claim over only after fencing the slot it
+ * names (fenceSlot), so a commit decided before the takeover can no longer land. Claims are never
+ * deleted: a claim naming a slot that no longer holds the id is simply taken over.
+ */
+const CLAIM_PARTITION_PREFIX = 'i_';
+const CLAIM_ROW = 'claim';
+export const claimPartitionOf = (connectionId: string): string => `${CLAIM_PARTITION_PREFIX}${idKeyOf(connectionId)}`;
+export const isClaimPartition = (partitionKey: string): boolean => partitionKey.startsWith(CLAIM_PARTITION_PREFIX);
+
+/** The slot a claim names, and what a fence there needs to write a tombstone. */
+export interface ClaimedSlot {
+  record1id: string;
+  connectionid: string;
+  record2id: string;
+  record1objecttypecode: number;
+  record2objecttypecode: number;
+}
+
+export interface IdClaim extends ClaimedSlot {
+  /** When it was claimed (the claiming request's time). */
+  claimedon: string;
+  etag: string;
+}
+
+const claimSchema = z.object({
+  record1id: z.string(),
+  connectionid: z.string(),
+  record2id: z.string(),
+  record1objecttypecode: z.number(),
+  record2objecttypecode: z.number(),
+  claimedon: z.string(),
+});
+
+export const slotOf = (authoritative: ConnectionHalf): ClaimedSlot => ({
+  record1id: authoritative.record1id,
+  connectionid: authoritative.connectionid,
+  record2id: authoritative.record2id,
+  record1objecttypecode: authoritative.record1objecttypecode,
+  record2objecttypecode: authoritative.record2objecttypecode,
+});
+
+export const sameSlot = (a: Pick<ClaimedSlot, 'record1id' | 'connectionid'>, b: Pick<ClaimedSlot, 'record1id' | 'connectionid'>): boolean =>
+  a.record1id === b.record1id && a.connectionid === b.connectionid;
+
+/** Whether a live copy owns the claim key of `connectionId` (either of its ids has that key). */
+export const ownsIdOf = (copy: Copy, connectionId: string): boolean =>
+  !copy.tombstone && (idKeyOf(copy.half.connectionid) === idKeyOf(connectionId) || idKeyOf(copy.half.relatedconnectionid) === idKeyOf(connectionId));
+
+/**
+ * The tombstone a fence leaves in an empty slot: it stands for a connection that never committed there,
+ * so whatever create was decided on the empty slot fails, and one that meets it decides again.
+ */
+function fenceTombstone(slot: ClaimedSlot, now: string): Copy {
+  return {
+    half: {
+      connectionid: slot.connectionid, relatedconnectionid: reciprocalIdOf(slot.connectionid), ismaster: true,
+      record1id: slot.record1id, record1objecttypecode: slot.record1objecttypecode, record1roleid: null, record1name: null,
+      record2id: slot.record2id, record2objecttypecode: slot.record2objecttypecode, record2roleid: null, record2name: null,
+      name: null, description: null, effectivestart: null, effectiveend: null,
+      statecode: INACTIVE, statuscode: statusOfState[INACTIVE], ownerid: '', createdon: now, createdby: '', modifiedon: now, modifiedby: '',
+      versionnumber: 0, shares: [],
+    },
+    tombstone: true,
+    lastop: '',
+    indexed: [],
+  };
+}
+
 export class ConnectionStore {
   constructor(readonly table: TablePort) {}
 
   async read(recordId: string, connectionId: string): Promise<StoredCopy | undefined> {
     const stored = await this.table.get(recordId, halfRowKey(connectionId));
     return stored && fromStored(stored);
+  }
+
+  async readClaim(connectionId: string): Promise<IdClaim | undefined> {
+    const stored = await this.table.get(claimPartitionOf(connectionId), CLAIM_ROW);
+    return stored && { ...claimSchema.parse(stored.entity), etag: stored.etag };
+  }
+
+  /**
+   * Claims an id for a slot: inserted (409 when someone holds it), or, given the ETag of the claim as
+   * read, replaced (412/404 when it changed meanwhile). A replace by the claim's own slot only moves its
+   * ETag: that confirms it after a read of the slot, so a takeover that read it before fails.
+   */
+  async writeClaim(connectionId: string, slot: ClaimedSlot, claimedon: string, etag?: string): Promise<void> {
+    const entity: TableEntity = { partitionKey: claimPartitionOf(connectionId), rowKey: CLAIM_ROW, ...slot, claimedon };
+    await this.table.write(etag === undefined ? { op: 'insert', entity } : { op: 'replace', entity, etag });
+  }
+
+  /**
+   * Fences a slot: after this, no commit decided on what the slot held before can land (commits are
+   * conditional on the slot's ETag, or on its absence). A copy is rewritten as it is; an empty slot gets
+   * a tombstone. Throws 409/412/404 when the slot changed since `held` was read.
+   */
+  async fenceSlot(slot: ClaimedSlot, held: StoredCopy | undefined, now: string): Promise<void> {
+    if (held) await this.rewrite(held, held.etag);
+    else await this.table.write({ op: 'insert', entity: toEntity(fenceTombstone(slot, now)) });
   }
 
   /** The connection holding the guard an authoritative half would take, if any. */

@@ -45,11 +45,11 @@ async function entitiesOf(partitionKey: string): Promise<Record<string, unknown>
 }
 
 describe('creating a connection', () => {
-  it('writes the master and its reciprocal in two storage requests', async () => {
+  it('claims its id, then writes the master and its reciprocal: three storage requests', async () => {
     const request = input({ record1name: 'Contoso', record2name: 'Ada', description: 'met at a fair' });
     const { half, created } = await service.create(request, alice);
     expect(created).toBe(true);
-    expect(requests.count).toBe(2);
+    expect(requests.count).toBe(3);
 
     const fromTarget = await service.get(request.record2id, half.relatedconnectionid, alice);
     expect(fromTarget).toEqual(reciprocalOf(half));

@@ -119,12 +119,12 @@ describe('roles on connections', () => {
 
   it('cost one index write per half with a role on create', async () => {
     await connect({ record1roleid: doctor });
-    expect(connectionRequests.count).toBe(2);
+    expect(connectionRequests.count).toBe(3);
     expect(indexRequests.count).toBe(2);
     indexRequests.reset();
     connectionRequests.reset();
     await connect({});
-    expect(connectionRequests.count).toBe(2);
+    expect(connectionRequests.count).toBe(3);
     expect(indexRequests.count).toBe(0);
   });
 

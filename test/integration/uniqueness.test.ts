@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { Caller } from '../../shared/caller';
+import { type ConnectionHalf } from '../../shared/connection';
+import { DomainError } from '../../shared/errors';
+import { reciprocalIdOf } from '../../shared/ids';
+import { claimPartitionOf } from '../../shared/storage/connectionStore';
+import { isBatch } from '../../scripts/faultProxy';
+import { rejection } from '../support/errors';
+import { behindFaultProxy, createInput, recordPair, STICKY, unavailable, writesTo } from '../support/faults';
+import { alice, bob } from '../support/storage';
+
+/**
+ * Issue 12, item 9: a connection id is unique across all records (Dataverse's primary key), under
+ * concurrency and crashes. Each case ends with the repair job and the checker (see behindFaultProxy).
+ */
+const admin: Caller = { ...alice, isAdmin: true };
+const fixture = behindFaultProxy();
+
+const pairWith = (connectionid: string, body: Record<string, unknown> = {}) => {
+  const [a, b] = recordPair();
+  return createInput({ connectionid, record1id: a, record2id: b, ...body });
+};
+
+/** Every live half with this id, through every record a test touched. */
+async function halvesWithId(id: string, records: string[]): Promise<ConnectionHalf[]> {
+  const found: ConnectionHalf[] = [];
+  for (const record of new Set(records)) {
+    const { items } = await fixture.services.connections.list({ recordId: record }, admin, { top: 100 });
+    found.push(...items.filter((half) => half.connectionid === id));
+  }
+  return found;
+}
+
+/** Makes an id's claim look as old as a create that stopped long ago. */
+async function ageClaim(id: string): Promise<void> {
+  const table = fixture.services.tables.connections;
+  const partitionKey = claimPartitionOf(id);
+  const claim = await table.getEntity(partitionKey, 'claim');
+  await table.updateEntity({ ...claim, partitionKey, rowKey: 'claim', claimedon: new Date(Date.now() - 10 * 60_000).toISOString() }, 'Replace', { etag: claim.etag });
+}
+
+describe('a connection id is unique across all records', () => {
+  it('an id (or its reciprocal) used between other records is refused with 409 DuplicateRecord', async () => {
+    const id = randomUUID();
+    const first = pairWith(id);
+    const { half } = await fixture.services.connections.create(first, alice);
+    const again = await rejection(fixture.services.connections.create(pairWith(id), bob));
+    expect(again.code).toBe('DuplicateRecord');
+    expect(again.kind).toBe('conflict');
+    const twinsId = await rejection(fixture.services.connections.create(pairWith(half.relatedconnectionid), bob));
+    expect(twinsId.code).toBe('DuplicateRecord');
+    // The same pair seen from the other record, under the first connection's id: still another half's id.
+    const reversed = createInput({ connectionid: id, record1id: first.record2id, record1objecttypecode: 'contact', record2id: first.record1id, record2objecttypecode: 'account' });
+    expect((await rejection(fixture.services.connections.create(reversed, alice))).code).toBe('DuplicateRecord');
+    expect(await halvesWithId(id, [first.record1id, first.record2id])).toHaveLength(1);
+  });
+
+  it('an id is free again once its connection is deleted', async () => {
+    const id = randomUUID();
+    const first = pairWith(id);
+    await fixture.services.connections.create(first, alice);
+    await fixture.services.connections.delete(first.record1id, id, alice);
+    const second = pairWith(id);
+    const { created } = await fixture.services.connections.create(second, bob);
+    expect(created).toBe(true);
+    expect(await halvesWithId(id, [first.record1id, second.record1id, first.record2id, second.record2id])).toHaveLength(1);
+  });
+
+  it('eight creates of one id between eight pairs at once: exactly one connection has it, whatever each was answered', async () => {
+    const id = randomUUID();
+    const inputs = Array.from({ length: 8 }, () => pairWith(id));
+    const outcomes = await Promise.allSettled(inputs.map((input) => fixture.services.connections.create(input, alice)));
+    const created = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    expect(created).toHaveLength(1);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') {
+        expect(outcome.reason).toBeInstanceOf(DomainError);
+        expect(['conflict', 'unavailable']).toContain((outcome.reason as DomainError).kind);
+      }
+    }
+    const records = inputs.flatMap((input) => [input.record1id, input.record2id]);
+    expect(await halvesWithId(id, records)).toHaveLength(1);
+  });
+
+  it('a create that stopped after claiming the id keeps it for its own retry; another pair is refused meanwhile', async () => {
+    const id = randomUUID();
+    const first = pairWith(id);
+    fixture.proxy.add({ match: isBatch, action: 'fail', status: 503, times: STICKY });
+    await unavailable(fixture.services.connections.create(first, alice));
+    fixture.proxy.clear();
+    expect((await rejection(fixture.services.connections.create(pairWith(id), bob))).code).toBe('DuplicateRecord');
+    expect((await fixture.services.connections.create(first, alice)).created).toBe(true);
+  });
+
+  it('a claim whose create never committed is taken over once it is old, and that create can no longer land', async () => {
+    const id = randomUUID();
+    const first = pairWith(id);
+    const [low] = [first.record1id, first.record2id].sort();
+    // The first create's commit is held back while its claim ages and another pair takes the id.
+    fixture.proxy.add({ match: (request) => isBatch(request) && writesTo(low as string)(request), action: 'delay', delayMs: 1500, times: 1 });
+    const overtaken = fixture.services.connections.create(first, alice).then(() => 'created', (error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await ageClaim(id);
+    const second = pairWith(id);
+    expect((await fixture.services.connections.create(second, bob)).created).toBe(true);
+    const outcome = await overtaken;
+    expect(outcome).toBeInstanceOf(DomainError);
+    expect((outcome as DomainError).code).toBe('DuplicateRecord');
+    const records = [first.record1id, first.record2id, second.record1id, second.record2id];
+    expect((await halvesWithId(id, records)).map((half) => half.record1id)).toEqual([second.record1id]);
+    expect(await halvesWithId(reciprocalIdOf(id), records)).toHaveLength(1);
+  });
+});
