@@ -3,7 +3,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { replayCommand, runSchedule, type SimulationOptions } from './simulation/simulation';
 
 /**
- * `npm run simulate -- [--schedules N] [--from SEED] [--workers W] [--seed S] [--trace] [--id-reuse]`
+ * `npm run simulate -- [--schedules N] [--from SEED] [--workers W] [--seed S] [--trace]`
  *
  * Runs N deterministic simulation schedules (seeds FROM .. FROM+N-1) over W worker threads and checks
  * every invariant after each. A failing seed is printed with the command that replays it alone
@@ -15,7 +15,6 @@ interface Args {
   workers: number;
   seed?: number;
   trace: boolean;
-  idReuse: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -36,7 +35,6 @@ function parseArgs(argv: string[]): Args {
     workers: Math.max(1, number('workers', availableParallelism())),
     ...(seed !== undefined && { seed: number('seed', 0) }),
     trace: argv.includes('--trace'),
-    idReuse: argv.includes('--id-reuse'),
   };
 }
 
@@ -64,7 +62,7 @@ async function runRange(from: number, count: number, options: SimulationOptions,
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   if (args.seed !== undefined) {
-    const result = await runSchedule(args.seed, { idReuse: args.idReuse });
+    const result = await runSchedule(args.seed);
     if (args.trace) for (const line of result.trace) console.log(line);
     console.log(JSON.stringify(result.plan, (_key, value: unknown) => value, 1).replace(/\n\s*/g, ' '));
     console.log(result.violations.length === 0 ? `seed ${args.seed}: ok (${result.steps} steps)` : `seed ${args.seed}: ${result.violations.length} violation(s)\n  ${result.violations.join('\n  ')}`);
@@ -78,7 +76,7 @@ async function main(): Promise<number> {
     const from = args.from + index * share;
     const count = Math.max(0, Math.min(share, args.from + args.schedules - from));
     return new Promise<Summary>((resolve, reject) => {
-      const worker = new Worker(__filename, { workerData: { from, count, idReuse: args.idReuse } });
+      const worker = new Worker(__filename, { workerData: { from, count } });
       worker.on('message', (message: { progress: number } | Summary) => {
         if ('schedules' in message) resolve(message);
         else {
@@ -98,7 +96,7 @@ async function main(): Promise<number> {
     failures: [...all.failures, ...summary.failures],
   }), { schedules: 0, steps: 0, failures: [] } as Summary);
   const seconds = (performance.now() - started) / 1000;
-  console.log(`simulate: ${total.schedules} schedules${args.idReuse ? ' with connection ids reused between other records' : ''} (seeds ${args.from}..${args.from + args.schedules - 1}), ${total.steps} storage steps, ${seconds.toFixed(1)} s on ${workers} worker(s)`);
+  console.log(`simulate: ${total.schedules} schedules (seeds ${args.from}..${args.from + args.schedules - 1}), ${total.steps} storage steps, ${seconds.toFixed(1)} s on ${workers} worker(s)`);
   for (const failure of total.failures.slice(0, 20)) {
     console.log(`FAILED seed ${failure.seed}: ${failure.violations[0]}\n  replay: ${replayCommand(failure.seed)}`);
   }
@@ -115,6 +113,6 @@ if (isMainThread) {
     },
   );
 } else {
-  const { from, count, idReuse } = workerData as { from: number; count: number; idReuse: boolean };
-  runRange(from, count, { idReuse }, (progress) => parentPort?.postMessage({ progress })).then((summary) => parentPort?.postMessage(summary));
+  const { from, count } = workerData as { from: number; count: number };
+  runRange(from, count, {}, (progress) => parentPort?.postMessage({ progress })).then((summary) => parentPort?.postMessage(summary));
 }

@@ -3,9 +3,9 @@ import { requestPrint } from '../../shared/connections';
 import { DomainError } from '../../shared/errors';
 import { reciprocalIdOf } from '../../shared/ids';
 import { buildObjectTypeRegistry } from '../../shared/objectTypes';
-import { authoritativeOf, currentIndexKeys, derivedOf, latestRequest } from '../../shared/protocol';
+import { authoritativeOf, CLAIM_GRACE_MS, currentIndexKeys, derivedOf, latestRequest } from '../../shared/protocol';
 import { createDomain } from '../../shared/services';
-import { claimsGuard, fromStored, guardRowKey, halfRowKey, isAuthoritative, isGuardRowKey, isLater, pairsWith, type StoredCopy } from '../../shared/storage/connectionStore';
+import { claimPartitionOf, claimsGuard, fromStored, guardRowKey, halfRowKey, isAuthoritative, isGuardRowKey, isLater, pairsWith, type StoredCopy } from '../../shared/storage/connectionStore';
 import { asDomainError } from '../../shared/storage/errors';
 import { indexRowKey } from '../../shared/storage/roleIndexStore';
 import type { Caller } from '../../shared/caller';
@@ -53,6 +53,9 @@ const POOL = [
   { id: 'c3c3c3c3-0000-4000-8000-000000000003', from: C, to: B },
   // c1's id again, between other records: its other half would take the slot of c1's other half in B.
   { id: 'c1c1c1c1-0000-4000-8000-000000000001', from: Z, to: B },
+  // c1's id between records it shares no slot with, and c1's other half's id: both refused while c1 has them.
+  { id: 'c1c1c1c1-0000-4000-8000-000000000001', from: Z, to: C },
+  { id: reciprocalIdOf('c1c1c1c1-0000-4000-8000-000000000001'), from: C, to: Z },
 ] as const;
 type PoolEntry = (typeof POOL)[number];
 
@@ -87,6 +90,8 @@ export interface SchedulePlan {
   setup: Operation[];
   clients: ClientPlan[];
   faults: Faults;
+  /** The protocol's claim grace: 0 in some schedules, so creates overtake each other's claims at once. */
+  claimGraceMs: number;
 }
 
 export interface ScheduleResult {
@@ -98,13 +103,6 @@ export interface ScheduleResult {
 }
 
 export interface SimulationOptions {
-  /**
-   * Also create c1's id between other records (Z-B), whose other half would take the slot of c1's in
-   * B: the refusal and undo of a connection id used twice. Off by default: connection ids are unique
-   * per half, not across records (issue 12, item 9), and this workload still finds rare failures there
-   * (see the README's known limits).
-   */
-  idReuse?: boolean;
   /** Fault rates; default: a mix of every kind. */
   faults?: Partial<Faults>;
   maxClients?: number;
@@ -113,8 +111,8 @@ export interface SimulationOptions {
 
 const DEFAULT_FAULTS: Faults = { fail: 0.04, lost: 0.02, duplicate: 0.02, crashBefore: 0.01, crashAfter: 0.01 };
 
-function planOperation(prng: Prng, allowRepair: boolean, idReuse: boolean): Operation {
-  const target = prng.pick(idReuse ? POOL : POOL.slice(0, 3));
+function planOperation(prng: Prng, allowRepair: boolean): Operation {
+  const target = prng.pick(POOL);
   const viaTwin = prng.random() < 0.4;
   const roll = prng.int(allowRepair ? 20 : 19);
   if (roll < 5) return { kind: 'create', target, role: prng.random() < 0.4, description: prng.pick(['x', 'y']) };
@@ -136,15 +134,15 @@ export function planSchedule(seed: number, options: SimulationOptions = {}): Sch
   const setup: Operation[] = prng.random() < 0.1 ? [] : [
     { kind: 'create', target: prng.random() < 0.7 ? POOL[0] : POOL[1], role: prng.random() < 0.4, description: 'x' },
     { kind: 'create', target: POOL[2], role: prng.random() < 0.4, description: 'x' },
-    ...Array.from({ length: prng.int(3) }, () => planOperation(prng, false, options.idReuse ?? false)),
+    ...Array.from({ length: prng.int(3) }, () => planOperation(prng, false)),
   ];
   const clientCount = 2 + prng.int((options.maxClients ?? 4) - 1);
   const clients = Array.from({ length: clientCount }, (): ClientPlan => ({
     caller: prng.random() < 0.7 ? alice : prng.random() < 0.7 ? admin : bob,
     retries: prng.pick([0, 1, 3]),
-    operations: Array.from({ length: 1 + prng.int(options.maxOperations ?? 4) }, () => planOperation(prng, true, options.idReuse ?? false)),
+    operations: Array.from({ length: 1 + prng.int(options.maxOperations ?? 4) }, () => planOperation(prng, true)),
   }));
-  return { seed, setup, clients, faults: { ...DEFAULT_FAULTS, ...options.faults } };
+  return { seed, setup, clients, faults: { ...DEFAULT_FAULTS, ...options.faults }, claimGraceMs: prng.random() < 0.5 ? 0 : CLAIM_GRACE_MS };
 }
 
 /** What a client was answered, for the history checks. */
@@ -276,7 +274,7 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
   // Setup, without faults: the role, and a few connections in whatever state the setup operations leave.
   // Its own random stream: the run's must not repeat the setup's (request nonces are drawn from it).
   const quiet = new Scheduler({ seed: seed ^ 0x5e7a9, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 } });
-  const quietDomain = domainOver(service, quiet, types);
+  const quietDomain = domainOver(service, quiet, types, plan.claimGraceMs);
   await quiet.run([async () => {
     await quietDomain.roles.create({ connectionroleid: ROLE, name: 'Peer', category: 5, objecttypecodes: [] }, admin);
     await quietDomain.roles.addMatch(ROLE, ROLE, admin);
@@ -287,7 +285,7 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
 
   // The run: every client at once, faults at every storage call.
   const scheduler = new Scheduler({ seed, faults: plan.faults, start: new Date(quiet.now().getTime() + 2 * GRACE_DURING_RUN_MS) });
-  const domain = domainOver(service, scheduler, types);
+  const domain = domainOver(service, scheduler, types, plan.claimGraceMs);
   const answers: Answer[] = [];
   const outcomes = await scheduler.run(plan.clients.map((client, index) => async () => {
     for (const operation of client.operations) {
@@ -338,7 +336,7 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
 
   // Quiescence: the repair job, without faults, with the grace period over, then the checker.
   const after = new Scheduler({ seed: seed + 1, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 }, start: new Date(scheduler.now().getTime() + 1) });
-  const repairDomain = domainOver(service, after, types);
+  const repairDomain = domainOver(service, after, types, plan.claimGraceMs);
   await after.run([async () => {
     // The job runs every 15 minutes: what one pass writes (tombstones), a later one purges.
     for (let pass = 0; ; pass++) {
@@ -358,13 +356,13 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
   return { seed, violations, steps: scheduler.steps, trace: [...scheduler.trace], plan };
 }
 
-function domainOver(service: SimTableService, scheduler: Scheduler, types: ReturnType<typeof buildObjectTypeRegistry>): Domain {
+function domainOver(service: SimTableService, scheduler: Scheduler, types: ReturnType<typeof buildObjectTypeRegistry>, claimGraceMs: number): Domain {
   const table = scheduler.tables(service);
   return createDomain(
     { connections: table(TABLES.connections), roles: table(TABLES.roles), roleIndex: table(TABLES.roleIndex) },
     types,
     // The repair job's log of rows it could not check (storage failed) is expected noise here.
-    { clock: () => scheduler.now(), protocol: { sleep: (ms) => scheduler.sleep(ms), random: () => scheduler.random() }, log: process.env.SIM_LOG ? (message) => console.log(message) : () => undefined },
+    { clock: () => scheduler.now(), protocol: { sleep: (ms) => scheduler.sleep(ms), random: () => scheduler.random(), claimGraceMs }, log: process.env.SIM_LOG ? (message) => console.log(message) : () => undefined },
   );
 }
 
@@ -379,6 +377,7 @@ function expectAllOk(outcomes: Outcome[], phase: string, violations: string[]): 
 // Invariants, read from the raw tables.
 
 interface RawState {
+  claims: Map<string, { record1id: string; connectionid: string }>; // claim partition
   halves: Map<string, StoredCopy>; // "<partition>/<rowKey>"
   guards: Map<string, { partitionKey: string; rowKey: string; connectionid: string }>;
   entries: Map<string, StoredCopy>; // "<role>/<rowKey>"
@@ -387,14 +386,16 @@ interface RawState {
 function readState(service: SimTableService): RawState {
   const halves = new Map<string, StoredCopy>();
   const guards = new Map<string, { partitionKey: string; rowKey: string; connectionid: string }>();
+  const claims = new Map<string, { record1id: string; connectionid: string }>();
   for (const stored of service.dump(TABLES.connections)) {
     const { partitionKey, rowKey } = stored.entity;
-    if (isGuardRowKey(rowKey)) guards.set(`${partitionKey}/${rowKey}`, { partitionKey, rowKey, connectionid: String(stored.entity.connectionid) });
+    if (rowKey === 'claim') claims.set(partitionKey, { record1id: String(stored.entity.record1id), connectionid: String(stored.entity.connectionid) });
+    else if (isGuardRowKey(rowKey)) guards.set(`${partitionKey}/${rowKey}`, { partitionKey, rowKey, connectionid: String(stored.entity.connectionid) });
     else if (rowKey.startsWith('c_')) halves.set(`${partitionKey}/${rowKey}`, fromStored(stored));
   }
   const entries = new Map<string, StoredCopy>();
   for (const stored of service.dump(TABLES.roleIndex)) entries.set(`${stored.entity.partitionKey}/${stored.entity.rowKey}`, fromStored(stored));
-  return { halves, guards, entries };
+  return { claims, halves, guards, entries };
 }
 
 const halfAt = (state: RawState, recordId: string, connectionId: string) => state.halves.get(`${recordId}/${halfRowKey(connectionId)}`);
@@ -448,6 +449,19 @@ function checkTables(service: SimTableService): string[] {
     if (!guard || !holders.some((copy) => copy.half.connectionid === guard.connectionid)) problems.push(`guard ${key} does not name its connection`);
   }
   for (const key of state.guards.keys()) if (!byGuard.has(key)) problems.push(`guard ${key} guards nothing`);
+  // A connection id is unique across all records: no two live halves have one, and each live
+  // connection's claim names its authoritative slot.
+  const holders = new Map<string, string[]>();
+  for (const copy of state.halves.values()) {
+    if (!copy.tombstone) holders.set(copy.half.connectionid, [...(holders.get(copy.half.connectionid) ?? []), copy.half.record1id]);
+  }
+  for (const [id, records] of holders) if (records.length > 1) problems.push(`connection id ${id} is live in ${records.join(', ')}`);
+  for (const copy of liveAuthoritative) {
+    const claim = state.claims.get(claimPartitionOf(copy.half.connectionid));
+    if (claim?.record1id !== copy.half.record1id || claim.connectionid !== copy.half.connectionid) {
+      problems.push(`${copy.half.record1id}/${copy.half.connectionid}: its id's claim names ${claim ? `${claim.record1id}/${claim.connectionid}` : 'nothing'}`);
+    }
+  }
   // Every live half has its twin, mirroring it at the same version; nothing else is left.
   const expectedEntries = new Set<string>();
   for (const copy of liveAuthoritative) {
@@ -482,12 +496,17 @@ function checkHistory(service: SimTableService, answers: Answer[]): string[] {
   const problems: string[] = [];
   for (const target of POOL) {
     const authoritative = authoritativeOf({ ...dummyHalf, record1id: target.from, record2id: target.to, connectionid: target.id, relatedconnectionid: reciprocalIdOf(target.id) });
-    const final = halfAt(state, authoritative.record1id, authoritative.connectionid);
+    const stored = halfAt(state, authoritative.record1id, authoritative.connectionid);
+    const final = stored && stored.half.record2id === authoritative.record2id ? stored : undefined;
     // Two pool entries share a URL (c1's id between A-B and Z-B: the other half's slot in B), so a
     // request may reach another connection than the one it was planned for: an answer belongs to the
     // connection it came back with, and a request may have touched any connection its URL can reach.
     const slots = [`${target.from}/${target.id}`, `${target.to}/${reciprocalIdOf(target.id)}`];
-    const isThis = (half: ConnectionHalf) => authoritativeOf(half).record1id === authoritative.record1id && authoritativeOf(half).connectionid === authoritative.connectionid;
+    // One id between other records can hold the same authoritative slot (Z-B and Z-C): the records say which.
+    const isThis = (half: ConnectionHalf) => {
+      const other = authoritativeOf(half);
+      return other.record1id === authoritative.record1id && other.connectionid === authoritative.connectionid && other.record2id === authoritative.record2id;
+    };
     const touches = (answer: Answer) => {
       const { operation } = answer;
       if (operation.kind === 'cascade') return operation.record === target.from || operation.record === target.to;
