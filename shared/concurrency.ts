@@ -24,8 +24,16 @@ export async function forEachLimited<T>(items: T[], limit: number, action: (item
  * A random pause that grows with the attempt ("full jitter"): writers that lost a race to the same
  * entity spread out instead of colliding again in lockstep.
  */
-export const jitteredPause = (attempt: number, stepMs = 10): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, Math.random() * stepMs * (attempt + 1)));
+export const jitteredPause = (waiting: Waiting, attempt: number, stepMs = 10): Promise<void> =>
+  waiting.sleep(waiting.random() * stepMs * (attempt + 1));
+
+/** How the domain waits and draws: real time in the app, the scheduler's in the simulation. */
+export interface Waiting {
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+}
+
+export const realWaiting: Waiting = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random };
 
 /**
  * Awaits every promise, then throws the first failure: unlike Promise.all, nothing is still running

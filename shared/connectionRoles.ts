@@ -1,6 +1,6 @@
 import type { Caller } from './caller';
 import { ACTIVE, resolveObjectType } from './connection';
-import { jitteredPause } from './concurrency';
+import { jitteredPause, realWaiting, type Waiting } from './concurrency';
 import { conflict, forbidden, notFound, preconditionFailed, unavailable } from './errors';
 import type { IfMatch } from './connections';
 import type { ObjectTypeRegistry } from './objectTypes';
@@ -16,7 +16,7 @@ import {
   roleEtagOf,
   type UpdateRoleInput,
 } from './roles';
-import type { RoleIndexStore } from './storage/roleIndexStore';
+import type { RoleUsage } from './roleUsage';
 import type { RoleStore, StoredRole } from './storage/roleStore';
 import { isStorageStatus } from './storage/errors';
 
@@ -71,14 +71,15 @@ export class ConnectionRoleService {
 
   constructor(
     private readonly store: RoleStore,
-    private readonly index: RoleIndexStore,
+    private readonly usage: RoleUsage,
     private readonly types: ObjectTypeRegistry,
     private readonly clock: () => Date = () => new Date(),
+    private readonly waiting: Waiting = realWaiting,
   ) {}
 
   /** The catalog for checking connection writes: cached, reloaded after CATALOG_TTL_MS. */
   async catalog(): Promise<RoleCatalog> {
-    const now = Date.now();
+    const now = this.clock().getTime();
     if (this.cached && now - this.cached.loadedAt < CATALOG_TTL_MS) return this.cached.catalog;
     return this.reload();
   }
@@ -86,7 +87,7 @@ export class ConnectionRoleService {
   private async reload(): Promise<RoleCatalog> {
     const { roles, matches } = await this.store.loadAll();
     const catalog = new RoleCatalog(roles, matches);
-    this.cached = { catalog, loadedAt: Date.now() };
+    this.cached = { catalog, loadedAt: this.clock().getTime() };
     return catalog;
   }
 
@@ -156,7 +157,7 @@ export class ConnectionRoleService {
         if (isStorageStatus(error, 404)) throw roleNotFound(); // deleted meanwhile
         if (!isStorageStatus(error, 412)) throw error;
         if (ifMatch !== undefined) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
-        await jitteredPause(attempt);
+        await jitteredPause(this.waiting, attempt);
         continue;
       }
       this.invalidate();
@@ -169,24 +170,50 @@ export class ConnectionRoleService {
    * Deleting a role that connections still use is refused (409 ConnectionRoleInUse): silently clearing
    * roles on many connections is not something a client should trigger by accident. Deactivate the role
    * instead (existing connections keep it, new ones cannot take it), or change those connections first.
+   *
+   * Safe against connection writes racing it (see RoleUsage): the role is marked as being deleted, then
+   * checked, then deleted only if its row is still as marked; a write that changed it meanwhile (another
+   * deletion, an update, which clears the mark) makes it look again. A deletion that stops after marking
+   * leaves the role refused to new connections until it is deleted again or updated.
    */
   async delete(id: string, caller: Caller, ifMatch?: IfMatch): Promise<void> {
     requireAdmin(caller);
-    const stored = await this.readOrThrow(id);
-    checkIfMatch(ifMatch, stored.role);
-    if (await this.index.inUse(id)) {
-      throw conflict('ConnectionRoleInUse', 'Connections still use this role: deactivate it, or remove it from those connections first.', {
-        connectionroleid: id,
-      });
+    for (let attempt = 0; attempt < MAX_CONTENDED_ATTEMPTS; attempt++) {
+      const stored = await this.readOrThrow(id);
+      checkIfMatch(ifMatch, stored.role);
+      const now = this.clock().toISOString();
+      let marked: string;
+      try {
+        marked = await this.store.replace(stored.role, stored.etag, now);
+      } catch (error) {
+        if (isStorageStatus(error, 404)) throw roleNotFound();
+        if (!isStorageStatus(error, 412)) throw error;
+        await jitteredPause(this.waiting, attempt); // changed meanwhile: look again (If-Match compares versions)
+        continue;
+      }
+      this.invalidate();
+      if (await this.usage.inUse(id, now)) {
+        // Unmarked only if nobody changed it since; whoever did decides what it is now.
+        await this.store.replace(stored.role, marked).catch((error: unknown) => {
+          if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+        });
+        throw conflict('ConnectionRoleInUse', 'Connections still use this role: deactivate it, or remove it from those connections first.', {
+          connectionroleid: id,
+        });
+      }
+      try {
+        await this.store.delete(id, marked);
+      } catch (error) {
+        if (isStorageStatus(error, 404)) return; // another deletion finished it
+        if (!isStorageStatus(error, 412)) throw error;
+        await jitteredPause(this.waiting, attempt);
+        continue;
+      }
+      // Matches last: left behind by a stop here, they name a role that is gone, which the catalog ignores.
+      for (const other of await this.store.matchesOf(id)) await this.store.deleteMatch(id, other);
+      return;
     }
-    for (const other of await this.store.matchesOf(id)) await this.store.deleteMatch(id, other);
-    try {
-      await this.store.delete(id, stored.etag);
-    } catch (error) {
-      if (isStorageStatus(error, 412)) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
-      if (!isStorageStatus(error, 404)) throw error;
-    }
-    this.invalidate();
+    throw unavailable('The role is being changed by many requests at once; retry the request.', 1);
   }
 
   async matchingRoles(id: string): Promise<ConnectionRole[]> {

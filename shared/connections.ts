@@ -113,17 +113,17 @@ const seenFrom = (target: StoredCopy, master: ConnectionHalf): ConnectionHalf =>
  * ConnectionProtocol.change with a decision made on the authoritative copy.
  */
 export class ConnectionService {
-  private readonly protocol: ConnectionProtocol;
+  private readonly store: ConnectionStore;
+  private readonly index: RoleIndexStore;
 
   constructor(
-    private readonly store: ConnectionStore,
-    private readonly index: RoleIndexStore,
+    private readonly protocol: ConnectionProtocol,
     private readonly roles: ConnectionRoleService,
     private readonly types: ObjectTypeRegistry,
     private readonly clock: () => Date = () => new Date(),
-    options: ProtocolOptions = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random },
   ) {
-    this.protocol = new ConnectionProtocol(store, index, options);
+    this.store = protocol.store;
+    this.index = protocol.index;
   }
 
   /** Applies Dataverse's role rules to a half's roles (and fills record 2's role where they say so). */

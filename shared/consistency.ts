@@ -19,7 +19,7 @@ import {
   type StoredCopy,
   toEntity,
 } from './storage/connectionStore';
-import { indexRowKey } from './storage/roleIndexStore';
+import { indexRowKey, isReservationRowKey, reservationOf } from './storage/roleIndexStore';
 import { ANY_ETAG, isStorageStatus, type Stored, type TableEntity, type TablePort, type TableQuery } from './storage/tablePort';
 
 /**
@@ -398,7 +398,27 @@ export class ConsistencyWalker {
    * Every index entry belongs to a connection whose authoritative copy lists it (then phase 1 checks
    * it); any other entry is a leftover: a tombstone is purged after the grace period, a live one removed.
    */
+  /**
+   * A role reservation (see RoleUsage) is only needed until its connection's commit and index entries
+   * are written. Once the grace period is over it is settled: the connection's entries are brought up
+   * to date when it has the role (they then show the use), its slot fenced when it has not; either way
+   * it is removed.
+   */
+  private async checkReservation(stored: Stored, options: WalkOptions, result: WalkResult): Promise<void> {
+    const reservation = reservationOf(stored.entity, stored.etag);
+    if (!options.repair || this.clock() - Date.parse(reservation.reservedon) < options.graceMs) return;
+    const now = new Date(this.clock()).toISOString();
+    if (await this.protocol.usage.settle(reservation, now)) {
+      const held = await this.protocol.store.read(reservation.slot.record1id, reservation.slot.connectionid);
+      if (!held) return;
+      await this.protocol.propagate(held);
+      await this.protocol.index.deleteIfUnchanged(reservation.roleId, reservation.rowKey, reservation.etag);
+    }
+    result.repaired++;
+  }
+
   private async checkIndexEntry(stored: Stored, options: WalkOptions, result: WalkResult, report: Report): Promise<void> {
+    if (isReservationRowKey(stored.entity.rowKey)) return this.checkReservation(stored, options, result);
     const entry = fromStored(stored);
     const roleId = stored.entity.partitionKey;
     const { half } = entry;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { allSettled } from './concurrency';
+import { allSettled, jitteredPause, type Waiting } from './concurrency';
 import { type ConnectionHalf, etagOf, INACTIVE, reciprocalOf, statusOfState } from './connection';
 import { conflict, DomainError, notFound, preconditionFailed, unavailable } from './errors';
 import {
@@ -16,6 +16,7 @@ import {
   pairsWith,
   type StoredCopy,
 } from './storage/connectionStore';
+import type { RoleUsage } from './roleUsage';
 import type { RoleIndexStore } from './storage/roleIndexStore';
 import { isStorageStatus } from './storage/tablePort';
 
@@ -78,10 +79,8 @@ export interface ChangeResult {
   unchanged: boolean;
 }
 
-export interface ProtocolOptions {
-  /** Waits before another round after losing a race; simulated in tests. */
-  sleep: (ms: number) => Promise<void>;
-  random: () => number;
+/** How the protocol waits before another round after losing a race (simulated in tests), and its claims' grace. */
+export interface ProtocolOptions extends Waiting {
   /**
    * How long a claim on an id whose slot is still empty is left to the create that made it before
    * another create may take it over (default CLAIM_GRACE_MS). Only liveness depends on it: a takeover
@@ -168,6 +167,9 @@ export const connectionExists = (holder: { id: string; visible: boolean }): Doma
     ? conflict('ConnectionExists', `An active connection between these records with these roles already exists: ${holder.id}.`, { existingconnectionid: holder.id })
     : conflict('ConnectionExists', 'An active connection between these records with these roles already exists.');
 
+/** The field a client named a role in, by the master's orientation (for a refusal). */
+const fieldsOf = (master: ConnectionHalf) => (roleId: string): string => (master.record1roleid === roleId ? 'record1roleid' : 'record2roleid');
+
 function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void {
   if (ifMatch === undefined || ifMatch === '*') return;
   if (!ifMatch.includes(etagOf(half))) {
@@ -179,6 +181,7 @@ export class ConnectionProtocol {
   constructor(
     readonly store: ConnectionStore,
     readonly index: RoleIndexStore,
+    readonly usage: RoleUsage,
     private readonly options: ProtocolOptions,
   ) {}
 
@@ -189,7 +192,7 @@ export class ConnectionProtocol {
   }
 
   private pause(round: number): Promise<void> {
-    return this.options.sleep(this.options.random() * 10 * (round + 1));
+    return jitteredPause(this.options, round);
   }
 
   /**
@@ -318,12 +321,32 @@ export class ConnectionProtocol {
   ): Promise<{ master: ConnectionHalf; created: boolean }> {
     const authoritative = authoritativeOf(master);
     const stamp = this.stamp(fingerprint);
-    await this.claimId(authoritative, authoritative.connectionid, 'insert', master.connectionid);
+    const fields = fieldsOf(master);
+    try {
+      await allSettled([
+        this.claimId(authoritative, authoritative.connectionid, 'insert', master.connectionid),
+        this.usage.reserve(authoritative, undefined, fields),
+      ]);
+    } catch (error) {
+      // A retry of a create that was applied may meet its role being deleted meanwhile (the connection
+      // then keeps the deletion from finishing): it is answered as the first attempt was.
+      if (!(error instanceof DomainError && error.code === 'ConnectionRoleNotFound')) throw error;
+      const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
+      if (!existing || existing.tombstone || existing.half.record2id !== authoritative.record2id) throw error;
+      if (fingerprintIn(existing.lastop) !== fingerprint && !isSameRequest(masterOf(existing.half))) throw error;
+      await this.propagateCreated(existing, false);
+      return { master: masterOf(existing.half), created: false };
+    }
     let previous: StoredCopy | undefined;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      // Over a tombstone the commit is conditional on a read of the slot, so the claim is confirmed after
-      // that read (an insert needs no confirmation: the slot's absence cannot come back once fenced).
-      if (previous) await this.claimId(authoritative, authoritative.connectionid, 'confirm', master.connectionid);
+      // Over a tombstone the commit is conditional on a read of the slot, so the claim and the roles are
+      // confirmed after that read (an insert needs neither: the slot's absence cannot come back once fenced).
+      if (previous) {
+        await allSettled([
+          this.claimId(authoritative, authoritative.connectionid, 'confirm', master.connectionid),
+          this.usage.reserve(authoritative, undefined, fields),
+        ]);
+      }
       // A new incarnation of an id whose connection was deleted continues its versions, and is created
       // later than the old one even on a clock running behind, so late writes of the old one stay out.
       const createdon = previous && previous.half.createdon >= authoritative.createdon
@@ -459,6 +482,7 @@ export class ConnectionProtocol {
         lastop: withStamp(authoritative.lastop, stamp),
         indexed: union(authoritative.indexed, currentIndexKeys(authoritative.half), currentIndexKeys(nextHalf)),
       };
+      await this.usage.reserve(next.half, authoritative, fieldsOf(decision.half));
       try {
         await this.store.commit(next, authoritative);
       } catch (error) {

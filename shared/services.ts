@@ -1,4 +1,5 @@
 import type { TableClient } from '@azure/data-tables';
+import { realWaiting } from './concurrency';
 import { ConnectionRoleService } from './connectionRoles';
 import { ConnectionService } from './connections';
 import { ConsistencyWalker } from './consistency';
@@ -11,6 +12,7 @@ import { AzureTable } from './storage/azureTable';
 import type { TablePort } from './storage/tablePort';
 import { createTableClient, ensureTable } from './storage/tables';
 import { ConnectionProtocol, type ProtocolOptions } from './protocol';
+import { RoleUsage } from './roleUsage';
 
 /** The composition root: settings read once, clients created once per process and reused. */
 export interface Services {
@@ -59,10 +61,7 @@ export interface DomainOptions {
   log?: (message: string) => void;
 }
 
-const realTime: DomainOptions = {
-  clock: () => new Date(),
-  protocol: { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random },
-};
+const realTime: DomainOptions = { clock: () => new Date(), protocol: realWaiting };
 
 /**
  * The domain over any three tables: Azure's in the app, the simulator's in the deterministic
@@ -74,10 +73,12 @@ export function createDomain(
   options: DomainOptions = realTime,
 ): Pick<Services, 'connections' | 'roles' | 'consistency'> & { protocol: ConnectionProtocol } {
   const index = new RoleIndexStore(tables.roleIndex);
-  const roles = new ConnectionRoleService(new RoleStore(tables.roles), index, types, options.clock);
+  const roleStore = new RoleStore(tables.roles);
   const store = new ConnectionStore(tables.connections);
-  const connections = new ConnectionService(store, index, roles, types, options.clock, options.protocol);
-  const protocol = new ConnectionProtocol(store, index, options.protocol);
+  const usage = new RoleUsage(index, roleStore, store);
+  const roles = new ConnectionRoleService(roleStore, usage, types, options.clock, options.protocol);
+  const protocol = new ConnectionProtocol(store, index, usage, options.protocol);
+  const connections = new ConnectionService(protocol, roles, types, options.clock);
   const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime(), options.log);
   return { connections, roles, consistency, protocol };
 }

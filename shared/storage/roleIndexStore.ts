@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import type { ConnectionHalf } from '../connection';
-import { type Copy, fencedPut, fromStored, type KnownVersion, type StoredCopy, toEntity } from './connectionStore';
+import { type ClaimedSlot, type Copy, fencedPut, fromStored, type KnownVersion, type StoredCopy, toEntity } from './connectionStore';
 import { countMatching, queryRange, type Range, type Visibility } from './paging';
 import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './tablePort';
 
@@ -14,6 +15,33 @@ import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './ta
  * late write of an older version cannot bring an entry back.
  */
 const TYPE_WIDTH = 10;
+// Entries' row keys start with a digit (the type code); reservations' with "r_", outside that range.
+const ENTRY_RANGE = { ge: '0', lt: ':' };
+const RESERVATION_PREFIX = 'r_';
+export const isEntryRowKey = (rowKey: string): boolean => rowKey >= ENTRY_RANGE.ge && rowKey < ENTRY_RANGE.lt;
+export const isReservationRowKey = (rowKey: string): boolean => rowKey.startsWith(RESERVATION_PREFIX);
+
+/**
+ * A reservation of a role by a connection about to commit with it (see RoleUsage): written in the role's
+ * partition before the commit, so a role deletion that checks the partition afterwards sees it.
+ *   RowKey "r_<record1id>_<connectionid>" of the connection's authoritative slot
+ */
+export interface Reservation {
+  roleId: string;
+  rowKey: string;
+  etag: string;
+  slot: ClaimedSlot;
+  reservedon: string;
+}
+
+const reservationSchema = z.object({
+  record1id: z.string(),
+  connectionid: z.string(),
+  record2id: z.string(),
+  record1objecttypecode: z.number(),
+  record2objecttypecode: z.number(),
+  reservedon: z.string(),
+});
 const typePrefix = (typeCode: number): string => String(typeCode).padStart(TYPE_WIDTH, '0');
 export const indexRowKey = (half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): string =>
   `${typePrefix(half.record1objecttypecode)}_${half.record1id}_${half.connectionid}`;
@@ -26,11 +54,11 @@ export interface RoleQuery {
 
 function roleQuery(query: RoleQuery, after?: string): TableQuery {
   const rowKey = query.typeCode === undefined
-    ? (after === undefined ? undefined : { gt: after })
+    ? (after === undefined ? ENTRY_RANGE : { gt: after, lt: ENTRY_RANGE.lt })
     : { gt: after ?? `${typePrefix(query.typeCode)}_`, lt: `${typePrefix(query.typeCode)}\`` };
   return {
     partitionKey: query.roleId,
-    ...(rowKey && { rowKey }),
+    rowKey,
     ...(query.statecode !== undefined && { where: [{ property: 'statecode', op: 'eq' as const, value: query.statecode }] }),
   };
 }
@@ -60,12 +88,30 @@ export class RoleIndexStore {
     return countMatching(this.table, roleQuery(query), visible);
   }
 
-  /** Whether any live connection still plays the role (tombstones do not count). */
-  async inUse(roleId: string): Promise<boolean> {
-    for await (const page of queryAll(this.table, { partitionKey: roleId, select: ['tombstone'] }, 100)) {
+  /** Whether any live entry is under the role (tombstones do not count). */
+  async hasLiveEntry(roleId: string): Promise<boolean> {
+    for await (const page of queryAll(this.table, { partitionKey: roleId, rowKey: ENTRY_RANGE, select: ['tombstone'] }, 100)) {
       if (page.some(({ entity }) => entity.tombstone !== true)) return true;
     }
     return false;
+  }
+
+  /** Reserves a role for a connection's slot (an upsert: a retry reserves again). */
+  async reserve(roleId: string, slot: ClaimedSlot, now: string): Promise<void> {
+    const { record1id, connectionid, record2id, record1objecttypecode, record2objecttypecode } = slot;
+    await this.table.write({
+      op: 'upsert',
+      entity: { partitionKey: roleId, rowKey: `${RESERVATION_PREFIX}${record1id}_${connectionid}`, record1id, connectionid, record2id, record1objecttypecode, record2objecttypecode, reservedon: now },
+    });
+  }
+
+  /** The reservations of a role: one range of its partition. */
+  async reservations(roleId: string): Promise<Reservation[]> {
+    const found: Reservation[] = [];
+    for await (const page of queryAll(this.table, { partitionKey: roleId, rowKey: { ge: RESERVATION_PREFIX, lt: 'r`' } }, 100)) {
+      for (const stored of page) found.push(reservationOf(stored.entity, stored.etag));
+    }
+    return found;
   }
 
   async deleteIfUnchanged(roleId: string, rowKey: string, etag: string): Promise<void> {
@@ -75,4 +121,9 @@ export class RoleIndexStore {
       if (!isStorageStatus(error, 404) && !isStorageStatus(error, 412)) throw error;
     }
   }
+}
+
+export function reservationOf(entity: { partitionKey: string; rowKey: string } & Record<string, unknown>, etag: string): Reservation {
+  const { reservedon, ...slot } = reservationSchema.parse(entity);
+  return { roleId: entity.partitionKey, rowKey: entity.rowKey, etag, slot, reservedon };
 }

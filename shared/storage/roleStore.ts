@@ -29,25 +29,32 @@ const storedRoleSchema = z.object({
   modifiedon: z.string(),
   modifiedby: z.string(),
   versionnumber: z.number(),
+  deleting: z.string().optional(),
 });
 
-function toEntity(role: ConnectionRole): TableEntity {
+function toEntity(role: ConnectionRole, deleting?: string): TableEntity {
   const { description, objecttypecodes, ...rest } = role;
   return {
     partitionKey: PARTITION,
     rowKey: roleKey(role.connectionroleid),
     ...rest,
     ...(description !== null && { description }),
+    ...(deleting !== undefined && { deleting }),
     // Arrays must be serialised; the list is short (at most 100 codes).
     objecttypecodes: JSON.stringify(objecttypecodes),
   };
 }
 
-const fromEntity = (entity: Record<string, unknown>): ConnectionRole => storedRoleSchema.parse(entity) as ConnectionRole;
+const fromEntity = (entity: Record<string, unknown>): ConnectionRole => {
+  const { deleting: _deleting, ...role } = storedRoleSchema.parse(entity);
+  return role as ConnectionRole;
+};
 
 export interface StoredRole {
   role: ConnectionRole;
   etag: string;
+  /** Set while a deletion checks that nothing uses the role (when it started): no connection may take it. */
+  deleting?: string;
 }
 
 export class RoleStore {
@@ -72,7 +79,9 @@ export class RoleStore {
 
   async read(id: string): Promise<StoredRole | undefined> {
     const stored = await this.table.get(PARTITION, roleKey(id));
-    return stored && { role: fromEntity(stored.entity), etag: stored.etag };
+    if (!stored) return undefined;
+    const deleting = stored.entity.deleting;
+    return { role: fromEntity(stored.entity), etag: stored.etag, ...(typeof deleting === 'string' && { deleting }) };
   }
 
   /** Throws a 409 RestError when the id is taken. */
@@ -80,9 +89,12 @@ export class RoleStore {
     await this.table.write({ op: 'insert', entity: toEntity(role) });
   }
 
-  /** Throws a 412 RestError when the role changed since `etag`. */
-  async replace(role: ConnectionRole, etag: string): Promise<void> {
-    await this.table.write({ op: 'replace', entity: toEntity(role), etag });
+  /**
+   * Throws a 412 RestError when the role changed since `etag`. `deleting` marks it as being deleted;
+   * any other replace clears the mark (so a deletion that set it must look again).
+   */
+  async replace(role: ConnectionRole, etag: string, deleting?: string): Promise<string> {
+    return this.table.write({ op: 'replace', entity: toEntity(role, deleting), etag });
   }
 
   async delete(id: string, etag: string): Promise<void> {

@@ -117,15 +117,19 @@ describe('roles on connections', () => {
     expect(error.code).toBe('UnrelatedConnectionRoles');
   });
 
-  it('cost one index write per half with a role on create', async () => {
-    await connect({ record1roleid: doctor });
+  it('cost, on create, a reservation and a fresh read of each role, then one index write per half with a role', async () => {
+    const roleRequests = countRequests(services.tables.roles);
+    await connect({ record1roleid: doctor }); // record 2 takes the matching role, patient
     expect(connectionRequests.count).toBe(3);
-    expect(indexRequests.count).toBe(2);
+    expect(indexRequests.count).toBe(4);
+    expect(roleRequests.count).toBe(2);
     indexRequests.reset();
     connectionRequests.reset();
+    roleRequests.reset();
     await connect({});
     expect(connectionRequests.count).toBe(3);
     expect(indexRequests.count).toBe(0);
+    expect(roleRequests.count).toBe(0);
   });
 
   it('are answered by record: own role, the other side\'s role, and the distinct roles with counts', async () => {

@@ -5,14 +5,15 @@ import { type ConnectionHalf } from '../../shared/connection';
 import { DomainError } from '../../shared/errors';
 import { reciprocalIdOf } from '../../shared/ids';
 import { claimPartitionOf } from '../../shared/storage/connectionStore';
-import { isBatch } from '../../scripts/faultProxy';
+import { inTable, isBatch, type SeenRequest } from '../../scripts/faultProxy';
 import { rejection } from '../support/errors';
 import { behindFaultProxy, createInput, recordPair, STICKY, unavailable, writesTo } from '../support/faults';
 import { alice, bob } from '../support/storage';
 
 /**
- * Issue 12, item 9: a connection id is unique across all records (Dataverse's primary key), under
- * concurrency and crashes. Each case ends with the repair job and the checker (see behindFaultProxy).
+ * Issue 12, items 9 and 4: a connection id is unique across all records (Dataverse's primary key), and a
+ * role in use is never deleted, both under concurrency and crashes. Each case ends with the repair job
+ * and the checker (see behindFaultProxy).
  */
 const admin: Caller = { ...alice, isAdmin: true };
 const fixture = behindFaultProxy();
@@ -110,5 +111,74 @@ describe('a connection id is unique across all records', () => {
     const records = [first.record1id, first.record2id, second.record1id, second.record2id];
     expect((await halvesWithId(id, records)).map((half) => half.record1id)).toEqual([second.record1id]);
     expect(await halvesWithId(reciprocalIdOf(id), records)).toHaveLength(1);
+  });
+});
+
+describe('a role in use is never deleted', () => {
+  const newRole = async () => (await fixture.services.roles.create({ name: `Role ${randomUUID()}`, category: 5, objecttypecodes: [] }, admin)).role.connectionroleid;
+  const withRole = (roleId: string) => pairWith(randomUUID(), { record1roleid: roleId });
+  const roleIndexWrite = (request: SeenRequest) => request.method !== 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request);
+  const isReservation = (request: SeenRequest) => request.path.includes("RowKey='r_");
+  /** Whether any live connection among these still has the role. */
+  const usedBy = async (roleId: string, inputs: { record1id: string }[]) =>
+    (await Promise.all(inputs.map((input) => fixture.services.connections.list({ recordId: input.record1id }, admin, { top: 100 }))))
+      .some(({ items }) => items.some((half) => half.record1roleid === roleId || half.record2roleid === roleId));
+
+  it('a deletion and a create with the role, sent together ten times: never both succeed, and a deleted role has no connection', async () => {
+    for (let round = 0; round < 10; round++) {
+      const roleId = await newRole();
+      const input = withRole(roleId);
+      const [deleted, created] = await Promise.allSettled([
+        fixture.services.roles.delete(roleId, admin),
+        fixture.services.connections.create(input, alice),
+      ]);
+      expect(deleted.status === 'fulfilled' && created.status === 'fulfilled').toBe(false);
+      if (deleted.status === 'fulfilled') expect(await usedBy(roleId, [input])).toBe(false);
+      else expect((deleted.reason as DomainError).code).toBe('ConnectionRoleInUse');
+    }
+  });
+
+  it('a create that stopped after its commit, before its index entries: the deletion is refused', async () => {
+    const roleId = await newRole();
+    const input = withRole(roleId);
+    fixture.proxy.add({ match: (request) => roleIndexWrite(request) && !isReservation(request), action: 'fail', status: 503, times: 100 });
+    await unavailable(fixture.services.connections.create(input, alice));
+    fixture.proxy.clear();
+    expect((await rejection(fixture.services.roles.delete(roleId, admin))).code).toBe('ConnectionRoleInUse');
+    expect((await fixture.services.connections.create(input, alice)).half.record1roleid).toBe(roleId);
+  });
+
+  it('a create that stopped after reserving the role, before committing: the deletion goes through and that create can no longer land', async () => {
+    const roleId = await newRole();
+    const input = withRole(roleId);
+    fixture.proxy.add({ match: isBatch, action: 'fail', status: 503, times: STICKY });
+    await unavailable(fixture.services.connections.create(input, alice));
+    fixture.proxy.clear();
+    await fixture.services.roles.delete(roleId, admin);
+    expect((await rejection(fixture.services.connections.create(input, alice))).code).toBe('ConnectionRoleNotFound');
+    expect(await usedBy(roleId, [input])).toBe(false);
+  });
+
+  it('a create held back between its role check and its commit while the role is deleted: refused, and nothing has the role', async () => {
+    const roleId = await newRole();
+    const input = withRole(roleId);
+    fixture.proxy.add({ match: isBatch, action: 'delay', delayMs: 1000, times: 1 });
+    const create = fixture.services.connections.create(input, alice).then(() => 'created', (error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await fixture.services.roles.delete(roleId, admin);
+    const outcome = await create;
+    expect(outcome).toBeInstanceOf(DomainError);
+    expect((outcome as DomainError).code).toBe('ConnectionRoleNotFound');
+    expect(await usedBy(roleId, [input])).toBe(false);
+  });
+
+  it('a deletion that stopped after marking the role keeps new connections off it until it is sent again', async () => {
+    const roleId = await newRole();
+    fixture.proxy.add({ match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request), action: 'fail', status: 503, times: STICKY });
+    await unavailable(fixture.services.roles.delete(roleId, admin));
+    fixture.proxy.clear();
+    expect((await rejection(fixture.services.connections.create(withRole(roleId), alice))).code).toBe('ConnectionRoleNotFound');
+    await fixture.services.roles.delete(roleId, admin);
+    expect((await rejection(fixture.services.roles.get(roleId))).code).toBe('ConnectionRoleNotFound');
   });
 });
