@@ -7,7 +7,7 @@ import { authoritativeOf, CLAIM_GRACE_MS, currentIndexKeys, derivedOf, latestReq
 import { createDomain } from '../../shared/services';
 import { claimPartitionOf, claimsGuard, fromStored, guardRowKey, halfRowKey, isAuthoritative, isGuardRowKey, isLater, pairsWith, type StoredCopy } from '../../shared/storage/connectionStore';
 import { asDomainError } from '../../shared/storage/errors';
-import { indexRowKey } from '../../shared/storage/roleIndexStore';
+import { indexRowKey, isReservationRowKey } from '../../shared/storage/roleIndexStore';
 import type { Caller } from '../../shared/caller';
 import { Prng } from './prng';
 import { type Faults, type Outcome, Scheduler } from './scheduler';
@@ -76,6 +76,8 @@ export type Operation =
   | { kind: 'revoke'; target: PoolEntry; viaTwin: boolean }
   | { kind: 'delete'; target: PoolEntry; viaTwin: boolean; ifMatch: boolean }
   | { kind: 'cascade'; record: string }
+  | { kind: 'deleteRole' }
+  | { kind: 'createRole' }
   | { kind: 'repair' };
 
 interface ClientPlan {
@@ -114,7 +116,7 @@ const DEFAULT_FAULTS: Faults = { fail: 0.04, lost: 0.02, duplicate: 0.02, crashB
 function planOperation(prng: Prng, allowRepair: boolean): Operation {
   const target = prng.pick(POOL);
   const viaTwin = prng.random() < 0.4;
-  const roll = prng.int(allowRepair ? 20 : 19);
+  const roll = prng.int(allowRepair ? 22 : 21);
   if (roll < 5) return { kind: 'create', target, role: prng.random() < 0.4, description: prng.pick(['x', 'y']) };
   if (roll < 8) return { kind: 'update', target, viaTwin, description: prng.pick(['u', 'v', 'w']), ifMatch: prng.random() < 0.5 };
   if (roll < 10) return { kind: 'state', target, viaTwin, statecode: prng.random() < 0.5 ? 0 : 1 };
@@ -124,6 +126,8 @@ function planOperation(prng: Prng, allowRepair: boolean): Operation {
   if (roll < 16) return { kind: 'revoke', target, viaTwin };
   if (roll < 18) return { kind: 'delete', target, viaTwin, ifMatch: prng.random() < 0.3 };
   if (roll < 19) return { kind: 'cascade', record: prng.pick(RECORDS) };
+  if (roll < 20) return { kind: 'deleteRole' };
+  if (roll < 21) return { kind: 'createRole' };
   return { kind: 'repair' };
 }
 
@@ -232,6 +236,21 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
           return {};
         },
       };
+    case 'deleteRole':
+      // Roles belong to administrators, whoever the client is.
+      return {
+        send: async () => {
+          await domain.roles.delete(ROLE, admin);
+          return {};
+        },
+      };
+    case 'createRole':
+      return {
+        send: async () => {
+          await createRole(domain);
+          return {};
+        },
+      };
     case 'repair':
       return {
         send: async () => {
@@ -240,6 +259,12 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
         },
       };
   }
+}
+
+/** The role every schedule uses: it matches itself, so a connection with it has it on both sides. */
+async function createRole(domain: Domain): Promise<void> {
+  await domain.roles.create({ connectionroleid: ROLE, name: 'Peer', category: 5, objecttypecodes: [] }, admin);
+  await domain.roles.addMatch(ROLE, ROLE, admin);
 }
 
 /** Setup: an operation sent once, without faults. */
@@ -276,8 +301,7 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
   const quiet = new Scheduler({ seed: seed ^ 0x5e7a9, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 } });
   const quietDomain = domainOver(service, quiet, types, plan.claimGraceMs);
   await quiet.run([async () => {
-    await quietDomain.roles.create({ connectionroleid: ROLE, name: 'Peer', category: 5, objecttypecodes: [] }, admin);
-    await quietDomain.roles.addMatch(ROLE, ROLE, admin);
+    await createRole(quietDomain);
     for (const operation of plan.setup) await perform(quietDomain, alice, operation).catch((error: unknown) => {
       if (classify(error) === 'bug') throw error;
     });
@@ -309,6 +333,7 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
           Object.assign(answer, { answered: scheduler.steps, ok: true, ...(result && { result }), ...(deleted && { deleted }) });
           // A 2xx means every copy shows the change, now: checked at the very step it is answered.
           violations.push(...checkAnswered(service, answer));
+          if (operation.kind === 'deleteRole') violations.push(...checkRoleUnused(service, 'deleteRole answered'));
           break;
         } catch (error) {
           const kind = classify(error);
@@ -394,7 +419,7 @@ function readState(service: SimTableService): RawState {
     else if (rowKey.startsWith('c_')) halves.set(`${partitionKey}/${rowKey}`, fromStored(stored));
   }
   const entries = new Map<string, StoredCopy>();
-  for (const stored of service.dump(TABLES.roleIndex)) entries.set(`${stored.entity.partitionKey}/${stored.entity.rowKey}`, fromStored(stored));
+  for (const stored of service.dump(TABLES.roleIndex)) if (!isReservationRowKey(stored.entity.rowKey)) entries.set(`${stored.entity.partitionKey}/${stored.entity.rowKey}`, fromStored(stored));
   return { claims, halves, guards, entries };
 }
 
@@ -432,10 +457,23 @@ function checkAnswered(service: SimTableService, answer: Answer): string[] {
   return problems;
 }
 
+/** No live connection has the role, and none of its index entries is live. */
+function checkRoleUnused(service: SimTableService, when: string): string[] {
+  const state = readState(service);
+  const users = [...state.halves.values()].filter((copy) => !copy.tombstone && isAuthoritative(copy.half) && (copy.half.record1roleid === ROLE || copy.half.record2roleid === ROLE));
+  const entries = [...state.entries.entries()].filter(([key, entry]) => key.startsWith(`${ROLE}/`) && !entry.tombstone);
+  return [
+    ...users.map((copy) => `${when}: ${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber} still has the deleted role`),
+    ...entries.map(([key]) => `${when}: index entry ${key} of the deleted role is live`),
+  ];
+}
+
 /** After repair: the structural invariants, from the raw tables. */
 function checkTables(service: SimTableService): string[] {
   const state = readState(service);
   const problems: string[] = [];
+  // A role that is gone is used by nothing.
+  if (!service.dump(TABLES.roles).some((stored) => stored.entity.rowKey === `r_${ROLE}`)) problems.push(...checkRoleUnused(service, 'after repair, the role gone'));
   const liveAuthoritative = [...state.halves.values()].filter((copy) => isAuthoritative(copy.half) && !copy.tombstone);
   // One active connection per unordered pair of records and roles; exactly those hold guards.
   const byGuard = new Map<string, StoredCopy[]>();
