@@ -216,6 +216,9 @@ export class ConsistencyWalker {
         report({ kind: 'unclaimed-id', table: 'connections', partitionKey: half.record1id, rowKey: authoritative.key, detail: `id ${id} is ${claim ? `claimed by ${claim.record1id}/${claim.connectionid}` : 'not claimed'}` });
         continue;
       }
+      // Acted on only as the connection is now, not as listed (it may have been deleted since).
+      const fresh = await this.protocol.store.read(half.record1id, half.connectionid);
+      if (!fresh || fresh.tombstone || fresh.etag !== authoritative.etag) return;
       const now = { ...half, modifiedon: new Date(this.clock()).toISOString() };
       try {
         await this.protocol.claimId(now, id, 'ensure');

@@ -5,6 +5,7 @@ import { conflict, DomainError, notFound, preconditionFailed, unavailable } from
 import {
   claimsGuard,
   type ConnectionStore,
+  isFence,
   ownsIdOf,
   sameSlot,
   slotOf,
@@ -200,6 +201,7 @@ export class ConnectionProtocol {
    * `derived` is the other half's version as just read, or null when it is known to be absent.
    */
   async propagate(authoritative: Copy, derived?: KnownVersion | null, entriesAbsent = false): Promise<void> {
+    if (isFence(authoritative)) return; // no connection ever committed there: nothing derived
     // The other half first: if its slot holds another connection (an id used twice), this connection
     // is refused there, before it has written anything else outside its own partition.
     const slot = await this.store.putDerived(derivedOf(authoritative), derived);
@@ -273,9 +275,9 @@ export class ConnectionProtocol {
    * - `confirm`: before a commit conditional on a read of the slot, a claim naming this slot has its
    *   ETag moved, so a takeover that read it before fails;
    * - `ensure`: the repair job's check of a live connection (a read; written only when missing).
-   * A claim naming another slot is refused while that slot's connection owns the id (or, for
-   * CLAIM_GRACE_MS, while its create may still be running); otherwise it is taken over, after fencing
-   * that slot so the create that claimed it can no longer commit.
+   * A claim naming another slot is refused while that slot's connection owns the id, live or deleted
+   * (until its tombstone is purged), or, for CLAIM_GRACE_MS, while the create that claimed it may still
+   * be running; otherwise it is taken over, after fencing that slot so that create can no longer commit.
    */
   async claimId(authoritative: ConnectionHalf, id: string, mode: 'insert' | 'confirm' | 'ensure', requestedId = id): Promise<void> {
     const slot = slotOf(authoritative);
@@ -287,14 +289,20 @@ export class ConnectionProtocol {
           await this.store.writeClaim(id, slot, now);
           return;
         }
+        const grace = this.options.claimGraceMs ?? CLAIM_GRACE_MS;
+        const claimAge = Date.parse(now) - Date.parse(claim.claimedon);
         if (sameSlot(claim, slot)) {
-          if (mode === 'confirm') await this.store.writeClaim(id, slot, now, claim.etag);
+          // An old claim of ours is renewed, so its grace covers this create too.
+          if (mode === 'confirm' || (mode === 'insert' && claimAge >= grace / 2)) await this.store.writeClaim(id, slot, now, claim.etag);
           return;
         }
         const held = await this.store.read(claim.record1id, claim.connectionid);
         if (held && ownsIdOf(held, id)) throw duplicateId(requestedId);
-        const claimAge = Date.parse(now) - Date.parse(claim.claimedon);
-        if (!held && claimAge < (this.options.claimGraceMs ?? CLAIM_GRACE_MS)) throw duplicateId(requestedId);
+        // A deleted connection keeps its id until its tombstones are purged: a retry of its delete, or a
+        // late write of it, must not reach a connection that took the id meanwhile.
+        if (held?.tombstone && !isFence(held) && ownsIdOf({ ...held, tombstone: false }, id)) throw duplicateId(requestedId);
+        const unfinished = !held || isFence(held);
+        if (unfinished && claimAge < grace) throw duplicateId(requestedId);
         await this.store.fenceSlot(claim, held, now);
         await this.store.writeClaim(id, slot, now, claim.etag);
         return;
@@ -417,7 +425,7 @@ export class ConnectionProtocol {
     canSee: (existing: ConnectionHalf) => boolean,
   ): Promise<{ master: ConnectionHalf; created: boolean } | StoredCopy | 'retry'> {
     const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
-    if (existing?.tombstone && existing.half.record2id === authoritative.record2id) {
+    if (existing?.tombstone && (existing.half.record2id === authoritative.record2id || isFence(existing))) {
       const holder = await this.otherHolder(authoritative, master.record1id, canSee);
       if (holder !== undefined) throw connectionExists(holder);
       return existing; // an earlier incarnation: created anew over its tombstone

@@ -185,8 +185,8 @@ export const foreignCopy = (): DomainError =>
  * Writes a derived copy (the other half, an index entry) so that it only ever moves forward: it
  * replaces what is stored only when that is an earlier state of the same connection, and otherwise
  * leaves it. Any process may repeat it at any time, in any order, with any older or newer version, and
- * the copy still ends at the latest state written. A slot held by another connection's live copy is
- * never written (foreignCopy); a tombstone is simply not needed there. `known` is the
+ * the copy still ends at the latest state written. A slot held by another connection's copy is never
+ * written: a live copy is refused (foreignCopy), a tombstone is simply not needed there. `known` is the
  * stored copy when the caller has just read it, or null when it is believed absent (a first write tries
  * an insert without reading).
  */
@@ -200,12 +200,11 @@ export async function fencedPut(table: TablePort, entity: TableEntity, known?: K
       current = stored ? { ...versionOf(stored.entity), etag: stored.etag, owner: ownerOf(stored.entity), tombstone: stored.entity.tombstone === true } : null;
     }
     if (current !== null && current.owner !== owner) {
-      // Another connection's copy holds the slot. A tombstone has nothing to do there. A live copy
-      // replaces another connection's tombstone: ids are claimed (see claimId in the protocol), so the
-      // connection writing it owns the id now, and the one that left the tombstone is deleted.
+      // Another connection's copy (live, or its tombstone until the grace period is over) holds the slot.
       if (entity.tombstone === true) return 'foreign';
-      if (!current.tombstone) throw foreignCopy();
-    } else if (current !== null && !isLater(wanted, current)) return 'ours';
+      throw foreignCopy();
+    }
+    if (current !== null && !isLater(wanted, current)) return 'ours';
     try {
       await table.write(current === null ? { op: 'insert', entity } : { op: 'replace', entity, etag: current.etag });
       return 'ours';
@@ -275,6 +274,9 @@ export const sameSlot = (a: Pick<ClaimedSlot, 'record1id' | 'connectionid'>, b: 
 export const ownsIdOf = (copy: Copy, connectionId: string): boolean =>
   !copy.tombstone && (idKeyOf(copy.half.connectionid) === idKeyOf(connectionId) || idKeyOf(copy.half.relatedconnectionid) === idKeyOf(connectionId));
 
+/** Whether a copy is a fence's tombstone (version 0): it stands for no connection, and has no other copies. */
+export const isFence = (copy: Copy): boolean => copy.tombstone && copy.half.versionnumber === 0;
+
 /**
  * The tombstone a fence leaves in an empty slot: it stands for a connection that never committed there,
  * so whatever create was decided on the empty slot fails, and one that meets it decides again.
@@ -324,8 +326,11 @@ export class ConnectionStore {
    * a tombstone. Throws 409/412/404 when the slot changed since `held` was read.
    */
   async fenceSlot(slot: ClaimedSlot, held: StoredCopy | undefined, now: string): Promise<void> {
-    if (held) await this.rewrite(held, held.etag);
-    else await this.table.write({ op: 'insert', entity: toEntity(fenceTombstone(slot, now)) });
+    if (!held) await this.table.write({ op: 'insert', entity: toEntity(fenceTombstone(slot, now)) });
+    // A tombstone fenced is kept for a whole grace period from now: purged earlier, its slot would be
+    // empty again while the write it fenced out may still be running.
+    else if (held.tombstone) await this.rewrite({ ...held, half: { ...held.half, modifiedon: now > held.half.modifiedon ? now : held.half.modifiedon } }, held.etag);
+    else await this.rewrite(held, held.etag);
   }
 
   /** The connection holding the guard an authoritative half would take, if any. */
