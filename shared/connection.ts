@@ -86,7 +86,7 @@ export const changesSomething = (patch: object): boolean => Object.keys(patch).l
 
 export const createConnectionSchema = z.strictObject({
   connectionid: guid.optional()
-    .meta(doc('Connection ID', 'A GUID you choose for the connection, so a retried request never makes a second one; generated when left out.', { visibility: 'advanced' })),
+    .meta(doc('Connection ID', 'A GUID you choose for the connection, so a retried request never makes a second one; generated when left out. Unique across all connections (with the id of its other half).', { visibility: 'advanced' })),
   record1id: guid.meta(doc('From record ID', 'The GUID of the source record (record 1).', { visibility: 'important' })),
   record1objecttypecode: objectTypeInput
     .meta(doc('From record type', 'The source record\'s table, as an object type code (1) or logical name (account).', { visibility: 'important', ...objectTypePicker })),
