@@ -172,9 +172,10 @@ export class ConnectionRoleService {
    * instead (existing connections keep it, new ones cannot take it), or change those connections first.
    *
    * Safe against connection writes racing it (see RoleUsage): the role is marked as being deleted, then
-   * checked, then deleted only if its row is still as marked; a write that changed it meanwhile (another
-   * deletion, an update, which clears the mark) makes it look again. A deletion that stops after marking
-   * leaves the role refused to new connections until it is deleted again or updated.
+   * checked, then deleted with its matches in one transaction, only if its row is still as marked; a
+   * write that changed it meanwhile (another deletion, an update, which clears the mark) makes it look
+   * again. A deletion that stops after marking leaves the role refused to new connections until it is
+   * deleted again, updated, or the repair job clears the mark (after the grace period).
    */
   async delete(id: string, caller: Caller, ifMatch?: IfMatch): Promise<void> {
     requireAdmin(caller);
@@ -182,19 +183,21 @@ export class ConnectionRoleService {
       const stored = await this.readOrThrow(id);
       checkIfMatch(ifMatch, stored.role);
       const now = this.clock().toISOString();
-      let marked: string;
+      let marked: string | undefined;
       try {
-        marked = await this.store.replace(stored.role, stored.etag, now);
+        marked = await this.store.mark(stored.role, stored.etag, now, `${now}.${this.waiting.random().toString(36).slice(2)}`);
       } catch (error) {
         if (isStorageStatus(error, 404)) throw roleNotFound();
         if (!isStorageStatus(error, 412)) throw error;
+      }
+      this.invalidate();
+      if (marked === undefined) {
         await jitteredPause(this.waiting, attempt); // changed meanwhile: look again (If-Match compares versions)
         continue;
       }
-      this.invalidate();
       if (await this.usage.inUse(id, now)) {
-        // Unmarked only if nobody changed it since; whoever did decides what it is now.
-        await this.store.replace(stored.role, marked).catch((error: unknown) => {
+        // Unmarked only if nobody wrote the role since; whoever did decides what it is now.
+        await this.store.unmark(stored.role, marked).catch((error: unknown) => {
           if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
         });
         throw conflict('ConnectionRoleInUse', 'Connections still use this role: deactivate it, or remove it from those connections first.', {
@@ -202,16 +205,16 @@ export class ConnectionRoleService {
         });
       }
       try {
-        await this.store.delete(id, marked);
+        await this.store.deleteWithMatches(id, marked, await this.store.matchesOf(id));
       } catch (error) {
-        if (isStorageStatus(error, 404)) return; // another deletion finished it
-        if (!isStorageStatus(error, 412)) throw error;
+        // 412: written meanwhile (or this very delete, resent by the SDK after a lost answer); 404: a
+        // match removed meanwhile, or the role gone: look again, unless it is gone.
+        if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+        if (!(await this.store.read(id))) return this.invalidate();
         await jitteredPause(this.waiting, attempt);
         continue;
       }
-      // Matches last: left behind by a stop here, they name a role that is gone, which the catalog ignores.
-      for (const other of await this.store.matchesOf(id)) await this.store.deleteMatch(id, other);
-      return;
+      return this.invalidate();
     }
     throw unavailable('The role is being changed by many requests at once; retry the request.', 1);
   }

@@ -1,9 +1,11 @@
+import { forEachLimited } from './concurrency';
 import type { ConnectionHalf } from './connection';
 import { validationError } from './errors';
 import { type ConnectionStore, type Copy, slotOf } from './storage/connectionStore';
 import type { Reservation, RoleIndexStore } from './storage/roleIndexStore';
 import type { RoleStore } from './storage/roleStore';
 import { isStorageStatus } from './storage/tablePort';
+import { currentIndexKeys } from './protocol';
 
 /**
  * Which roles are in use, safe under concurrency and crashes: a role is only deleted when no connection
@@ -32,12 +34,14 @@ export class RoleUsage {
   ) {}
 
   /**
-   * Steps 1 and 2 for the roles `next` (authoritative) gives its connection that `previous` did not, before
-   * committing it. `fields` names each role's field as the client sent it, for the refusal.
+   * Steps 1 and 2 for the index entries `next` (authoritative) gives its connection that `previous` did
+   * not have, before committing it: by entry, not by role, so a role moving from one record's side to
+   * the other (its entry moving to another key) is reserved too. `fields` names each role's field as the
+   * client sent it, for the refusal.
    */
   async reserve(next: ConnectionHalf, previous: Copy | undefined, fields: (roleId: string) => string): Promise<void> {
-    const had = new Set(previous && !previous.tombstone ? rolesOf(previous.half) : []);
-    const added = rolesOf(next).filter((roleId) => !had.has(roleId));
+    const had = new Set(previous && !previous.tombstone ? currentIndexKeys(previous.half) : []);
+    const added = [...new Set(currentIndexKeys(next).filter((key) => !had.has(key)).map((key) => key.slice(2)))];
     if (added.length === 0) return;
     const slot = slotOf(next);
     await Promise.all(added.map((roleId) => this.index.reserve(roleId, slot, next.modifiedon)));
@@ -51,15 +55,32 @@ export class RoleUsage {
   }
 
   /**
-   * Whether the role is in use, for a deletion that has marked it: a live index entry, or a reservation
-   * whose connection has the role. Other reservations are settled (their slots fenced) and removed.
+   * Whether the role is in use, for a deletion that has marked it: a reservation whose connection has the
+   * role, or a live index entry. Reservations first: the repair job writes a connection's entries
+   * before it removes its reservation, so a use it moves from one to the other is seen in one of them.
+   * Other reservations are settled (their slots fenced) and removed, several at a time.
    */
   async inUse(roleId: string, now: string): Promise<boolean> {
-    if (await this.index.hasLiveEntry(roleId)) return true;
-    for (const reservation of await this.index.reservations(roleId)) {
-      if (await this.settle(reservation, now)) return true;
+    let used = false;
+    await forEachLimited(await this.index.reservations(roleId), SETTLE_CONCURRENCY, async (reservation) => {
+      if (!used && (await this.settle(reservation, now))) used = true;
+    });
+    return used || this.index.hasLiveEntry(roleId);
+  }
+
+  /**
+   * Clears the marks of deletions that stopped (crashed, timed out) more than `staleMs` ago, so their
+   * roles take new connections again; each only if the role is still as that deletion left it.
+   */
+  async clearStaleMarks(now: number, staleMs: number): Promise<number> {
+    let cleared = 0;
+    for (const stored of await this.roles.marked()) {
+      if (now - Date.parse(stored.deleting ?? '') < staleMs) continue;
+      await this.roles.unmark(stored.role, stored.tokenEtag).then(() => cleared++, (error: unknown) => {
+        if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+      });
     }
-    return false;
+    return cleared;
   }
 
   /**
@@ -84,6 +105,8 @@ export class RoleUsage {
     return true; // a slot changing all the time: in use, as far as a deletion can tell
   }
 }
+
+const SETTLE_CONCURRENCY = 8;
 
 /** The distinct roles a connection's two records play. */
 export const rolesOf = (half: Pick<ConnectionHalf, 'record1roleid' | 'record2roleid'>): string[] =>

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ConnectionRole } from '../roles';
-import { ANY_ETAG, isStorageStatus, queryAll, type TablePort, type TableEntity, type WriteOp } from './tablePort';
+import { ANY_ETAG, isStorageStatus, queryAll, type Stored, type TablePort, type TableEntity, type WriteOp } from './tablePort';
 
 /**
  * Roles are few and read far more than written, so they share one partition: the whole catalog (roles
@@ -8,12 +8,19 @@ import { ANY_ETAG, isStorageStatus, queryAll, type TablePort, type TableEntity, 
  *   PartitionKey "roles"
  *   RowKey "r_<roleid>"            a role
  *   RowKey "m_<roleid>_<otherid>"  "roleid matches otherid"; always written with its mirror
+ *   RowKey "x_<roleid>"            the role's write token: every write of the role or of its matches
+ *                                  rewrites it in the same transaction, so one ETag orders them all
+ *                                  (a delete inside a transaction cannot be conditional, a replace can)
  */
 const PARTITION = 'roles';
 const ROLE_PREFIX = 'r_';
 const MATCH_PREFIX = 'm_';
 
 const roleKey = (id: string): string => `${ROLE_PREFIX}${id}`;
+const tokenKey = (id: string): string => `x_${id}`;
+/** Rewrites a role's write token (see above); `token` says who, for a writer that reads it back. */
+const touch = (id: string, token = ''): WriteOp => ({ op: 'upsert', entity: { partitionKey: PARTITION, rowKey: tokenKey(id), token } });
+const MAX_BATCH = 100;
 const matchKey = (a: string, b: string): string => `${MATCH_PREFIX}${a}_${b}`;
 
 const storedRoleSchema = z.object({
@@ -52,6 +59,7 @@ const fromEntity = (entity: Record<string, unknown>): ConnectionRole => {
 
 export interface StoredRole {
   role: ConnectionRole;
+  /** The role row's ETag. */
   etag: string;
   /** Set while a deletion checks that nothing uses the role (when it started): no connection may take it. */
   deleting?: string;
@@ -86,19 +94,64 @@ export class RoleStore {
 
   /** Throws a 409 RestError when the id is taken. */
   async insert(role: ConnectionRole): Promise<void> {
-    await this.table.write({ op: 'insert', entity: toEntity(role) });
+    await this.table.batch([{ op: 'insert', entity: toEntity(role) }, touch(role.connectionroleid)]);
+  }
+
+  /** Throws a 412 RestError when the role changed since `etag`; clears a deletion's mark. */
+  async replace(role: ConnectionRole, etag: string): Promise<void> {
+    await this.table.batch([{ op: 'replace', entity: toEntity(role), etag }, touch(role.connectionroleid)]);
   }
 
   /**
-   * Throws a 412 RestError when the role changed since `etag`. `deleting` marks it as being deleted;
-   * any other replace clears the mark (so a deletion that set it must look again).
+   * Marks a role as being deleted, if unchanged since `etag`; returns the ETag of its write token as this
+   * mark left it (undefined when another write came in between), which the deletion's last step needs.
    */
-  async replace(role: ConnectionRole, etag: string, deleting?: string): Promise<string> {
-    return this.table.write({ op: 'replace', entity: toEntity(role, deleting), etag });
+  async mark(role: ConnectionRole, etag: string, deleting: string, token: string): Promise<string | undefined> {
+    await this.table.batch([{ op: 'replace', entity: toEntity(role, deleting), etag }, touch(role.connectionroleid, token)]);
+    const written = await this.table.get(PARTITION, tokenKey(role.connectionroleid));
+    return written?.entity.token === token ? written.etag : undefined;
   }
 
-  async delete(id: string, etag: string): Promise<void> {
-    await this.table.write({ op: 'delete', partitionKey: PARTITION, rowKey: roleKey(id), etag });
+  /** Removes a deletion's mark, if nothing wrote the role or its matches since (`tokenEtag`). */
+  async unmark(role: ConnectionRole, tokenEtag: string): Promise<void> {
+    await this.table.batch([
+      { op: 'replace', entity: toEntity(role), etag: ANY_ETAG },
+      { op: 'replace', entity: { partitionKey: PARTITION, rowKey: tokenKey(role.connectionroleid), token: '' }, etag: tokenEtag },
+    ]);
+  }
+
+  /**
+   * Deletes a role and its matches (both ways) in one transaction, if nothing wrote the role or its
+   * matches since `tokenEtag`: nothing of it is left behind, and a role created again with its id
+   * starts without matches. Throws 412 (written since), or 404 (a match removed meanwhile, or the role
+   * gone).
+   */
+  async deleteWithMatches(id: string, tokenEtag: string, matched: string[]): Promise<void> {
+    const matchKeys = [...new Set(matched.flatMap((other) => [matchKey(id, other), matchKey(other, id)]))];
+    const ops: WriteOp[] = matchKeys.map((rowKey) => ({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG }));
+    // A transaction holds 100 operations: matches beyond that go first, on their own.
+    while (ops.length > MAX_BATCH - 2) await this.table.batch(ops.splice(0, MAX_BATCH));
+    await this.table.batch([
+      { op: 'delete', partitionKey: PARTITION, rowKey: roleKey(id), etag: ANY_ETAG },
+      { op: 'replace', entity: { partitionKey: PARTITION, rowKey: tokenKey(id), token: 'deleted' }, etag: tokenEtag },
+      ...ops,
+    ]);
+  }
+
+  /** The roles a deletion has marked, with the ETag of their write tokens (see mark). */
+  async marked(): Promise<(StoredRole & { tokenEtag: string })[]> {
+    const rows = new Map<string, Stored>();
+    for await (const page of queryAll(this.table, { partitionKey: PARTITION, rowKey: { ge: ROLE_PREFIX, lt: 'y' } })) {
+      for (const stored of page) rows.set(stored.entity.rowKey, stored);
+    }
+    const found: (StoredRole & { tokenEtag: string })[] = [];
+    for (const [rowKey, { entity, etag }] of rows) {
+      const token = rows.get(tokenKey(rowKey.slice(ROLE_PREFIX.length)));
+      if (rowKey.startsWith(ROLE_PREFIX) && typeof entity.deleting === 'string' && token) {
+        found.push({ role: fromEntity(entity), etag, deleting: entity.deleting, tokenEtag: token.etag });
+      }
+    }
+    return found;
   }
 
   /** Ids matched by a role: a prefix range of one partition. */
@@ -114,17 +167,18 @@ export class RoleStore {
   /** Records "a matches b" and "b matches a" together (one entity when a role matches itself). */
   async putMatch(a: string, b: string): Promise<void> {
     const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
-    await this.table.batch(keys.map((rowKey): WriteOp => ({ op: 'upsert', entity: { partitionKey: PARTITION, rowKey } })));
+    await this.table.batch([...keys.map((rowKey): WriteOp => ({ op: 'upsert', entity: { partitionKey: PARTITION, rowKey } })), ...touches(a, b)]);
   }
 
   /** Removes the match both ways; returns false when there was none. */
   async deleteMatch(a: string, b: string): Promise<boolean> {
     const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
     try {
-      await this.table.batch(keys.map((rowKey): WriteOp => ({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG })));
+      await this.table.batch([...keys.map((rowKey): WriteOp => ({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG })), ...touches(a, b)]);
       return true;
     } catch (error) {
       if (!isStorageStatus(error, 404)) throw error;
+      await this.table.batch(touches(a, b));
       // Half a pair (left by an older failure) or nothing: remove whatever is there.
       const results = await Promise.all(keys.map((rowKey) => this.table.write({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG }).then(() => true, (failure: unknown) => {
         if (isStorageStatus(failure, 404)) return false;
@@ -134,3 +188,5 @@ export class RoleStore {
     }
   }
 }
+
+const touches = (a: string, b: string): WriteOp[] => (a === b ? [touch(a)] : [touch(a), touch(b)]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Caller } from '../../shared/caller';
-import { type ConnectionHalf } from '../../shared/connection';
+import { type ConnectionHalf, updateConnectionSchema } from '../../shared/connection';
 import { DomainError } from '../../shared/errors';
 import { reciprocalIdOf } from '../../shared/ids';
 import { claimPartitionOf } from '../../shared/storage/connectionStore';
@@ -180,6 +180,45 @@ describe('a role in use is never deleted', () => {
     expect(await usedBy(roleId, [input])).toBe(false);
   });
 
+  it('a role moving to the other record\'s side is reserved too: a deletion meeting that change half-propagated is refused', async () => {
+    const roleId = await newRole();
+    const input = withRole(roleId);
+    const { half } = await fixture.services.connections.create(input, alice);
+    await fixture.services.consistency.walk({ repair: true, graceMs: 3_600_000, settleAfterMs: 0 }); // its reservation settled
+    // The change commits, then its new entry (under the other record's key) fails: answered 503.
+    const newEntry = (request: SeenRequest) => roleIndexWrite(request) && `${request.path} ${request.body}`.includes(`_${half.record2id}_${half.relatedconnectionid}`);
+    fixture.proxy.add({ match: newEntry, action: 'fail', status: 503, times: 100 });
+    await unavailable(fixture.services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record1roleid: null, record2roleid: roleId }), alice));
+    fixture.proxy.clear();
+    expect((await rejection(fixture.services.roles.delete(roleId, admin))).code).toBe('ConnectionRoleInUse');
+  });
+
+  it('a deletion checking while the repair job moves a use from a reservation to an entry still sees it', async () => {
+    const roleId = await newRole();
+    const input = withRole(roleId);
+    fixture.proxy.add({ match: (request) => roleIndexWrite(request) && !isReservation(request), action: 'fail', status: 503, times: 100 });
+    await unavailable(fixture.services.connections.create(input, alice));
+    fixture.proxy.clear();
+    // The deletion's second look at the role's partition is held back while the repair job settles.
+    fixture.proxy.add({ match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request), action: 'delay', delayMs: 1000, skip: 1, times: 1 });
+    const deletion = fixture.services.roles.delete(roleId, admin).then(() => 'deleted', (error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await fixture.services.consistency.walk({ repair: true, graceMs: 3_600_000, settleAfterMs: 0 });
+    const outcome = await deletion;
+    expect(outcome).toBeInstanceOf(DomainError);
+    expect((outcome as DomainError).code).toBe('ConnectionRoleInUse');
+  });
+
+  it('a deleted role takes its matches with it: created again with its id, it matches nothing', async () => {
+    const roleId = await newRole();
+    const other = await newRole();
+    await fixture.services.roles.addMatch(roleId, other, admin);
+    await fixture.services.roles.delete(roleId, admin);
+    await fixture.services.roles.create({ connectionroleid: roleId, name: 'Again', category: 5, objecttypecodes: [] }, admin);
+    expect(await fixture.services.roles.matchingRoles(roleId)).toEqual([]);
+    expect(await fixture.services.roles.matchingRoles(other)).toEqual([]);
+  });
+
   it('a deletion that stopped after marking the role keeps new connections off it until it is sent again', async () => {
     const roleId = await newRole();
     fixture.proxy.add({ match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request), action: 'fail', status: 503, times: STICKY });
@@ -188,5 +227,16 @@ describe('a role in use is never deleted', () => {
     expect((await rejection(fixture.services.connections.create(withRole(roleId), alice))).code).toBe('ConnectionRoleNotFound');
     await fixture.services.roles.delete(roleId, admin);
     expect((await rejection(fixture.services.roles.get(roleId))).code).toBe('ConnectionRoleNotFound');
+  });
+
+  it('a deletion that stopped after marking the role: the repair job lifts the mark once the grace period is over', async () => {
+    const roleId = await newRole();
+    fixture.proxy.add({ match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request), action: 'fail', status: 503, times: STICKY });
+    await unavailable(fixture.services.roles.delete(roleId, admin));
+    fixture.proxy.clear();
+    await fixture.services.consistency.walk({ repair: true, graceMs: 3_600_000 });
+    expect((await rejection(fixture.services.connections.create(withRole(roleId), alice))).code).toBe('ConnectionRoleNotFound');
+    await fixture.services.consistency.walk({ repair: true, graceMs: 0 });
+    expect((await fixture.services.connections.create(withRole(roleId), alice)).half.record1roleid).toBe(roleId);
   });
 });
