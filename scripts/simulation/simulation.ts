@@ -40,6 +40,13 @@ const RECORDS = [A, B, C];
 const TYPES: Record<string, string> = { [A]: 'account', [B]: 'contact', [C]: 'contact', [Z]: 'account' };
 // A role that matches itself; a connection with it has it on both sides.
 const ROLE = 'e0000000-0000-4000-8000-00000000000e';
+// A second role, matching the first: a connection may have them either way round, so a role can move
+// from one record's side to the other.
+const ROLE2 = 'e0000000-0000-4000-8000-0000000000e2';
+const ROLES = [ROLE, ROLE2] as const;
+type RoleId = (typeof ROLES)[number];
+/** The roles of a `role` operation: both sides the first role, each side one of them, or none. */
+const ROLE_PAIRS: [RoleId | null, RoleId | null][] = [[ROLE, ROLE], [ROLE, ROLE2], [ROLE2, ROLE], [null, null]];
 
 const alice: Caller = { id: 'a11ce000-0000-4000-8000-000000000001', teams: [], isAdmin: false };
 const bob: Caller = { id: 'b0b00000-0000-4000-8000-000000000002', teams: [], isAdmin: false };
@@ -70,16 +77,16 @@ export type Operation =
   | { kind: 'create'; target: PoolEntry; role: boolean; description: string }
   | { kind: 'update'; target: PoolEntry; viaTwin: boolean; description: string; ifMatch: boolean }
   | { kind: 'state'; target: PoolEntry; viaTwin: boolean; statecode: 0 | 1 }
-  | { kind: 'role'; target: PoolEntry; role: boolean }
+  | { kind: 'role'; target: PoolEntry; roles: [RoleId | null, RoleId | null] }
   | { kind: 'assign'; target: PoolEntry; viaTwin: boolean }
   | { kind: 'grant'; target: PoolEntry; viaTwin: boolean }
   | { kind: 'revoke'; target: PoolEntry; viaTwin: boolean }
   | { kind: 'delete'; target: PoolEntry; viaTwin: boolean; ifMatch: boolean }
   | { kind: 'cascade'; record: string }
   | { kind: 'read'; target: PoolEntry; viaTwin: boolean }
-  | { kind: 'deleteRole' }
-  | { kind: 'createRole' }
-  | { kind: 'repair' };
+  | { kind: 'deleteRole'; role: RoleId }
+  | { kind: 'createRole'; role: RoleId }
+  | { kind: 'repair'; settleNow: boolean };
 
 interface ClientPlan {
   caller: Caller;
@@ -121,16 +128,16 @@ function planOperation(prng: Prng, allowRepair: boolean): Operation {
   if (roll < 5) return { kind: 'create', target, role: prng.random() < 0.4, description: prng.pick(['x', 'y']) };
   if (roll < 8) return { kind: 'update', target, viaTwin, description: prng.pick(['u', 'v', 'w']), ifMatch: prng.random() < 0.5 };
   if (roll < 10) return { kind: 'state', target, viaTwin, statecode: prng.random() < 0.5 ? 0 : 1 };
-  if (roll < 11) return { kind: 'role', target, role: prng.random() < 0.5 };
+  if (roll < 11) return { kind: 'role', target, roles: prng.pick(ROLE_PAIRS) };
   if (roll < 12) return { kind: 'assign', target, viaTwin };
   if (roll < 14) return { kind: 'grant', target, viaTwin };
   if (roll < 16) return { kind: 'revoke', target, viaTwin };
   if (roll < 18) return { kind: 'delete', target, viaTwin, ifMatch: prng.random() < 0.3 };
   if (roll < 19) return { kind: 'cascade', record: prng.pick(RECORDS) };
-  if (roll < 20) return { kind: 'deleteRole' };
-  if (roll < 21) return { kind: 'createRole' };
+  if (roll < 20) return { kind: 'deleteRole', role: prng.pick(ROLES) };
+  if (roll < 21) return { kind: 'createRole', role: prng.pick(ROLES) };
   if (roll < 24) return { kind: 'read', target, viaTwin };
-  return { kind: 'repair' };
+  return { kind: 'repair', settleNow: prng.random() < 0.5 };
 }
 
 export function planSchedule(seed: number, options: SimulationOptions = {}): SchedulePlan {
@@ -200,7 +207,7 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
       const patch = updateConnectionSchema.parse(
         operation.kind === 'update' ? { description: operation.description }
           : operation.kind === 'state' ? { statecode: operation.statecode }
-            : operation.kind === 'role' ? { record1roleid: operation.role ? ROLE : null, record2roleid: operation.role ? ROLE : null }
+            : operation.kind === 'role' ? { record1roleid: operation.roles[0], record2roleid: operation.roles[1] }
               : { ownerid: bob.id });
       const ifMatch = operation.kind === 'update' && operation.ifMatch ? [etagOfHalf(await connections.get(record, id, caller))] : undefined;
       return {
@@ -247,31 +254,40 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
       // Roles belong to administrators, whoever the client is.
       return {
         send: async () => {
-          await domain.roles.delete(ROLE, admin);
+          await domain.roles.delete(operation.role, admin);
           return {};
         },
       };
     case 'createRole':
       return {
         send: async () => {
-          await createRole(domain);
+          await createRole(domain, operation.role);
           return {};
         },
       };
     case 'repair':
       return {
         send: async () => {
-          await domain.consistency.walk({ repair: true, graceMs: GRACE_DURING_RUN_MS });
+          // Reservations may be settled at once, while writes that made them are still running.
+          await domain.consistency.walk({ repair: true, graceMs: GRACE_DURING_RUN_MS, ...(operation.settleNow && { settleAfterMs: 0 }) });
           return {};
         },
       };
   }
 }
 
-/** The role every schedule uses: it matches itself, so a connection with it has it on both sides. */
-async function createRole(domain: Domain): Promise<void> {
-  await domain.roles.create({ connectionroleid: ROLE, name: 'Peer', category: 5, objecttypecodes: [] }, admin);
-  await domain.roles.addMatch(ROLE, ROLE, admin);
+/**
+ * The roles every schedule uses: the first matches itself (a connection created with it has it on both
+ * sides) and the second. Created again (with its matches, where the other role exists) after a deletion.
+ */
+async function createRole(domain: Domain, role: RoleId): Promise<void> {
+  await domain.roles.create({ connectionroleid: role, name: role === ROLE ? 'Peer' : 'Partner', category: 5, objecttypecodes: [] }, admin);
+  const matches: [RoleId, RoleId][] = role === ROLE ? [[ROLE, ROLE], [ROLE, ROLE2]] : [[ROLE2, ROLE]];
+  for (const [a, b] of matches) {
+    await domain.roles.addMatch(a, b, admin).catch((error: unknown) => {
+      if (!(error instanceof DomainError && error.code === 'ConnectionRoleNotFound')) throw error;
+    });
+  }
 }
 
 /** Setup: an operation sent once, without faults. */
@@ -308,7 +324,8 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
   const quiet = new Scheduler({ seed: seed ^ 0x5e7a9, faults: { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 } });
   const quietDomain = domainOver(service, quiet, types, plan.claimGraceMs);
   await quiet.run([async () => {
-    await createRole(quietDomain);
+    await createRole(quietDomain, ROLE);
+    await createRole(quietDomain, ROLE2);
     for (const operation of plan.setup) await perform(quietDomain, alice, operation).catch((error: unknown) => {
       if (classify(error) === 'bug') throw error;
     });
@@ -340,7 +357,7 @@ export async function runSchedule(seed: number, options: SimulationOptions = {})
           Object.assign(answer, { answered: scheduler.steps, ok: true, ...(result && { result }), ...(deleted && { deleted }) });
           // A 2xx means every copy shows the change, now: checked at the very step it is answered.
           if (operation.kind !== 'read') violations.push(...checkAnswered(service, answer));
-          if (operation.kind === 'deleteRole') violations.push(...checkRoleUnused(service, 'deleteRole answered'));
+          if (operation.kind === 'deleteRole') violations.push(...checkRoleUnused(service, operation.role, 'deleteRole answered'));
           break;
         } catch (error) {
           const kind = classify(error);
@@ -465,10 +482,10 @@ function checkAnswered(service: SimTableService, answer: Answer): string[] {
 }
 
 /** No live connection has the role, and none of its index entries is live. */
-function checkRoleUnused(service: SimTableService, when: string): string[] {
+function checkRoleUnused(service: SimTableService, role: RoleId, when: string): string[] {
   const state = readState(service);
-  const users = [...state.halves.values()].filter((copy) => !copy.tombstone && isAuthoritative(copy.half) && (copy.half.record1roleid === ROLE || copy.half.record2roleid === ROLE));
-  const entries = [...state.entries.entries()].filter(([key, entry]) => key.startsWith(`${ROLE}/`) && !entry.tombstone);
+  const users = [...state.halves.values()].filter((copy) => !copy.tombstone && isAuthoritative(copy.half) && (copy.half.record1roleid === role || copy.half.record2roleid === role));
+  const entries = [...state.entries.entries()].filter(([key, entry]) => key.startsWith(`${role}/`) && !entry.tombstone);
   return [
     ...users.map((copy) => `${when}: ${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber} still has the deleted role`),
     ...entries.map(([key]) => `${when}: index entry ${key} of the deleted role is live`),
@@ -480,7 +497,9 @@ function checkTables(service: SimTableService): string[] {
   const state = readState(service);
   const problems: string[] = [];
   // A role that is gone is used by nothing.
-  if (!service.dump(TABLES.roles).some((stored) => stored.entity.rowKey === `r_${ROLE}`)) problems.push(...checkRoleUnused(service, 'after repair, the role gone'));
+  for (const role of ROLES) {
+    if (!service.dump(TABLES.roles).some((stored) => stored.entity.rowKey === `r_${role}`)) problems.push(...checkRoleUnused(service, role, `after repair, role ${role} gone`));
+  }
   const liveAuthoritative = [...state.halves.values()].filter((copy) => isAuthoritative(copy.half) && !copy.tombstone);
   // One active connection per unordered pair of records and roles; exactly those hold guards.
   const byGuard = new Map<string, StoredCopy[]>();
