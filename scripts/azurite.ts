@@ -43,7 +43,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000
  * Starts the real emulator in memory, on loopback, on free ports, without telemetry and without its
  * per-request log (which slows it down markedly).
  */
-export async function startAzurite(options: { services: 'table' | 'all' } = { services: 'table' }): Promise<RunningAzurite> {
+export async function startAzurite(options: { services: 'table' | 'all'; env?: NodeJS.ProcessEnv } = { services: 'table' }): Promise<RunningAzurite> {
   const common = ['--inMemoryPersistence', '--disableTelemetry', '--silent', '--skipApiVersionCheck'];
   const tablePort = await freePort();
   let args: string[];
@@ -63,7 +63,8 @@ export async function startAzurite(options: { services: 'table' | 'all' } = { se
     ];
     endpoints += `BlobEndpoint=http://${HOST}:${blobPort}/${DEV_ACCOUNT};QueueEndpoint=http://${HOST}:${queuePort}/${DEV_ACCOUNT};`;
   }
-  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // `env` adds to the environment Azurite inherits (the bench loads its CPU probe this way).
+  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'ignore', 'inherit'], ...(options.env && { env: { ...process.env, ...options.env } }) });
   try {
     await waitForPort(tablePort, child);
   } catch (error) {
