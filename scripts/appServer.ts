@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { getServices } from '../shared/services';
 import { routes } from '../shared/http/route';
 import { createLocalServer } from './localHost';
+import { exitWithParent } from './parent';
 
 /**
  * The app as its own OS process: the registered functions (already loaded by the caller) served by the
@@ -38,14 +39,3 @@ export function failStartup(error: unknown): never {
   process.exit(1);
 }
 
-/** A test or soak that dies without stopping the app must not leave it running: it exits with its parent. */
-function exitWithParent(parent: number): void {
-  if (!Number.isInteger(parent) || parent <= 0) return;
-  setInterval(() => {
-    try {
-      process.kill(parent, 0);
-    } catch {
-      process.exit(0);
-    }
-  }, 1000).unref();
-}

@@ -1,6 +1,7 @@
 import { TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { exitWithParent } from './parent';
 
 /**
  * The floor of `npm run bench`: an empty HTTP handler in a process of its own that, per request, makes
@@ -143,15 +144,5 @@ if (require.main === module) {
   });
   server.listen(port, '127.0.0.1', () => process.stdout.write(`${FLOOR_READY_LINE} ${port}\n`));
   process.once('SIGTERM', () => server.close(() => process.exit(0)));
-  // Exits with the bench, as the app process does.
-  const parent = Number(process.env.APP_PARENT_PID);
-  if (parent > 0) {
-    setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch {
-        process.exit(0);
-      }
-    }, 1000).unref();
-  }
+  exitWithParent(Number(process.env.APP_PARENT_PID)); // as the app process does
 }
