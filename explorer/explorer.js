@@ -726,6 +726,15 @@ function renderConnectionDetails(body, edge) {
     },
     (error) => shares.replaceChildren(h('p', {}, error.status === 404 || error.status === 403 ? 'You may not read its shares.' : error.message)),
   );
+  const history = h('div', { id: 'details-history' }, h('p', {}, 'Loading its history…'));
+  body.append(h('h3', {}, 'History'), history);
+  api(`/records/${edge.record1id}/connections/${edge.connectionid}/audit?top=20`).then(
+    (answer) => history.replaceChildren(h('ol', { class: 'history' }, answer.value.map((record) => h('li', { dataset: { version: String(record.versionnumber) } },
+      h('strong', {}, record.operation), ` v${record.versionnumber}, ${record.createdon.slice(0, 16).replace('T', ' ')} by ${shortId(record.userid)}`,
+      record.changes.length === 0 ? null : h('ul', {}, record.changes.map((change) =>
+        h('li', {}, `${change.attribute}: ${change.oldvalue ?? '—'} → ${change.newvalue ?? '—'}`))))))),
+    (error) => history.replaceChildren(h('p', {}, error.status === 404 || error.status === 403 ? 'You may not read its history.' : error.message)),
+  );
   const other = edge.record2id;
   body.append(h('div', { class: 'actions' },
     state.records.get(other) && !state.records.get(other).expanded ? h('button', { type: 'button', onclick: () => queue(() => activate(recordNodeId(other), true)) }, `Expand ${edge.record2name ?? 'the other record'}`) : null,

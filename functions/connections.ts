@@ -1,6 +1,8 @@
 import { createConnectionSchema, etagOf, toView, updateConnectionSchema } from '../shared/connection';
 import { json, listResponse, noContent, registerRoute } from '../shared/http/route';
 import {
+  auditListSchema,
+  auditQuerySchema,
   connectionListSchema,
   connectionParams,
   connectionViewSchema,
@@ -116,6 +118,23 @@ registerRoute({
   handler: async ({ services, caller, params: { recordid, connectionid } }) => {
     const half = await services.connections.get(recordid, connectionid, caller);
     return json(200, toView(half, services.types), { etag: etagOf(half) });
+  },
+});
+
+registerRoute({
+  name: 'getConnectionAudit',
+  operationId: 'GetConnectionAudit',
+  summary: 'Get the audit history of a connection',
+  description: 'Lists the changes of a connection, newest first: who made each, when, what it did, and each field\'s old and new value.',
+  method: 'GET',
+  route: 'records/{recordid}/connections/{connectionid}/audit',
+  params: connectionParams,
+  query: auditQuerySchema,
+  pageable: true,
+  response: { status: 200, description: 'A page of the connection\'s changes.', schema: auditListSchema },
+  handler: async ({ request, services, caller, params: { recordid, connectionid }, query: { top, skiptoken } }) => {
+    const page = await services.connections.history(recordid, connectionid, caller, { top, skiptoken });
+    return listResponse(request, page.items, page);
   },
 });
 

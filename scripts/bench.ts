@@ -209,6 +209,8 @@ async function floorConfig(connectionString: string, prefix: string, app: AppFix
       claim: propertiesOf(await connections.getEntity(claimPartitionOf(plain.connectionid), 'claim')),
       reservation: await first(roleIndex, app.doctor, 'r_', 'r`'),
       entry: await first(roleIndex, app.doctor, '0', ':'),
+      // An audit record the app wrote beside a commit (the floor writes one in each of its commits too).
+      audit: await first(connections, plain.record1id < plain.record2id ? plain.record1id : plain.record2id, 'h_', 'h`'),
     },
     roles: { partitionKey: 'roles', rowKeys: [`r_${app.doctor}`, `r_${app.patient}`], ids: [app.doctor, app.patient] },
     filters: { list: LIST_FILTER, role: ROLE_FILTER },

@@ -15,14 +15,14 @@ import { exitWithParent } from './parent';
  * so they return the very entities the app reads; writes go to tables of the floor's own.
  *
  *   GET    /ping                                   no storage: the HTTP round trip alone
- *   POST   /create                                 claim, then half + guard batch, then other half (3)
+ *   POST   /create                                 claim, then half + audit + guard batch, then other half (3)
  *   POST   /create-role                            claim || (2 reservations, then 2 role reads), batch,
  *                                                  other half, then 2 index entries side by side (9)
  *   GET    /get/<pk>/<rk>                          one point read (1)
  *   GET    /list/<pk>                              one partition range query (1)
  *   GET    /role/<pk>                              one partition range query of the role index (1)
- *   PATCH  /change/<pk1>/<rk1>/<pk2>/<rk2>         read, read, batch replace (If-Match), replace (If-Match) (4)
- *   DELETE /delete/<pk1>/<rk1>/<pk2>/<rk2>/<guard> read, read, batch replace + guard delete, replace (4)
+ *   PATCH  /change/<pk1>/<rk1>/<pk2>/<rk2>         read, read, batch replace (If-Match) + audit, replace (If-Match) (4)
+ *   DELETE /delete/<pk1>/<rk1>/<pk2>/<rk2>/<guard> read, read, batch replace + audit + guard delete, replace (4)
  *
  * `node dist/scripts/benchFloor.js --port N` with BENCH_FLOOR (a FloorConfig as JSON) in the environment;
  * prints FLOOR_READY_LINE once it listens.
@@ -36,7 +36,7 @@ export interface FloorConfig {
   /** The app's tables (read) and the floor's own (written). */
   tables: { connections: string; roles: string; roleIndex: string; floorConnections: string; floorRoleIndex: string };
   /** Property bags (no keys) of entities as the app stores them. */
-  templates: { half: Properties; roleHalf: Properties; guard: Properties; claim: Properties; reservation: Properties; entry: Properties };
+  templates: { half: Properties; roleHalf: Properties; guard: Properties; claim: Properties; reservation: Properties; entry: Properties; audit: Properties };
   /** The two roles of a create with a role: their rows in the roles table, and their ids (index partitions). */
   roles: { partitionKey: string; rowKeys: [string, string]; ids: [string, string] };
   /** The filters the app sends for a list by record and a role query, with {pk} for the partition. */
@@ -83,7 +83,9 @@ export function floorHandler(config: FloorConfig): (request: IncomingMessage, re
       ...(withRoles ? [reserveAndRead()] : []),
     ]);
     const written = entity(record1, `c_${id}`, half);
-    await floorConnections.submitTransaction([['create', written], ['create', entity(record1, `u_${record2}_-_-`, templates.guard)]]);
+    await floorConnections.submitTransaction([
+      ['create', written], ['create', entity(record1, `h_${id}_${randomUUID()}`, templates.audit)], ['create', entity(record1, `u_${record2}_-_-`, templates.guard)],
+    ]);
     await floorConnections.createEntity(entity(record2, `c_${related}`, half));
     if (withRoles) {
       await Promise.all(config.roles.ids.map((role) => floorRoleIndex.createEntity(entity(role, `0000000002_${record1}_${id}`, templates.entry))));
@@ -96,7 +98,7 @@ export function floorHandler(config: FloorConfig): (request: IncomingMessage, re
     const first = await floorConnections.getEntity(pk1, rk1);
     const second = await floorConnections.getEntity(pk2, rk2);
     const next = entity(pk1, rk1, { ...templates.half, description: `at ${Date.now()}`, tombstone: deleting });
-    const actions: TransactionAction[] = [['update', next, 'Replace', { etag: first.etag }]];
+    const actions: TransactionAction[] = [['update', next, 'Replace', { etag: first.etag }], ['create', entity(pk1, `h_${randomUUID()}`, templates.audit)]];
     if (deleting) actions.push(['delete', { partitionKey: pk1, rowKey: guard }]);
     await floorConnections.submitTransaction(actions);
     await floorConnections.updateEntity(entity(pk2, rk2, { ...templates.half, tombstone: deleting }), 'Replace', { etag: second.etag });

@@ -11,6 +11,7 @@ import {
   revoke,
   type Share,
 } from './access';
+import { type AuditRecord, seenFromOtherSide } from './audit';
 import type { Caller } from './caller';
 import { forEachLimited } from './concurrency';
 import type { ConnectionRoleService } from './connectionRoles';
@@ -259,6 +260,27 @@ export class ConnectionService {
     const half = await this.get(recordId, connectionId, caller);
     const principal = principalId === caller.id ? caller : { id: principalId, teams: [principalId], isAdmin: false };
     return effectiveAccess(principal, half);
+  }
+
+  /**
+   * The audit history of a connection, newest first, as the URL's record sees it (one range query of the
+   * authoritative partition per page). Needs ReadAccess; a deleted connection's history stays readable
+   * until the repair job purges it with its tombstone.
+   */
+  async history(recordId: string, connectionId: string, caller: Caller, options: { top: number; skiptoken?: string | undefined }): Promise<{ items: AuditRecord[]; skiptoken?: string }> {
+    const located = await this.protocol.locate(recordId, connectionId);
+    if (!located) throw notFoundError();
+    requireRights(caller, located.authoritative.half);
+    const scope = `${recordId}/${connectionId}`;
+    const fingerprint = queryFingerprint({ audit: connectionId });
+    const after = options.skiptoken === undefined ? undefined : decodeSkipToken(options.skiptoken, scope, fingerprint);
+    const page = await this.store.auditRange(located.authoritative.half, options.top, after);
+    const fromMaster = located.target.half.ismaster;
+    const last = page.items.at(-1);
+    return {
+      items: page.items.map(({ record }) => (fromMaster ? record : seenFromOtherSide(record))),
+      ...(page.more && last && { skiptoken: encodeSkipToken(last.key, scope, fingerprint) }),
+    };
   }
 
   async list(query: ListQuery, caller: Caller, options: ListOptions): Promise<ListResult> {

@@ -493,6 +493,7 @@ export class ConsistencyWalker {
       const ours = entry && entry.half.record2id === copy.half.record2id && entry.half.relatedconnectionid === copy.half.relatedconnectionid;
       if (ours && entry.tombstone) await index.deleteIfUnchanged(roleId, entry.key, entry.etag);
     }));
+    await store.purgeAudit(authoritative);
     await store.purge(authoritative);
   }
 }

@@ -51,32 +51,37 @@ function currentKeys(env: NodeJS.ProcessEnv = process.env): TokenKey[] {
 }
 
 /** Where a query's positions may lie: the row keys of its table it can read, nothing else. */
-type KeyRange = { kind: 'halves' } | { kind: 'index'; typeCode?: number } | { kind: 'ids' };
+type KeyRange = { kind: 'halves' } | { kind: 'index'; typeCode?: number } | { kind: 'ids' } | { kind: 'audit' };
 
 const guid = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 // Row key layouts of shared/storage/connectionStore.ts (halves) and roleIndexStore.ts (index entries).
 const halfKey = new RegExp(`^c_${guid}$`);
 const indexKey = new RegExp(`^\\d{10}_${guid}_${guid}$`);
 const idKey = new RegExp(`^${guid}$`);
+const auditKey = new RegExp(`^h_${guid}_\\d{15}_\\d{10}$`);
 const TYPE_WIDTH = 10;
 
 const recordQuery = z.object({ recordId: z.string() });
+/** A connection's audit records (shared/audit.ts). */
+const auditQuery = z.object({ audit: z.string() });
 const roleQuery = z.object({ roleId: z.string(), typeCode: z.number().int().nonnegative().optional() });
 
 /** A record's halves (HalfQuery), a role's index entries (RoleQuery), or anything else paged by id (roles). */
 function keyRangeOf(query: object): KeyRange {
   if (recordQuery.safeParse(query).success) return { kind: 'halves' };
+  if (auditQuery.safeParse(query).success) return { kind: 'audit' };
   const role = roleQuery.safeParse(query);
   if (role.success) return role.data.typeCode === undefined ? { kind: 'index' } : { kind: 'index', typeCode: role.data.typeCode };
   return { kind: 'ids' };
 }
 
 const rangeCode = (range: KeyRange): string =>
-  range.kind === 'halves' ? 'h' : range.kind === 'ids' ? 'g' : `i${range.typeCode ?? ''}`;
+  range.kind === 'halves' ? 'h' : range.kind === 'ids' ? 'g' : range.kind === 'audit' ? 'a' : `i${range.typeCode ?? ''}`;
 
 function rangeFromCode(code: string): KeyRange | undefined {
   if (code === 'h') return { kind: 'halves' };
   if (code === 'g') return { kind: 'ids' };
+  if (code === 'a') return { kind: 'audit' };
   const index = /^i(\d{0,10})$/.exec(code);
   if (!index) return undefined;
   return index[1] ? { kind: 'index', typeCode: Number(index[1]) } : { kind: 'index' };
@@ -85,6 +90,7 @@ function rangeFromCode(code: string): KeyRange | undefined {
 function inRange(position: string, range: KeyRange): boolean {
   if (range.kind === 'halves') return halfKey.test(position);
   if (range.kind === 'ids') return idKey.test(position);
+  if (range.kind === 'audit') return auditKey.test(position);
   if (!indexKey.test(position)) return false;
   return range.typeCode === undefined || position.startsWith(`${String(range.typeCode).padStart(TYPE_WIDTH, '0')}_`);
 }

@@ -426,6 +426,7 @@ function expectAllOk(outcomes: Outcome[], phase: string, violations: string[]): 
 // Invariants, read from the raw tables.
 
 interface RawState {
+  audit: Map<string, { partitionKey: string; rowKey: string; versionnumber: number }>; // "<partition>/<rowKey>"
   claims: Map<string, { record1id: string; connectionid: string }>; // claim partition
   halves: Map<string, StoredCopy>; // "<partition>/<rowKey>"
   guards: Map<string, { partitionKey: string; rowKey: string; connectionid: string }>;
@@ -436,15 +437,17 @@ function readState(service: SimTableService): RawState {
   const halves = new Map<string, StoredCopy>();
   const guards = new Map<string, { partitionKey: string; rowKey: string; connectionid: string }>();
   const claims = new Map<string, { record1id: string; connectionid: string }>();
+  const audit = new Map<string, { partitionKey: string; rowKey: string; versionnumber: number }>();
   for (const stored of service.dump(TABLES.connections)) {
     const { partitionKey, rowKey } = stored.entity;
-    if (rowKey === 'claim') claims.set(partitionKey, { record1id: String(stored.entity.record1id), connectionid: String(stored.entity.connectionid) });
+    if (rowKey.startsWith('h_')) audit.set(`${partitionKey}/${rowKey}`, { partitionKey, rowKey, versionnumber: Number(stored.entity.versionnumber) });
+    else if (rowKey === 'claim') claims.set(partitionKey, { record1id: String(stored.entity.record1id), connectionid: String(stored.entity.connectionid) });
     else if (isGuardRowKey(rowKey)) guards.set(`${partitionKey}/${rowKey}`, { partitionKey, rowKey, connectionid: String(stored.entity.connectionid) });
     else if (rowKey.startsWith('c_')) halves.set(`${partitionKey}/${rowKey}`, fromStored(stored));
   }
   const entries = new Map<string, StoredCopy>();
   for (const stored of service.dump(TABLES.roleIndex)) if (!isReservationRowKey(stored.entity.rowKey)) entries.set(`${stored.entity.partitionKey}/${stored.entity.rowKey}`, fromStored(stored));
-  return { claims, halves, guards, entries };
+  return { audit, claims, halves, guards, entries };
 }
 
 const halfAt = (state: RawState, recordId: string, connectionId: string) => state.halves.get(`${recordId}/${halfRowKey(connectionId)}`);
@@ -513,6 +516,19 @@ function checkTables(service: SimTableService): string[] {
     if (!guard || !holders.some((copy) => copy.half.connectionid === guard.connectionid)) problems.push(`guard ${key} does not name its connection`);
   }
   for (const key of state.guards.keys()) if (!byGuard.has(key)) problems.push(`guard ${key} guards nothing`);
+  // Every version a live connection's incarnation reached has its audit record (the latest at least),
+  // and every audit record left belongs to a live connection's slot.
+  for (const copy of liveAuthoritative) {
+    const prefix = `${copy.half.record1id}/h_${copy.half.connectionid}_${String(1e15 - 1 - Date.parse(copy.half.createdon)).padStart(15, '0')}_`;
+    const versions = [...state.audit.entries()].filter(([key]) => key.startsWith(prefix)).map(([, row]) => row.versionnumber);
+    if (!versions.includes(copy.half.versionnumber)) problems.push(`${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber}: no audit record of that version`);
+    if (new Set(versions).size !== versions.length) problems.push(`${copy.half.record1id}/${copy.half.connectionid}: a version audited twice`);
+  }
+  for (const row of state.audit.values()) {
+    const id = row.rowKey.slice(2, 38);
+    const holder = halfAt(state, row.partitionKey, id);
+    if (!holder || holder.tombstone) problems.push(`audit record ${row.partitionKey}/${row.rowKey} of no live connection`);
+  }
   // A connection id is unique across all records: no two live halves have one, and each live
   // connection's claim names its authoritative slot.
   const holders = new Map<string, string[]>();

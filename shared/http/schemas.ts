@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditRecordSchema } from '../audit';
 import type { IfMatch } from '../connections';
 import { objectTypePicker } from '../connection';
 import { isoInstant, restorePlusOffset } from '../dates';
@@ -65,6 +66,8 @@ export const listQuerySchema = z.strictObject({
   activeon,
   ...paging,
 });
+
+export const auditQuerySchema = z.strictObject({ top: paging.top, skiptoken: paging.skiptoken });
 
 export const graphQuerySchema = z.strictObject({
   depth: digits(1, MAX_DEPTH).default(1)
@@ -153,6 +156,11 @@ export const connectionListSchema = z.object({
   count,
   nextLink,
 }).meta({ title: 'ConnectionList', description: 'A page of connections.' });
+
+export const auditListSchema = z.object({
+  value: z.array(auditRecordSchema).meta(doc('Changes', 'The changes on this page, newest first.')),
+  nextLink,
+}).meta({ title: 'AuditList', description: 'A page of a connection\'s audit history.' });
 
 export const roleViewSchema = z.object({
   connectionroleid: id('Role ID', 'The GUID of the role.'),

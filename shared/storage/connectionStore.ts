@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { ACTIVE, type ConnectionHalf, INACTIVE, statusOfState } from '../connection';
+import { type AuditRecord, auditRecordSchema, changesBetween, masterOrientation, operationOf } from '../audit';
 import { idKeyOf, reciprocalIdOf } from '../ids';
 import { conflict, type DomainError, unavailable } from '../errors';
 import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './paging';
-import { ANY_ETAG, type Condition, isStorageStatus, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
+import { ANY_ETAG, type Condition, isStorageStatus, queryAll, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
 
 /**
  * Table layout (one table, partitioned by record 1 of each half):
@@ -11,6 +12,8 @@ import { ANY_ETAG, type Condition, isStorageStatus, type Stored, type TableEntit
  *   RowKey "c_<connectionid>"                       a copy of a connection half (live or tombstone)
  *   RowKey "u_<record2id>_<role1|->_<role2|->"      uniqueness guard of an active connection, only in the
  *                                                   partition of its authoritative half
+ *   RowKey "h_<connectionid>_<incarnation>_<version>" audit record of a version (authoritative partition
+ *                                                   only), newest first: both numbers stored inverted
  *
  * Of a connection's two halves, the one in the partition of the lower record id is **authoritative**:
  * every change is one ETag-conditional entity group transaction there (the half, version + 1, and its
@@ -28,6 +31,37 @@ const OPEN_START = '0000-01-01T00:00:00.000Z';
 const OPEN_END = '9999-12-31T23:59:59.999Z';
 
 export const halfRowKey = (connectionId: string): string => `${HALF_PREFIX}${connectionId}`;
+
+const AUDIT_PREFIX = 'h_';
+// Inverted, zero-padded numbers sort newest first: later incarnations, then higher versions.
+const inverted = (value: number, digits: number): string => String(10 ** digits - 1 - value).padStart(digits, '0');
+const auditPrefix = (connectionId: string): string => `${AUDIT_PREFIX}${connectionId}_`;
+const auditRowKey = (half: Pick<ConnectionHalf, 'connectionid' | 'createdon' | 'versionnumber'>): string =>
+  `${auditPrefix(half.connectionid)}${inverted(Date.parse(half.createdon), 15)}_${inverted(half.versionnumber, 10)}`;
+
+/** The audit record of a commit, as an entity beside the version it records (see shared/audit.ts). */
+function auditEntity(next: Copy, previous: Copy | undefined): TableEntity {
+  const before = previous && !previous.tombstone ? masterOrientation(previous.half) : undefined;
+  const after = masterOrientation(next.half);
+  const byRepair = ['repair', 'undo'].includes(next.lastop.split(' ').at(-1)?.split('.')[0] ?? '');
+  return {
+    partitionKey: next.half.record1id,
+    rowKey: auditRowKey(next.half),
+    operation: operationOf(before, after, next.tombstone, byRepair),
+    userid: next.half.modifiedby,
+    changedon: next.half.modifiedon,
+    versionnumber: next.half.versionnumber,
+    changes: JSON.stringify(changesBetween(before, after)),
+  };
+}
+
+const auditFromEntity = (entity: Record<string, unknown>): AuditRecord => auditRecordSchema.parse({
+  operation: entity.operation,
+  userid: entity.userid,
+  createdon: entity.changedon,
+  versionnumber: entity.versionnumber,
+  changes: JSON.parse(String(entity.changes ?? '[]')),
+});
 export const isHalfRowKey = (rowKey: string): boolean => rowKey.startsWith(HALF_PREFIX);
 export const isGuardRowKey = (rowKey: string): boolean => rowKey.startsWith(GUARD_PREFIX);
 export const guardRowKey = (half: Pick<ConnectionHalf, 'record2id' | 'record1roleid' | 'record2roleid'>): string =>
@@ -351,7 +385,10 @@ export class ConnectionStore {
    * (the row exists, or another connection holds the guard) or 412 (the copy changed) and writes nothing.
    */
   async commit(next: Copy, previous: StoredCopy | undefined, holdsGuard = true): Promise<void> {
-    const ops: WriteOp[] = [previous ? { op: 'replace', entity: toEntity(next), etag: previous.etag } : { op: 'insert', entity: toEntity(next) }];
+    const ops: WriteOp[] = [
+      previous ? { op: 'replace', entity: toEntity(next), etag: previous.etag } : { op: 'insert', entity: toEntity(next) },
+      { op: 'insert', entity: auditEntity(next, previous) },
+    ];
     const oldGuard = previous && holdsGuard && claimsGuard(previous) ? guardRowKey(previous.half) : undefined;
     const newGuard = claimsGuard(next) ? guardRowKey(next.half) : undefined;
     if (oldGuard !== newGuard) {
@@ -393,6 +430,26 @@ export class ConnectionStore {
       await this.table.write({ op: 'delete', partitionKey, rowKey, etag });
     } catch (error) {
       if (!isStorageStatus(error, 404) && !isStorageStatus(error, 412)) throw error;
+    }
+  }
+
+  /** Up to `limit` audit records of a connection (by its authoritative copy), newest first, after a row key. */
+  auditRange(authoritative: Pick<ConnectionHalf, 'record1id' | 'connectionid'>, limit: number, after?: string): Promise<Range<{ key: string; record: AuditRecord }>> {
+    const prefix = auditPrefix(authoritative.connectionid);
+    return queryRange(this.table, { partitionKey: authoritative.record1id, rowKey: { ...(after === undefined ? { ge: prefix } : { gt: after }), lt: `${prefix}~` } }, limit,
+      (stored) => ({ key: stored.entity.rowKey, record: auditFromEntity(stored.entity) }));
+  }
+
+  /**
+   * Removes the audit records of a purged connection: those of its incarnation and earlier ones (a
+   * later incarnation of the id, made since, keeps its own). Before the copy itself, so a stop midway
+   * leaves the tombstone, and the next pass finishes.
+   */
+  async purgeAudit(authoritative: StoredCopy): Promise<void> {
+    const prefix = auditPrefix(authoritative.half.connectionid);
+    const from = `${prefix}${inverted(Date.parse(authoritative.half.createdon), 15)}`;
+    for await (const page of queryAll(this.table, { partitionKey: authoritative.half.record1id, rowKey: { ge: from, lt: `${prefix}~` }, select: [] }, 100)) {
+      if (page.length > 0) await this.table.batch(page.map(({ entity }): WriteOp => ({ op: 'delete', partitionKey: entity.partitionKey, rowKey: entity.rowKey, etag: ANY_ETAG })));
     }
   }
 

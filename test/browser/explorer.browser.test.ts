@@ -149,6 +149,11 @@ describe('the connection explorer, in Chromium', () => {
     expect(details).toContain('Head of engineering');
     expect(details).toContain('2024-01-01');
     expect(await page.textContent('#details-shares')).toContain('ReadAccess');
+    // Its history, newest first: the share the demo granted after creating it.
+    await page.waitForSelector('#details-history li[data-version="1"]');
+    const history = await page.locator('#details-history ol.history > li').allTextContents();
+    expect(history.at(-1)).toContain('create v1');
+    expect(history.join('\n')).toContain(`share:${demoCallers.second.id}: — → ReadAccess`);
     await page.screenshot({ path: outputPath('explorer-table.png'), fullPage: true });
     await page.click('#show-graph');
     expect(await page.isVisible('#graph')).toBe(true);

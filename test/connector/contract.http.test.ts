@@ -60,12 +60,13 @@ describe('the served definition and the app', () => {
       ListConnectionsByRole: () => ({ roleid: ids.connectionroleid, typecode: 'account', top: '10', count: 'true' }),
       ListConnections: () => ({ othertypecode: 'contact', statecode: '0', activeon: '2026-06-01', top: '10', count: 'true' }),
       ListConnectionRoles: () => ({ validfor: 'account', counterpart: 'contact', top: '10', count: 'true' }),
+      GetConnectionAudit: () => ({ top: '10' }),
       GetRecordGraph: () => ({ depth: '2', limit: '50', top: '10', count: 'true', othertypecode: 'contact', statecode: '0', activeon: '2026-06-01' }),
     };
     // An order in which each operation finds what it needs; deletes last.
     const order = [
       'ListObjectTypes', 'CreateConnectionRole', 'GetConnectionRole', 'UpdateConnectionRole', 'AssociateMatchingRole', 'ListMatchingRoles', 'ListConnectionRoles',
-      'CreateConnection', 'GetConnection', 'UpdateConnection', 'ListConnections', 'ListConnectionsByRole', 'ListRecordRoles', 'GetRecordGraph',
+      'CreateConnection', 'GetConnection', 'UpdateConnection', 'GetConnectionAudit', 'ListConnections', 'ListConnectionsByRole', 'ListRecordRoles', 'GetRecordGraph',
       'GrantAccess', 'RetrieveSharedPrincipalsAndAccess', 'RetrievePrincipalAccess', 'ModifyAccess', 'RevokeAccess',
       'DeleteConnection', 'DeleteRecordConnections', 'DisassociateMatchingRole', 'DeleteConnectionRole',
     ];

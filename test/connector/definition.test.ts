@@ -143,7 +143,7 @@ describe('the generated API definition', () => {
 
   it('marks every list as pageable by nextLink, and the connection properties route later pages', () => {
     const pageable = operations.filter(({ operation }) => operation['x-ms-pageable']);
-    expect(pageable.map(({ operation }) => operation.operationId).sort()).toEqual(['ListConnectionRoles', 'ListConnections', 'ListConnectionsByRole']);
+    expect(pageable.map(({ operation }) => operation.operationId).sort()).toEqual(['GetConnectionAudit', 'ListConnectionRoles', 'ListConnections', 'ListConnectionsByRole']);
     for (const { operation } of pageable) {
       expect(operation['x-ms-pageable']).toEqual({ nextLinkName: 'nextLink' });
       const ref = operation.responses['200'].schema.$ref.split('/').at(-1);
@@ -151,7 +151,7 @@ describe('the generated API definition', () => {
     }
     const policy = properties.properties.policyTemplateInstances.find((instance: Json) => instance.templateId === 'updatenextlink');
     expect(policy.parameters['x-ms-apimTemplateParameter.nextLinkPropertyName']).toBe('nextLink');
-    expect(policy.parameters['x-ms-apimTemplate-operationName'].sort()).toEqual(['ListConnectionRoles', 'ListConnections', 'ListConnectionsByRole']);
+    expect(policy.parameters['x-ms-apimTemplate-operationName'].sort()).toEqual(['GetConnectionAudit', 'ListConnectionRoles', 'ListConnections', 'ListConnectionsByRole']);
   });
 
   it('signs makers in with Microsoft Entra ID, in both the definition and the properties', () => {

@@ -308,3 +308,25 @@ describe('the host', () => {
     expect(types.body.value).toContainEqual({ objecttypecode: 4201, objecttypename: 'appointment' });
   });
 });
+
+describe('GET /api/records/{recordid}/connections/{connectionid}/audit', () => {
+  it('lists the changes newest first with nextLink, through either record, and 404 to a stranger', async () => {
+    const created = await create(newConnection());
+    const { record1id, connectionid, record2id, relatedconnectionid } = created.body;
+    const url = `${api.baseUrl}/records/${record1id}/connections/${connectionid}`;
+    await call(url, { method: 'PATCH', headers: ada, body: { description: 'met at a fair' } });
+    const first = await call(`${url}/audit?top=1`, asAda);
+    expect(first.status).toBe(200);
+    expect(first.body.value).toEqual([{
+      operation: 'update', userid: 'ada00000-0000-4000-8000-00000000000a', createdon: expect.any(String), versionnumber: 2,
+      changes: [{ attribute: 'description', oldvalue: null, newvalue: 'met at a fair' }],
+    }]);
+    const second = await call(first.body.nextLink, asAda);
+    expect(second.body.value.map((record: { operation: string }) => record.operation)).toEqual(['create']);
+    expect(second.body.nextLink).toBeUndefined();
+    const fromOther = await call(`${api.baseUrl}/records/${record2id}/connections/${relatedconnectionid}/audit`, asAda);
+    expect(fromOther.body.value).toHaveLength(2);
+    expectProblem(await call(`${url}/audit`, { headers: principal(randomUUID()) }), 404, 'ConnectionNotFound');
+    expectProblem(await call(`${url}/audit?top=0`, asAda), 400);
+  });
+});
