@@ -102,6 +102,17 @@ describe('a connection id is unique across all records', () => {
     expect((await fixture.services.connections.create(first, alice)).created).toBe(true);
   });
 
+  it('a connection made before claims existed gets its claim from the repair job, and its id is then refused elsewhere', async () => {
+    const id = randomUUID();
+    const first = pairWith(id);
+    await fixture.services.connections.create(first, alice);
+    await fixture.services.tables.connections.deleteEntity(claimPartitionOf(id), 'claim'); // as older data has none
+    const checked = await fixture.services.consistency.walk({ repair: false, graceMs: 0 });
+    expect(checked.violations.map((violation) => violation.kind)).toEqual(['unclaimed-id']);
+    await fixture.services.consistency.walk({ repair: true, graceMs: 0 });
+    expect((await rejection(fixture.services.connections.create(pairWith(id), bob))).code).toBe('DuplicateRecord');
+  });
+
   it('a claim whose create never committed is taken over once it is old, and that create can no longer land', async () => {
     const id = randomUUID();
     const first = pairWith(id);
