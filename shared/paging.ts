@@ -104,7 +104,7 @@ export function queryFingerprint(query: object): string {
   return `${rangeCode(keyRangeOf(query))}:${digest}`;
 }
 
-const invalidToken = () =>
+export const invalidToken = () =>
   validationError('The skiptoken is not valid for this query: follow nextLink as returned.', [
     { field: 'skiptoken', message: 'corrupt, or issued for another query' },
   ], 'InvalidSkipToken');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Caller } from '../../shared/caller';
 import { updateConnectionSchema } from '../../shared/connection';
+import { encodeSkipToken, queryFingerprint } from '../../shared/paging';
 import { isBatch } from '../../scripts/faultProxy';
 import { rejection } from '../support/errors';
 import { behindFaultProxy, createInput, recordPair, STICKY, unavailable } from '../support/faults';
@@ -54,6 +55,9 @@ describe('the audit history of a connection', () => {
     expect(second.skiptoken).toBeUndefined();
     expect((await rejection(history(half.record1id, half.connectionid, bob))).code).toBe('ConnectionNotFound');
     expect((await rejection(history(half.record1id, half.connectionid, admin, 3, `${first.skiptoken ?? ''}x`))).code).toBe('InvalidSkipToken');
+    // Even a token sealed for this URL is refused when its position lies among another connection's records.
+    const elsewhere = encodeSkipToken(`h_${randomUUID()}_${'0'.repeat(15)}_${'0'.repeat(10)}`, `${half.record1id}/${half.connectionid}`, queryFingerprint({ audit: half.connectionid }));
+    expect((await rejection(history(half.record1id, half.connectionid, admin, 3, elsewhere))).code).toBe('InvalidSkipToken');
   });
 
   it('a change that failed writes no record, and one whose answer was lost writes exactly one', async () => {
