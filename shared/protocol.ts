@@ -18,6 +18,7 @@ import {
   type StoredCopy,
 } from './storage/connectionStore';
 import type { RoleUsage } from './roleUsage';
+import { latestRequest, REPAIR, stampsIn, UNDO } from './stamps';
 import type { RoleIndexStore } from './storage/roleIndexStore';
 import { isStorageStatus } from './storage/tablePort';
 
@@ -129,9 +130,6 @@ const union = (...lists: string[][]): string[] => [...new Set(lists.flat())].sor
  * tells which request made the current state, all of them whether one call's commit landed.
  */
 const RECENT_STAMPS = 8;
-const stampsIn = (lastop: string): string[] => lastop.split(' ').filter(Boolean);
-/** The fingerprint of the request that made the current state. */
-export const latestRequest = (lastop: string): string => stampsIn(lastop).at(-1)?.split('.')[0] ?? '';
 const fingerprintIn = latestRequest;
 const withStamp = (lastop: string, stamp: string): string => [...stampsIn(lastop), stamp].slice(-RECENT_STAMPS).join(' ');
 /** Whether a call's commit landed (its stamp is among the latest), whatever came after it. */
@@ -315,6 +313,14 @@ export class ConnectionProtocol {
     throw unavailable('The connection id is being claimed by many requests at once; retry the request.', 1);
   }
 
+  /** What a create does before a commit: claims its id and reserves its roles, side by side. */
+  private claimAndReserve(authoritative: ConnectionHalf, master: ConnectionHalf, mode: 'insert' | 'confirm'): Promise<void> {
+    return allSettled([
+      this.claimId(authoritative, authoritative.connectionid, mode, master.connectionid),
+      this.usage.reserve(authoritative, undefined, fieldsOf(master)),
+    ]);
+  }
+
   /**
    * Creates a connection from its master half. Answers `created: true` for a new connection (or a retry
    * of the very request that made it) and `created: false` when `isSameRequest` says an existing one with
@@ -329,12 +335,8 @@ export class ConnectionProtocol {
   ): Promise<{ master: ConnectionHalf; created: boolean }> {
     const authoritative = authoritativeOf(master);
     const stamp = this.stamp(fingerprint);
-    const fields = fieldsOf(master);
     try {
-      await allSettled([
-        this.claimId(authoritative, authoritative.connectionid, 'insert', master.connectionid),
-        this.usage.reserve(authoritative, undefined, fields),
-      ]);
+      await this.claimAndReserve(authoritative, master, 'insert');
     } catch (error) {
       // A retry of a create that was applied may meet its role being deleted meanwhile (the connection
       // then keeps the deletion from finishing): it is answered as the first attempt was.
@@ -349,12 +351,7 @@ export class ConnectionProtocol {
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
       // Over a tombstone the commit is conditional on a read of the slot, so the claim and the roles are
       // confirmed after that read (an insert needs neither: the slot's absence cannot come back once fenced).
-      if (previous) {
-        await allSettled([
-          this.claimId(authoritative, authoritative.connectionid, 'confirm', master.connectionid),
-          this.usage.reserve(authoritative, undefined, fields),
-        ]);
-      }
+      if (previous) await this.claimAndReserve(authoritative, master, 'confirm');
       // A new incarnation of an id whose connection was deleted continues its versions, and is created
       // later than the old one even on a clock running behind, so late writes of the old one stay out.
       const createdon = previous && previous.half.createdon >= authoritative.createdon
@@ -401,7 +398,7 @@ export class ConnectionProtocol {
       if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
       const current = await this.store.read(created.half.record1id, created.half.connectionid);
       if (current && !current.tombstone && landed(current.lastop, stampsIn(created.lastop).at(-1) ?? '')) {
-        const undone: Copy = { ...current, half: { ...current.half, versionnumber: current.half.versionnumber + 1 }, tombstone: true, lastop: withStamp(current.lastop, this.stamp('undo')) };
+        const undone: Copy = { ...current, half: { ...current.half, versionnumber: current.half.versionnumber + 1 }, tombstone: true, lastop: withStamp(current.lastop, this.stamp(UNDO)) };
         // Until it is undone the create stands applied, so a failure to undo is a 503: the retry undoes it
         // (or, if the caller never retries, the repair job ends it by the same rule).
         await this.store.commit(undone, current).catch((failure: unknown) => {
@@ -528,7 +525,7 @@ export class ConnectionProtocol {
     const next: Copy = {
       half: { ...loser.half, statecode: INACTIVE, statuscode: statusOfState[INACTIVE], modifiedon: now, versionnumber: loser.half.versionnumber + 1 },
       tombstone: false,
-      lastop: withStamp(loser.lastop, this.stamp('repair')),
+      lastop: withStamp(loser.lastop, this.stamp(REPAIR)),
       indexed: union(loser.indexed, currentIndexKeys(loser.half)),
     };
     await this.store.commit(next, loser, false);
@@ -543,7 +540,7 @@ export class ConnectionProtocol {
     const next: Copy = {
       half: { ...intruder.half, modifiedon: now, versionnumber: intruder.half.versionnumber + 1 },
       tombstone: true,
-      lastop: withStamp(intruder.lastop, this.stamp('repair')),
+      lastop: withStamp(intruder.lastop, this.stamp(REPAIR)),
       indexed: union(intruder.indexed, currentIndexKeys(intruder.half)),
     };
     await this.store.commit(next, intruder);

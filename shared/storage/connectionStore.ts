@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ACTIVE, type ConnectionHalf, INACTIVE, statusOfState } from '../connection';
 import { type AuditRecord, auditRecordSchema, changesBetween, masterOrientation, operationOf } from '../audit';
 import { idKeyOf, reciprocalIdOf } from '../ids';
+import { byRepair } from '../stamps';
 import { conflict, type DomainError, unavailable } from '../errors';
 import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './paging';
 import { ANY_ETAG, type Condition, isStorageStatus, queryAll, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
@@ -43,11 +44,10 @@ const auditRowKey = (half: Pick<ConnectionHalf, 'connectionid' | 'createdon' | '
 function auditEntity(next: Copy, previous: Copy | undefined): TableEntity {
   const before = previous && !previous.tombstone ? masterOrientation(previous.half) : undefined;
   const after = masterOrientation(next.half);
-  const byRepair = ['repair', 'undo'].includes(next.lastop.split(' ').at(-1)?.split('.')[0] ?? '');
   return {
     partitionKey: next.half.record1id,
     rowKey: auditRowKey(next.half),
-    operation: operationOf(before, after, next.tombstone, byRepair),
+    operation: operationOf(before, after, next.tombstone, byRepair(next.lastop)),
     userid: next.half.modifiedby,
     changedon: next.half.modifiedon,
     versionnumber: next.half.versionnumber,
