@@ -33,7 +33,7 @@ import type { ObjectTypeRegistry } from './objectTypes';
 import { decodeSkipToken, encodeSkipToken, invalidToken, queryFingerprint } from './paging';
 import { ConnectionProtocol, fingerprintOf, type IfMatch, type ProtocolOptions } from './protocol';
 import { checkRoles } from './roles';
-import { type ConnectionStore, type HalfQuery, isLive, type StoredCopy } from './storage/connectionStore';
+import { type ConnectionStore, type HalfQuery, incarnationAuditPrefix, isLive, type StoredCopy } from './storage/connectionStore';
 import type { Range } from './storage/paging';
 import type { RoleIndexStore, RoleQuery } from './storage/roleIndexStore';
 
@@ -274,8 +274,8 @@ export class ConnectionService {
     const scope = `${recordId}/${connectionId}`;
     const fingerprint = queryFingerprint({ audit: connectionId });
     const after = options.skiptoken === undefined ? undefined : decodeSkipToken(options.skiptoken, scope, fingerprint);
-    // A position of another connection's records would start a range over others: never, even sealed.
-    if (after !== undefined && !after.startsWith(`h_${located.authoritative.half.connectionid}_`)) throw invalidToken();
+    // A position outside this incarnation's records would start a range over others: never, even sealed.
+    if (after !== undefined && !after.startsWith(incarnationAuditPrefix(located.authoritative.half))) throw invalidToken();
     const page = await this.store.auditRange(located.authoritative.half, options.top, after);
     const fromMaster = located.target.half.ismaster;
     const last = page.items.at(-1);

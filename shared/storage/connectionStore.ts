@@ -37,8 +37,11 @@ const AUDIT_PREFIX = 'h_';
 // Inverted, zero-padded numbers sort newest first: later incarnations, then higher versions.
 const inverted = (value: number, digits: number): string => String(10 ** digits - 1 - value).padStart(digits, '0');
 const auditPrefix = (connectionId: string): string => `${AUDIT_PREFIX}${connectionId}_`;
+/** The records of one incarnation of a connection: another incarnation of its id is another connection. */
+export const incarnationAuditPrefix = (half: Pick<ConnectionHalf, 'connectionid' | 'createdon'>): string =>
+  `${auditPrefix(half.connectionid)}${inverted(Date.parse(half.createdon), 15)}_`;
 const auditRowKey = (half: Pick<ConnectionHalf, 'connectionid' | 'createdon' | 'versionnumber'>): string =>
-  `${auditPrefix(half.connectionid)}${inverted(Date.parse(half.createdon), 15)}_${inverted(half.versionnumber, 10)}`;
+  `${incarnationAuditPrefix(half)}${inverted(half.versionnumber, 10)}`;
 
 /** The audit record of a commit, as an entity beside the version it records (see shared/audit.ts). */
 function auditEntity(next: Copy, previous: Copy | undefined): TableEntity {
@@ -433,9 +436,13 @@ export class ConnectionStore {
     }
   }
 
-  /** Up to `limit` audit records of a connection (by its authoritative copy), newest first, after a row key. */
-  auditRange(authoritative: Pick<ConnectionHalf, 'record1id' | 'connectionid'>, limit: number, after?: string): Promise<Range<{ key: string; record: AuditRecord }>> {
-    const prefix = auditPrefix(authoritative.connectionid);
+  /**
+   * Up to `limit` audit records of a connection (by its authoritative copy), newest first, after a row
+   * key: of its own incarnation only (an earlier incarnation of the id, deleted, may have had other
+   * readers).
+   */
+  auditRange(authoritative: Pick<ConnectionHalf, 'record1id' | 'connectionid' | 'createdon'>, limit: number, after?: string): Promise<Range<{ key: string; record: AuditRecord }>> {
+    const prefix = incarnationAuditPrefix(authoritative);
     return queryRange(this.table, { partitionKey: authoritative.record1id, rowKey: { ...(after === undefined ? { ge: prefix } : { gt: after }), lt: `${prefix}~` } }, limit,
       (stored) => ({ key: stored.entity.rowKey, record: auditFromEntity(stored.entity) }));
   }

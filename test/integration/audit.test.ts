@@ -73,6 +73,17 @@ describe('the audit history of a connection', () => {
     expect(items[0]?.changes).toEqual([{ attribute: 'description', oldvalue: null, newvalue: 'kept' }]);
   });
 
+  it('shows only this incarnation of the id: a connection created again over a deleted one\'s tombstone does not show its history', async () => {
+    const input = pair();
+    const { half } = await fixture.services.connections.create(input, alice);
+    await fixture.services.connections.update(half.record1id, half.connectionid, patch({ description: 'secret' }), alice);
+    await fixture.services.connections.delete(half.record1id, half.connectionid, alice);
+    const again = await fixture.services.connections.create(input, bob);
+    expect(again.created).toBe(true);
+    const { items } = await history(half.record1id, half.connectionid, bob);
+    expect(items.map((record) => [record.operation, record.userid])).toEqual([['create', bob.id]]);
+  });
+
   it('stays readable after a delete until the repair job purges the connection, and goes with it', async () => {
     const { half } = await fixture.services.connections.create(pair(), alice);
     await fixture.services.connections.delete(half.record2id, half.relatedconnectionid, alice);
