@@ -1,6 +1,7 @@
-import { formatRights, grantAccessSchema, modifyAccessSchema, shareView } from '../shared/access';
-import { json, noContent, registerRoute } from '../shared/http/route';
-import { connectionParams, principalAccessSchema, principalParams, shareListSchema, shareViewSchema } from '../shared/http/schemas';
+import { formatRights, grantAccessSchema, modifyAccessSchema, shareView } from '../shared/domain/access';
+import { json, noContent } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import { connectionParams, principalAccessSchema, principalParams, shareListSchema, shareViewSchema } from '../shared/api/schemas';
 
 // Dataverse's sharing messages for one connection; a share applies to both halves, whichever URL is used.
 

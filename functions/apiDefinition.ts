@@ -1,5 +1,6 @@
-import { json, registerRoute, routes } from '../shared/http/route';
-import { buildSwagger } from '../shared/http/swagger';
+import { json, routes } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import { buildSwagger } from '../shared/api/openApi';
 import { z } from 'zod';
 
 registerRoute({

@@ -1,6 +1,7 @@
-import { json, listResponse, noContent, registerRoute } from '../shared/http/route';
-import { matchingRolesSchema, matchParams, parseIfMatch, roleListQuerySchema, roleListSchema, roleParams, roleViewSchema } from '../shared/http/schemas';
-import { createRoleSchema, roleEtagOf, toRoleView, updateRoleSchema } from '../shared/roles';
+import { json, listResponse, noContent } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import { matchingRolesSchema, matchParams, parseIfMatch, roleListQuerySchema, roleListSchema, roleParams, roleViewSchema } from '../shared/api/schemas';
+import { createRoleSchema, roleEtagOf, toRoleView, updateRoleSchema } from '../shared/domain/roles';
 
 const roleUrl = (requestUrl: string, roleId: string): string => new URL(`/api/connectionroles/${roleId}`, requestUrl).toString();
 const roleEtag = { etag: 'The role\'s version, for If-Match.' };

@@ -1,5 +1,6 @@
-import { createConnectionSchema, etagOf, toView, updateConnectionSchema } from '../shared/connection';
-import { json, listResponse, noContent, registerRoute } from '../shared/http/route';
+import { createConnectionSchema, etagOf, toView, updateConnectionSchema } from '../shared/domain/connection';
+import { json, listResponse, noContent } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
 import {
   auditListSchema,
   auditQuerySchema,
@@ -13,7 +14,7 @@ import {
   recordParams,
   recordRolesSchema,
   roleQuerySchema,
-} from '../shared/http/schemas';
+} from '../shared/api/schemas';
 
 const connectionUrl = (requestUrl: string, recordId: string, connectionId: string): string =>
   new URL(`/api/records/${recordId}/connections/${connectionId}`, requestUrl).toString();

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { fileResponse, registerRoute } from '../shared/http/route';
-import { appRoot, type LoadedFile, StaticFiles } from '../shared/http/staticFiles';
-import type { Settings } from '../shared/settings';
+import { fileResponse } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import { appRoot, type LoadedFile, StaticFiles } from '../shared/api/staticFiles';
+import type { Settings } from '../shared/config/settings';
 
 /**
  * The connection explorer: a static page and its scripts, served by the app itself from its explorer/

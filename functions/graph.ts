@@ -1,6 +1,7 @@
-import { recordGraph, toGraphView } from '../shared/graph';
-import { json, registerRoute } from '../shared/http/route';
-import { graphQuerySchema, graphSchema, recordParams } from '../shared/http/schemas';
+import { recordGraph, toGraphView } from '../shared/useCases/graph';
+import { json } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import { graphQuerySchema, graphSchema, recordParams } from '../shared/api/schemas';
 
 // The graph behind the connection explorer: one list page per expanded record, never a scan.
 registerRoute({

@@ -1,5 +1,6 @@
-import { json, registerRoute } from '../shared/http/route';
-import { healthSchema } from '../shared/http/schemas';
+import { json } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import { healthSchema } from '../shared/api/schemas';
 
 // Liveness only: it answers without a caller and without touching storage, so a storage outage shows
 // as 503s on the API rather than the platform restarting healthy instances.

@@ -1,5 +1,6 @@
-import { json, registerRoute } from '../shared/http/route';
-import { objectTypesSchema } from '../shared/http/schemas';
+import { json } from '../shared/api/route';
+import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import { objectTypesSchema } from '../shared/api/schemas';
 
 registerRoute({
   name: 'listObjectTypes',

@@ -1,7 +1,5 @@
-import { app } from '@azure/functions';
-import { repairSlice } from '../shared/consistency';
-import { insideFunctionsHost } from '../shared/host';
-import { getServices } from '../shared/services';
+import { registerTimer } from '../shared/hosts/azureFunctions/register';
+import { repairSlice } from '../shared/protocol/repair/consistencyWalker';
 
 // Anti-entropy: every 15 minutes, up to 4 minutes of repair, resuming where the last slice stopped.
 // Every repair is a fenced propagation of the authoritative copy as it is now, so it is safe at any time.
@@ -11,15 +9,12 @@ const BUDGET_MS = 4 * 60_000;
 // write of an older version can still arrive once one is purged.
 const GRACE_MS = 60 * 60_000;
 
-if (insideFunctionsHost) {
-  app.timer('repairConnections', {
-    schedule: SCHEDULE,
-    handler: async (_timer, context) => {
-      const services = getServices();
-      await services.ready();
-      const result = await repairSlice(services.consistency, BUDGET_MS, GRACE_MS);
-      for (const violation of result.violations) context.warn(`repaired ${violation.kind}: ${violation.partitionKey}/${violation.rowKey} (${violation.detail})`);
-      context.log(`repair: scanned ${result.scanned}, repaired ${result.repaired}, ${result.next ? 'continues next run' : 'pass complete'}`);
-    },
-  });
-}
+registerTimer({
+  name: 'repairConnections',
+  schedule: SCHEDULE,
+  handler: async (services, log) => {
+    const result = await repairSlice(services.consistency, BUDGET_MS, GRACE_MS);
+    for (const violation of result.violations) log.warn(`repaired ${violation.kind}: ${violation.partitionKey}/${violation.rowKey} (${violation.detail})`);
+    log.log(`repair: scanned ${result.scanned}, repaired ${result.repaired}, ${result.next ? 'continues next run' : 'pass complete'}`);
+  },
+});

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { ACTIVE, type ConnectionHalf, INACTIVE, statusOfState } from '../connection';
-import { type AuditRecord, auditRecordSchema, changesBetween, masterOrientation, operationOf } from '../audit';
-import { idKeyOf, reciprocalIdOf } from '../ids';
-import { byRepair } from '../stamps';
-import { conflict, type DomainError, unavailable } from '../errors';
-import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './paging';
+import { ACTIVE, type ConnectionHalf, INACTIVE, statusOfState } from '../domain/connection';
+import { type AuditRecord, auditRecordSchema, changesBetween, masterOrientation, operationOf } from '../domain/audit';
+import { idKeyOf, reciprocalIdOf } from '../domain/ids';
+import { byRepair } from '../protocol/stamps';
+import { conflict, type DomainError, unavailable } from '../domain/errors';
+import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './ranges';
 import { ANY_ETAG, type Condition, isStorageStatus, queryAll, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { ConnectionHalf } from '../connection';
+import type { ConnectionHalf } from '../domain/connection';
 import { type ClaimedSlot, type Copy, fencedPut, fromStored, type KnownVersion, type StoredCopy, toEntity } from './connectionStore';
-import { countMatching, queryRange, type Range, type Visibility } from './paging';
+import { countMatching, queryRange, type Range, type Visibility } from './ranges';
 import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './tablePort';
 
 /**

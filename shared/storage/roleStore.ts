@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ConnectionRole } from '../roles';
+import type { ConnectionRole } from '../domain/roles';
 import { ANY_ETAG, isStorageStatus, queryAll, type Stored, type TablePort, type TableEntity, type WriteOp } from './tablePort';
 
 /**

@@ -1,6 +1,6 @@
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import type { AccessToken, DefaultAzureCredentialClientIdOptions, GetTokenOptions, TokenCredential } from '@azure/identity';
-import type { Settings } from '../settings';
+import type { Settings } from '../config/settings';
 import { asStorageError } from './azureTable';
 
 // Storage throttling (503) and transient faults are retried by the SDK's policy with exponential

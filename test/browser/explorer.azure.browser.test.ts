@@ -1,8 +1,8 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodePrincipal } from '../../shared/caller';
-import { getServices } from '../../shared/services';
-import { demoCallers, demoRecords, seedDemo } from '../../scripts/demoData';
+import { encodePrincipal } from '../../shared/api/principal';
+import { getServices } from '../../shared/useCases/services';
+import { demoCallers, demoRecords, seedDemo } from '../../dev/local/demoData';
 import { collectErrors, counts, launchBrowser, outputPath, settle } from '../support/browser';
 import { startApi, type TestApi } from '../support/http';
 

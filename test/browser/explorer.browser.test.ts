@@ -1,9 +1,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { forEachLimited } from '../../shared/concurrency';
-import { createConnectionSchema } from '../../shared/connection';
-import { getServices } from '../../shared/services';
-import { demoCallers, demoRecords, demoRoles, seedDemo } from '../../scripts/demoData';
+import { forEachLimited } from '../../shared/protocol/concurrency';
+import { createConnectionSchema } from '../../shared/domain/connection';
+import { getServices } from '../../shared/useCases/services';
+import { demoCallers, demoRecords, demoRoles, seedDemo } from '../../dev/local/demoData';
 import { clickNode, collectErrors, counts, elementData, launchBrowser, outputPath, settle } from '../support/browser';
 import { call, principal, startApi, type TestApi } from '../support/http';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Exchange } from '../../scripts/localHost';
-import { routes } from '../../shared/http/route';
+import type { Exchange } from '../../shared/hosts/nodeHttp/server';
+import { routes } from '../../shared/api/route';
 import { ContractChecker } from '../support/contract';
 import { call, principal, startApi, type TestApi } from '../support/http';
 

@@ -2,9 +2,9 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { routes } from '../../shared/http/route';
-import { buildApiProperties, buildSwagger } from '../../shared/http/swagger';
-import { loadFunctions } from '../../scripts/loadFunctions';
+import { routes } from '../../shared/api/route';
+import { buildApiProperties, buildSwagger } from '../../shared/api/openApi';
+import { loadFunctions } from '../../shared/hosts/nodeHttp/loadFunctions';
 
 // The connector certification rules (PowerPlatformConnectors' checklist and the validator's) as tests.
 type Json = Record<string, any>;

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type AppProcess, type CrashStats, startAppProcess, startCrashLoop } from '../../scripts/appProcess';
+import { type AppProcess, type CrashStats, startAppProcess, startCrashLoop } from '../../dev/local/appProcess';
 import {
   checkInvariants, coverage, formatViolations, type InvariantName, INVARIANTS, type Observer, type RepairOutcome, repairAndCheck, type Snapshot, takeSnapshot, type Violation,
-} from '../../scripts/invariants';
-import { History, finalStatus, identity, is2xx, perform, POWER_AUTOMATE } from '../../scripts/traffic';
-import { formatStats, runWorkload, seededRandom, type WorkloadStats } from '../../scripts/workload';
-import { createServices } from '../../shared/services';
-import { readSettings } from '../../shared/settings';
+} from '../../dev/load/invariants';
+import { History, finalStatus, identity, is2xx, perform, POWER_AUTOMATE } from '../../dev/load/traffic';
+import { formatStats, runWorkload, seededRandom, type WorkloadStats } from '../../dev/load/workload';
+import { createServices } from '../../shared/useCases/services';
+import { readSettings } from '../../shared/config/settings';
 import { uniqueTableName } from '../support/storage';
 
 /**
@@ -16,7 +16,7 @@ import { uniqueTableName } from '../support/storage';
  * Then, with the app up and before any repair, what clients were told must be true: (a) a revoked
  * reader reads nothing, (b) a 409 ConnectionExists names a connection the requesting record has, (c) a
  * created connection is readable from both records alike, (d) a deleted one stays gone, and the other
- * invariants of scripts/invariants.ts; then the repair job runs, the checker must find nothing and the
+ * invariants of dev/load/invariants.ts; then the repair job runs, the checker must find nothing and the
  * invariants must still hold. CRASH_LOAD_SECONDS (default 20) changes the load's length; CRASH_SEED fixes
  * the clients' choices and the kill times (not how requests interleave, which the machine decides).
  */

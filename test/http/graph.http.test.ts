@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { forEachLimited } from '../../shared/concurrency';
-import { createConnectionSchema } from '../../shared/connection';
-import { getServices } from '../../shared/services';
+import { forEachLimited } from '../../shared/protocol/concurrency';
+import { createConnectionSchema } from '../../shared/domain/connection';
+import { getServices } from '../../shared/useCases/services';
 import { call, expectProblem, principal, startApi, type TestApi } from '../support/http';
 import { countRequests, type RequestCounter } from '../support/storage';
 

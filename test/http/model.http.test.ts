@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createServices, type Services } from '../../shared/services';
-import { readSettings } from '../../shared/settings';
-import { type FaultProxy, inTable, startFaultProxy, touchesPartition } from '../../scripts/faultProxy';
-import { checkInvariants, coverage, formatViolations, type Observer, observeAfter, repairAndCheck, takeSnapshot } from '../../scripts/invariants';
-import { finalStatus, GIVE_UP_AT_ONCE, History, identity, isRetryable, type Op as Sent, perform } from '../../scripts/traffic';
-import { type Step, Workload } from '../../scripts/workload';
+import { createServices, type Services } from '../../shared/useCases/services';
+import { readSettings } from '../../shared/config/settings';
+import { type FaultProxy, inTable, startFaultProxy, touchesPartition } from '../../dev/load/faultProxy';
+import { checkInvariants, coverage, formatViolations, type Observer, observeAfter, repairAndCheck, takeSnapshot } from '../../dev/load/invariants';
+import { finalStatus, GIVE_UP_AT_ONCE, History, identity, isRetryable, type Op as Sent, perform } from '../../dev/load/traffic';
+import { type Step, Workload } from '../../dev/load/workload';
 import { call, principal, startApi, type TestApi } from '../support/http';
 import { uniqueTableName } from '../support/storage';
 
@@ -19,7 +19,7 @@ import { uniqueTableName } from '../support/storage';
  * - Several clients at once, without retrying until success between operations: a client that got a
  *   503 (or no answer) retries the same request a few steps later, interleaved with its other requests
  *   and everyone else's, or gives up. No exact answer can be predicted, so any linearisable outcome is
- *   accepted, and the invariants of scripts/invariants.ts are checked after each run, before and after
+ *   accepted, and the invariants of dev/load/invariants.ts are checked after each run, before and after
  *   the repair job (which must leave the checker finding nothing).
  */
 let proxy: FaultProxy;

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resetServices } from '../../shared/services';
-import type { RunningAzurite } from '../../scripts/azurite';
-import { demoRecords } from '../../scripts/demoData';
-import { prepareLocal, serveLocal } from '../../scripts/start';
+import { resetServices } from '../../shared/useCases/services';
+import type { RunningAzurite } from '../../dev/local/azurite';
+import { demoRecords } from '../../dev/local/demoData';
+import { prepareLocal, serveLocal } from '../../dev/local/start';
 import { call } from '../support/http';
 
 /**

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appSettingNames, localOnlySettings } from '../../shared/settings';
+import { appSettingNames, localOnlySettings } from '../../shared/config/settings';
 import { findBicep } from '../support/bicep';
 
 type Json = Record<string, any>;

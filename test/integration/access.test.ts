@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Caller } from '../../shared/caller';
-import { createConnectionSchema, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
-import { createServices, type Services } from '../../shared/services';
+import type { Caller } from '../../shared/domain/caller';
+import { createConnectionSchema, reciprocalOf, updateConnectionSchema } from '../../shared/domain/connection';
+import { createServices, type Services } from '../../shared/useCases/services';
 import { alice, bob, testSettings } from '../support/storage';
 
 let services: Services;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Caller } from '../../shared/caller';
-import { updateConnectionSchema } from '../../shared/connection';
-import { encodeSkipToken, queryFingerprint } from '../../shared/paging';
-import { isBatch } from '../../scripts/faultProxy';
+import type { Caller } from '../../shared/domain/caller';
+import { updateConnectionSchema } from '../../shared/domain/connection';
+import { encodeSkipToken, queryFingerprint } from '../../shared/useCases/skipTokens';
+import { isBatch } from '../../dev/load/faultProxy';
 import { rejection } from '../support/errors';
 import { behindFaultProxy, createInput, recordPair, STICKY, unavailable } from '../support/faults';
 import { alice, bob } from '../support/storage';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundle } from '../../scripts/bundle';
+import { bundle } from '../../dev/local/bundle';
 
 /**
  * The deployable bundle (npm run bundle) serves the connection explorer from its own folder: built into

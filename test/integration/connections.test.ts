@@ -1,14 +1,14 @@
 import { TableClient } from '@azure/data-tables';
 import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
-import type { ConnectionService } from '../../shared/connections';
-import type { DomainError } from '../../shared/errors';
+import { createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/domain/connection';
+import type { ConnectionService } from '../../shared/useCases/connections';
+import type { DomainError } from '../../shared/domain/errors';
 import { rejection } from '../support/errors';
-import { authoritativeOf } from '../../shared/protocol';
+import { authoritativeOf } from '../../shared/protocol/connectionProtocol';
 import { AzureTable } from '../../shared/storage/azureTable';
 import { ConnectionStore, guardRowKey, toEntity } from '../../shared/storage/connectionStore';
-import { createServices, type Services } from '../../shared/services';
+import { createServices, type Services } from '../../shared/useCases/services';
 import { alice, bob, countRequests, type RequestCounter, testSettings } from '../support/storage';
 
 let client: TableClient;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Caller } from '../../shared/caller';
-import { reciprocalOf, updateConnectionSchema } from '../../shared/connection';
-import { inTable, isBatch, type SeenRequest, touchesPartition } from '../../scripts/faultProxy';
+import type { Caller } from '../../shared/domain/caller';
+import { reciprocalOf, updateConnectionSchema } from '../../shared/domain/connection';
+import { inTable, isBatch, type SeenRequest, touchesPartition } from '../../dev/load/faultProxy';
 import { createInput as input, recordPair, behindFaultProxy, STICKY, unavailable, writesTo } from '../support/faults';
 import { alice } from '../support/storage';
 

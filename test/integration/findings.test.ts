@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Caller } from '../../shared/caller';
-import { etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
-import { isBatch, touchesPartition } from '../../scripts/faultProxy';
+import type { Caller } from '../../shared/domain/caller';
+import { etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/domain/connection';
+import { isBatch, touchesPartition } from '../../dev/load/faultProxy';
 import { rejection } from '../support/errors';
 import { createInput, recordPair, behindFaultProxy, STICKY, unavailable, writesTo, writesToTable } from '../support/faults';
 import { alice, bob } from '../support/storage';

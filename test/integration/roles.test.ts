@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createConnectionSchema, reciprocalOf, updateConnectionSchema } from '../../shared/connection';
+import { createConnectionSchema, reciprocalOf, updateConnectionSchema } from '../../shared/domain/connection';
 import { rejection } from '../support/errors';
-import { createRoleSchema, updateRoleSchema } from '../../shared/roles';
-import { createServices, type Services } from '../../shared/services';
+import { createRoleSchema, updateRoleSchema } from '../../shared/domain/roles';
+import { createServices, type Services } from '../../shared/useCases/services';
 import { alice, countRequests, type RequestCounter, testSettings } from '../support/storage';
 
 let services: Services;

@@ -1,6 +1,6 @@
 import { TableClient } from '@azure/data-tables';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { SimTableService } from '../../scripts/simulation/simTable';
+import { SimTableService } from '../../dev/simulation/simTable';
 import { AzureTable } from '../../shared/storage/azureTable';
 import {
   ANY_ETAG,

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Caller } from '../../shared/caller';
-import { type ConnectionHalf, updateConnectionSchema } from '../../shared/connection';
-import { DomainError } from '../../shared/errors';
-import { reciprocalIdOf } from '../../shared/ids';
+import type { Caller } from '../../shared/domain/caller';
+import { type ConnectionHalf, updateConnectionSchema } from '../../shared/domain/connection';
+import { DomainError } from '../../shared/domain/errors';
+import { reciprocalIdOf } from '../../shared/domain/ids';
 import { claimPartitionOf } from '../../shared/storage/connectionStore';
-import { inTable, isBatch, type SeenRequest } from '../../scripts/faultProxy';
+import { inTable, isBatch, type SeenRequest } from '../../dev/load/faultProxy';
 import { rejection } from '../support/errors';
 import { behindFaultProxy, createInput, recordPair, STICKY, unavailable, writesTo } from '../support/faults';
 import { alice, bob } from '../support/storage';

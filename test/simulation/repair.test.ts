@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { Caller } from '../../shared/caller';
-import { type ConnectionHalf, createConnectionSchema, reciprocalOf } from '../../shared/connection';
-import { buildObjectTypeRegistry } from '../../shared/objectTypes';
-import { authoritativeOf } from '../../shared/protocol';
-import { createDomain } from '../../shared/services';
+import type { Caller } from '../../shared/domain/caller';
+import { type ConnectionHalf, createConnectionSchema, reciprocalOf } from '../../shared/domain/connection';
+import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
+import { authoritativeOf } from '../../shared/protocol/connectionProtocol';
+import { createDomain } from '../../shared/useCases/services';
 import { fromStored, guardRowKey, halfRowKey, toEntity } from '../../shared/storage/connectionStore';
 import { indexRowKey } from '../../shared/storage/roleIndexStore';
 import { StorageError, type TablePort } from '../../shared/storage/tablePort';
-import { Scheduler } from '../../scripts/simulation/scheduler';
-import { SimTableService } from '../../scripts/simulation/simTable';
-import { TABLES } from '../../scripts/simulation/simulation';
+import { Scheduler } from '../../dev/simulation/scheduler';
+import { SimTableService } from '../../dev/simulation/simTable';
+import { TABLES } from '../../dev/simulation/simulation';
 
 /**
  * The repair job against states the protocol itself cannot produce but older data, or a bug, could:

@@ -1,6 +1,6 @@
 import Ajv, { type ValidateFunction } from 'ajv';
-import type { Exchange } from '../../scripts/localHost';
-import { guidPattern } from '../../shared/ids';
+import type { Exchange } from '../../shared/hosts/nodeHttp/server';
+import { guidPattern } from '../../shared/domain/ids';
 
 /**
  * The contract every answer must keep, checked against the served API definition: the status is one

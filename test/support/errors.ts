@@ -1,4 +1,4 @@
-import { DomainError } from '../../shared/errors';
+import { DomainError } from '../../shared/domain/errors';
 
 /** The domain error an action throws; fails the test when it throws nothing or something else. */
 export function thrown(action: () => unknown): DomainError {

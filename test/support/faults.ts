@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
-import { createConnectionSchema } from '../../shared/connection';
-import type { DomainError } from '../../shared/errors';
-import { createServices, type Services } from '../../shared/services';
-import { readSettings } from '../../shared/settings';
-import { asDomainError } from '../../shared/storage/errors';
-import { type FaultProxy, type SeenRequest, startFaultProxy, touchesPartition } from '../../scripts/faultProxy';
+import { createConnectionSchema } from '../../shared/domain/connection';
+import type { DomainError } from '../../shared/domain/errors';
+import { createServices, type Services } from '../../shared/useCases/services';
+import { readSettings } from '../../shared/config/settings';
+import { asDomainError } from '../../shared/storage/storageErrors';
+import { type FaultProxy, type SeenRequest, startFaultProxy, touchesPartition } from '../../dev/load/faultProxy';
 import { uniqueTableName } from './storage';
 
 // The SDK retries a failed request three times: four failures in a row make a failure stick.

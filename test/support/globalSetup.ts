@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startAzurite } from '../../scripts/azurite';
+import { startAzurite } from '../../dev/local/azurite';
 
 declare module 'vitest' {
   export interface ProvidedContext {

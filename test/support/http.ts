@@ -3,11 +3,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expect, inject } from 'vitest';
-import { encodePrincipal } from '../../shared/caller';
-import { resetServices } from '../../shared/services';
-import { createLocalServer, type Exchange } from '../../scripts/localHost';
-import { routes } from '../../shared/http/route';
-import { loadFunctions } from '../../scripts/loadFunctions';
+import { encodePrincipal } from '../../shared/api/principal';
+import { resetServices } from '../../shared/useCases/services';
+import { createLocalServer, type Exchange } from '../../shared/hosts/nodeHttp/server';
+import { routes } from '../../shared/api/route';
+import { loadFunctions } from '../../shared/hosts/nodeHttp/loadFunctions';
 import { ContractChecker } from './contract';
 import { uniqueTableName } from './storage';
 

@@ -1,8 +1,8 @@
 import { TableClient } from '@azure/data-tables';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import type { Caller } from '../../shared/caller';
-import { readSettings, type Settings } from '../../shared/settings';
+import type { Caller } from '../../shared/domain/caller';
+import { readSettings, type Settings } from '../../shared/config/settings';
 
 export const uniqueTableName = (prefix = 't'): string => `${prefix}${randomBytes(6).toString('hex')}`;
 

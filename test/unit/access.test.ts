@@ -11,7 +11,7 @@ import {
   requireRights,
   revoke,
   type Share,
-} from '../../shared/access';
+} from '../../shared/domain/access';
 import { thrown } from '../support/errors';
 
 const owner = 'aaaaaaaa-0000-4000-8000-000000000001';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodePrincipal, readCaller } from '../../shared/caller';
+import { encodePrincipal, readCaller } from '../../shared/api/principal';
 import { thrown } from '../support/errors';
 
 const local = { platformAuthentication: false, localDevelopmentMode: true };

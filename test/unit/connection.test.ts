@@ -9,10 +9,10 @@ import {
   reciprocalOf,
   sameCreateRequest,
   updateConnectionSchema,
-} from '../../shared/connection';
+} from '../../shared/domain/connection';
 import { thrown } from '../support/errors';
-import { idKeyOf, reciprocalIdOf } from '../../shared/ids';
-import { buildObjectTypeRegistry } from '../../shared/objectTypes';
+import { idKeyOf, reciprocalIdOf } from '../../shared/domain/ids';
+import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
 
 const types = buildObjectTypeRegistry('base');
 const caller = { id: 'a11ce000-0000-4000-8000-000000000001', teams: [], isAdmin: false };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type ConnectionHalf, createConnectionSchema, newMasterHalf, reciprocalOf } from '../../shared/connection';
-import { connectionKey, type ConnectionPage, traverse } from '../../shared/graph';
-import { buildObjectTypeRegistry } from '../../shared/objectTypes';
+import { type ConnectionHalf, createConnectionSchema, newMasterHalf, reciprocalOf } from '../../shared/domain/connection';
+import { connectionKey, type ConnectionPage, traverse } from '../../shared/useCases/graph';
+import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
 
 const types = buildObjectTypeRegistry('base');
 const owner = { id: '0e000000-0000-4000-8000-000000000001', teams: [], isAdmin: false };

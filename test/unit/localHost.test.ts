@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchRoute, requestUrl } from '../../scripts/localHost';
+import { matchRoute, requestUrl } from '../../shared/hosts/nodeHttp/server';
 
 describe('route templates on the local host', () => {
   it('match literal segments case-insensitively and capture parameters', () => {

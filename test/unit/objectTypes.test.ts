@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildObjectTypeRegistry, parseCustomObjectTypes } from '../../shared/objectTypes';
+import { buildObjectTypeRegistry, parseCustomObjectTypes } from '../../shared/domain/objectTypes';
 
 describe('object type registry', () => {
   const base = buildObjectTypeRegistry('base');

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { thrown } from '../support/errors';
-import { decodeSkipToken, decodeStorageSkipToken, encodeSkipToken, queryFingerprint } from '../../shared/paging';
-import { newMasterHalf } from '../../shared/connection';
-import { buildObjectTypeRegistry } from '../../shared/objectTypes';
+import { decodeSkipToken, decodeStorageSkipToken, encodeSkipToken, queryFingerprint } from '../../shared/useCases/skipTokens';
+import { newMasterHalf } from '../../shared/domain/connection';
+import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
 import { halfRowKey } from '../../shared/storage/connectionStore';
 import { indexRowKey } from '../../shared/storage/roleIndexStore';
 

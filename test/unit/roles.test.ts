@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '../../shared/errors';
-import { offeredToward } from '../../shared/connectionRoles';
-import { buildObjectTypeRegistry } from '../../shared/objectTypes';
-import { applyRoleUpdate, checkRoles, type ConnectionRole, createRoleSchema, newRole, RoleCatalog, updateRoleSchema } from '../../shared/roles';
+import { DomainError } from '../../shared/domain/errors';
+import { offeredToward } from '../../shared/useCases/connectionRoles';
+import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
+import { applyRoleUpdate, checkRoles, type ConnectionRole, createRoleSchema, newRole, RoleCatalog, updateRoleSchema } from '../../shared/domain/roles';
 
 const types = buildObjectTypeRegistry('base');
 const admin = { id: 'ad000000-0000-4000-8000-0000000000ad', teams: [], isAdmin: true };

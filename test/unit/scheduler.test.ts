@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { increment } from '../../scripts/simulation/counter';
-import { Prng } from '../../scripts/simulation/prng';
-import { type Faults, type Outcome, Scheduler } from '../../scripts/simulation/scheduler';
-import { SimTableService } from '../../scripts/simulation/simTable';
+import { increment } from '../../dev/simulation/counter';
+import { Prng } from '../../dev/simulation/prng';
+import { type Faults, type Outcome, Scheduler } from '../../dev/simulation/scheduler';
+import { SimTableService } from '../../dev/simulation/simTable';
 import { ANY_ETAG, StorageError, type TablePort } from '../../shared/storage/tablePort';
 
 

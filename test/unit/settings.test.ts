@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appSettingNames, readSettings, skipTokenKeys } from '../../shared/settings';
+import { appSettingNames, readSettings, skipTokenKeys } from '../../shared/config/settings';
 
 describe('settings', () => {
   it('local.settings.sample.json lists every setting the app reads', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SimTableService } from '../../scripts/simulation/simTable';
+import { SimTableService } from '../../dev/simulation/simTable';
 import { ANY_ETAG, queryAll, type Stored, type TablePort, type TableQuery } from '../../shared/storage/tablePort';
 
 // What the simulator has beyond the port (short pages, raw state); the port's own semantics are pinned
