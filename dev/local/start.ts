@@ -10,6 +10,7 @@ import { type RunningAzurite, startAzurite } from './azurite';
 import { explorerLink, seedDemo } from './demoData';
 import { createLocalServer } from '../../shared/hosts/nodeHttp/server';
 import { loadFunctions } from '../../shared/hosts/nodeHttp/loadFunctions';
+import { startTimers } from '../../shared/hosts/nodeHttp/timers';
 
 /**
  * `npm start`: an in-memory Azurite on free loopback ports, the tables created, and the API on
@@ -72,6 +73,10 @@ export async function serveLocal(port: number, log: (line: string) => void): Pro
   });
   const actual = (server.address() as AddressInfo).port;
   log(`API ready at http://localhost:${actual}/api/ (try GET /api/health)`);
+  // The timer functions run here too, from the same registration as in Azure.
+  const running = startTimers();
+  server.once('close', () => running.stop());
+  for (const { name, next } of running.scheduled) log(`Timer ${name}: next run ${next?.toISOString() ?? 'never'}`);
   for (const line of explorerBanner(actual)) log(line);
   return { server, port: actual };
 }
