@@ -49,7 +49,7 @@ function fieldTable(schema: z.ZodType, none: string): string[] {
   }
   const required = new Set((json.required ?? []) as string[]);
   return [
-    '| Name | Type | | Description |',
+    '| Name | Type | Required | Description |',
     '|---|---|---|---|',
     ...properties.map(([name, property]) =>
       `| ${code(name)} | ${cell(typeOf(property))} | ${cell(presence(property, required.has(name)))} | ${cell(property.description)} |`),
@@ -74,8 +74,9 @@ const emptyQuery = z.strictObject({});
 
 const anchorOf = (route: RouteDefinition): string => route.operationId.toLowerCase();
 
-const byPath = (a: RouteDefinition, b: RouteDefinition): number =>
-  a.route.localeCompare(b.route) || a.method.localeCompare(b.method);
+// Code-point order, not the locale's, so every machine writes the same file.
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const byPath = (a: RouteDefinition, b: RouteDefinition): number => compare(a.route, b.route) || compare(a.method, b.method);
 
 function routeSection(route: RouteDefinition): string[] {
   const { response } = route;
