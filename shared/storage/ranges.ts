@@ -33,7 +33,7 @@ export type RowFilter = (row: { ownerid: string; shares: Share[] }) => boolean;
 
 function filterColumns(entity: Record<string, unknown>): { ownerid: string; shares: Share[] } {
   return {
-    ownerid: String(entity.ownerid ?? ''),
+    ownerid: typeof entity.ownerid === 'string' ? entity.ownerid : '',
     shares: typeof entity.shares === 'string' ? sharesColumnSchema.parse(JSON.parse(entity.shares)) : [],
   };
 }
