@@ -3,16 +3,17 @@
 // Layout is prettier's job (.prettierrc.json), so no style rules here; the layers are dependency-cruiser's
 // (.dependency-cruiser.cjs). `npm run lint` runs all three.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   {
     // Built, generated, recorded and vendored files (as in .prettierignore and .gitignore).
     ignores: ['dist/', 'deploy/', 'coverage/', 'bench/results/', 'bench/hello/', 'infra/', 'test/output/', '.tools/'],
   },
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  tseslint.configs.recommendedTypeChecked,
   {
     // One program for everything tsc checks (tsconfig.test.json covers functions, shared, dev and test).
     languageOptions: {
