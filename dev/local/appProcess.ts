@@ -201,6 +201,7 @@ export function startCrashLoop(app: AppProcess, options: CrashLoopOptions): Cras
       resolve();
     };
   });
+  let failed = false;
   let failure: unknown;
   const loop = (async () => {
     while (!stopped) {
@@ -213,6 +214,7 @@ export function startCrashLoop(app: AppProcess, options: CrashLoopOptions): Cras
       stats.downtimes.push(performance.now() - killedAt);
     }
   })().catch((error: unknown) => {
+    failed = true;
     failure = error; // reported by stop(); the app stays down meanwhile and clients see refused connections
   });
   return {
@@ -220,7 +222,7 @@ export function startCrashLoop(app: AppProcess, options: CrashLoopOptions): Cras
       stopped = true;
       wake?.();
       await loop;
-      if (failure !== undefined) throw failure;
+      if (failed) throw failure;
       return stats;
     },
   };

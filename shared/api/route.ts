@@ -2,7 +2,7 @@ import type { HttpMethod, HttpRequest, HttpResponseInit } from '@azure/functions
 import { z } from 'zod';
 import type { Caller } from '../domain/caller';
 import { DomainError, validationError, type FieldError } from '../domain/errors';
-import type { Visibility } from '../domain/doc';
+import type { ConnectorVisibility } from '../domain/doc';
 import type { Services } from '../useCases/services';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -46,7 +46,7 @@ export interface RouteDefinition<P extends z.ZodType = z.ZodType, Q extends z.Zo
   /** Routes that answer without a caller (health probe, API definition). */
   anonymous?: boolean;
   /** Operations a maker rarely needs are `advanced`; plumbing is `internal`. */
-  visibility?: Visibility;
+  visibility?: ConnectorVisibility;
   params?: P;
   query?: Q;
   body?: B;

@@ -3,9 +3,10 @@
  * (`x-ms-summary`), a sentence for the description, and connector hints such as `x-ms-visibility`.
  * The same schema validates requests and generates the API definition, so the two cannot drift.
  */
-export type Visibility = 'important' | 'advanced' | 'internal';
+/** A connector field's x-ms-visibility: how prominently Power Automate shows it. */
+export type ConnectorVisibility = 'important' | 'advanced' | 'internal';
 
-export const doc = (summary: string, description: string, extra: { visibility?: Visibility; [key: string]: unknown } = {}) => {
+export const doc = (summary: string, description: string, extra: { visibility?: ConnectorVisibility; [key: string]: unknown } = {}) => {
   const { visibility, ...rest } = extra;
   return { 'x-ms-summary': summary, description, ...(visibility && { 'x-ms-visibility': visibility }), ...rest };
 };

@@ -4,7 +4,7 @@ import { type AuditRecord, auditRecordSchema, changesBetween, masterOrientation,
 import { idKeyOf, reciprocalIdOf } from '../domain/ids';
 import { byRepair } from '../protocol/stamps';
 import { conflict, type DomainError, unavailable } from '../domain/errors';
-import { countMatching, queryRange, type Range, scanColumns, shareListSchema, type Visibility } from './ranges';
+import { countMatching, queryRange, type Range, scanColumns, sharesColumnSchema, type RowFilter } from './ranges';
 import { ANY_ETAG, type Condition, isStorageStatus, queryAll, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
 
 /**
@@ -123,7 +123,7 @@ const storedCopySchema = z.object({
   modifiedby: z.string(),
   versionnumber: z.number(),
   // Arrays are not a Table Storage type: serialised.
-  shares: jsonList(shareListSchema.element),
+  shares: jsonList(sharesColumnSchema.element),
   tombstone: z.boolean().optional().transform((value) => value ?? false),
   lastop: z.string().optional().transform((value) => value ?? ''),
   indexed: jsonList(z.string()),
@@ -465,12 +465,12 @@ export class ConnectionStore {
     return queryRange(this.table, halfQuery(query, after), limit, fromStored);
   }
 
-  count(query: HalfQuery, visible?: Visibility): Promise<number> {
+  count(query: HalfQuery, visible?: RowFilter): Promise<number> {
     return countMatching(this.table, halfQuery(query), visible);
   }
 
   /** The role ids a record's live (and visible) halves give it, one entry per half that has one. */
-  async rolesOf(recordId: string, visible?: Visibility): Promise<string[]> {
+  async rolesOf(recordId: string, visible?: RowFilter): Promise<string[]> {
     const roles: string[] = [];
     await scanColumns(this.table, halfQuery({ recordId }), ['record1roleid'], visible, (entity) => {
       if (typeof entity.record1roleid === 'string') roles.push(entity.record1roleid);

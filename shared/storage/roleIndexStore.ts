@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ConnectionHalf } from '../domain/connection';
 import { type ClaimedSlot, type Copy, fencedPut, fromStored, type KnownVersion, type StoredCopy, toEntity } from './connectionStore';
-import { countMatching, queryRange, type Range, type Visibility } from './ranges';
+import { countMatching, queryRange, type Range, type RowFilter } from './ranges';
 import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './tablePort';
 
 /**
@@ -84,7 +84,7 @@ export class RoleIndexStore {
     return queryRange(this.table, roleQuery(query, after), limit, fromStored);
   }
 
-  count(query: RoleQuery, visible?: Visibility): Promise<number> {
+  count(query: RoleQuery, visible?: RowFilter): Promise<number> {
     return countMatching(this.table, roleQuery(query), visible);
   }
 

@@ -36,6 +36,7 @@ class LazyDefaultAzureCredential implements TokenCredential {
 
   getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
     if (!this.inner) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, synchronously, to keep it off the cold start (above)
       const identity = require('@azure/identity') as typeof import('@azure/identity');
       this.inner = new identity.DefaultAzureCredential(this.options);
     }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Json } from '../support/json';
 import type { Exchange } from '../../shared/hosts/nodeHttp/server';
 import { routes } from '../../shared/api/route';
 import { ContractChecker } from '../support/contract';
@@ -12,7 +13,6 @@ import { call, principal, startApi, type TestApi } from '../support/http';
  * checks every answer any HTTP suite receives against the definition (test/support/contract.ts), errors
  * included: the tests below show that check catches each kind of drift.
  */
-type Json = Record<string, any>;
 let api: TestApi;
 let swagger: Json;
 let checker: ContractChecker;

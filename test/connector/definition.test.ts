@@ -2,12 +2,12 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Json } from '../support/json';
 import { routes } from '../../shared/api/route';
 import { buildApiProperties, buildSwagger } from '../../shared/api/openApi';
 import { loadFunctions } from '../../shared/hosts/nodeHttp/loadFunctions';
 
 // The connector certification rules (PowerPlatformConnectors' checklist and the validator's) as tests.
-type Json = Record<string, any>;
 let swagger: Json;
 let properties: Json;
 const operations: { path: string; method: string; operation: Json }[] = [];

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LooseJson } from '../support/json';
 import { call, principal, startApi, type TestApi } from '../support/http';
 
 let api: TestApi;
@@ -47,7 +48,7 @@ async function fixture(share?: { principalid: string; principaltype: 'systemuser
   return { record, connectionid: created.body.connectionid, url };
 }
 
-type Operation = (f: Fixture, headers: Record<string, string>) => Promise<{ status: number; body: any }>;
+type Operation = (f: Fixture, headers: Record<string, string>) => Promise<{ status: number; body: LooseJson }>;
 
 const operations: Record<string, Operation> = {
   get: (f, headers) => call(f.url, { headers }),
@@ -69,7 +70,7 @@ const operations: Record<string, Operation> = {
   cascade: (f, headers) => call(`${api.baseUrl}/records/${f.record}/connections`, { method: 'DELETE', headers }),
 };
 
-function visibility(response: { status: number; body: any }, f: Fixture): { status: number; body: any } {
+function visibility(response: { status: number; body: LooseJson }, f: Fixture): { status: number; body: LooseJson } {
   if (response.status !== 200) return response;
   const found = response.body.value.some((half: { connectionid: string }) => half.connectionid === f.connectionid);
   if ('count' in response.body) expect(response.body.count).toBe(found ? 1 : 0);
@@ -223,7 +224,7 @@ describe('sharing', () => {
     let next: string | undefined = `${api.baseUrl}/records/${hub}/connections?top=2&count=true`;
     let first = true;
     while (next) {
-      const page: { status: number; body: any } = await call(next, { headers: reader });
+      const page: { status: number; body: LooseJson } = await call(next, { headers: reader });
       expect(page.status).toBe(200);
       if (first) expect(page.body.count).toBe(visible.length);
       first = false;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LooseJson } from '../support/json';
 import { call, principal, startApi, type TestApi } from '../support/http';
 
 let api: TestApi;
@@ -9,7 +10,7 @@ beforeAll(async () => {
 });
 afterAll(async () => api.close());
 
-async function createOne(): Promise<{ master: string; twin: string; body: any; etag: string }> {
+async function createOne(): Promise<{ master: string; twin: string; body: LooseJson; etag: string }> {
   const created = await call(`${api.baseUrl}/connections`, {
     method: 'POST', headers: owner,
     body: { record1id: randomUUID(), record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact' },

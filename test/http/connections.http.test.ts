@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Json, LooseJson } from '../support/json';
 import { call, principal, startApi, type TestApi } from '../support/http';
 
 let api: TestApi;
@@ -11,7 +12,7 @@ beforeAll(async () => {
 });
 afterAll(async () => api.close());
 
-const newConnection = (body: Record<string, unknown> = {}): Record<string, any> => ({
+const newConnection = (body: Record<string, unknown> = {}): Json => ({
   record1id: randomUUID(),
   record1objecttypecode: 'account',
   record1name: 'Contoso',
@@ -24,7 +25,7 @@ const newConnection = (body: Record<string, unknown> = {}): Record<string, any> 
 const create = (body: Record<string, unknown>, headers: Record<string, string> = ada) =>
   call(`${api.baseUrl}/connections`, { method: 'POST', headers, body });
 
-function expectProblem(response: { status: number; headers: Headers; body: any }, status: number, code?: string): void {
+function expectProblem(response: { status: number; headers: Headers; body: LooseJson }, status: number, code?: string): void {
   expect(response.status).toBe(status);
   expect(response.headers.get('content-type')).toContain('application/problem+json');
   expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), code: expect.any(String) });
@@ -196,7 +197,7 @@ describe('GET /api/records/{recordid}/connections', () => {
     let url: string | undefined = `${api.baseUrl}/records/${hub}/connections?top=3`;
     let pages = 0;
     while (url) {
-      const page: { status: number; body: any } = await call(url, asAda);
+      const page: { status: number; body: LooseJson } = await call(url, asAda);
       expect(page.status).toBe(200);
       for (const half of page.body.value) {
         expect(half.record1id).toBe(hub);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Json } from '../support/json';
 import { call, principal, startApi, type TestApi } from '../support/http';
 
 /**
@@ -10,7 +11,6 @@ import { call, principal, startApi, type TestApi } from '../support/http';
  * application/problem+json, and (through the test host's contract check) every answer is one the
  * definition describes. FUZZ_SEED and FUZZ_RUNS replay or widen a run.
  */
-type Json = Record<string, any>;
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_125);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
@@ -85,8 +85,8 @@ function validValue(declared: Json, name = ''): fc.Arbitrary<unknown> {
   const picker = schema['x-ms-dynamic-values']?.operationId as string | undefined;
   let value: fc.Arbitrary<unknown>;
   if (Array.isArray(schema.enum)) value = fc.constantFrom(...(schema.enum as unknown[]));
-  else if (picker && dynamic[picker]?.length) value = fc.constantFrom(...(dynamic[picker] as string[]));
-  else if (known[name]?.length) value = fc.oneof(fc.constantFrom(...(known[name] as string[])), fc.uuid());
+  else if (picker && dynamic[picker]?.length) value = fc.constantFrom(...dynamic[picker]);
+  else if (known[name]?.length) value = fc.oneof(fc.constantFrom(...known[name]), fc.uuid());
   else if (schema.format === 'uuid') value = fc.uuid();
   else if (schema.format === 'date-time') value = fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }).map((date) => date.toISOString());
   else if (schema.type === 'integer') value = fc.integer({ min: Number(schema.minimum ?? 0), max: Math.min(Number(schema.maximum ?? 1000), 2 ** 31) });

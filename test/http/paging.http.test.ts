@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LooseJson } from '../support/json';
 import { call, principal, startApi, type TestApi } from '../support/http';
 
 /**
@@ -37,7 +38,7 @@ const forged = (scope: string, query: object, position: string): string => {
   return Buffer.from(JSON.stringify({ v: 1, s: scope, q: fingerprint, p: position })).toString('base64url');
 };
 
-const expectInvalidToken = (response: { status: number; headers: Headers; body: any }) => {
+const expectInvalidToken = (response: { status: number; headers: Headers; body: LooseJson }) => {
   expect(response.status, JSON.stringify(response.body)).toBe(400);
   expect(response.headers.get('content-type')).toContain('application/problem+json');
   expect(response.body.code).toBe('InvalidSkipToken');

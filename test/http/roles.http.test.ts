@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LooseJson } from '../support/json';
 import { call, principal, startApi, type TestApi } from '../support/http';
 
 // The organisation has the Sales tables it queries about (opportunity, competitor) as custom types.
@@ -22,7 +23,7 @@ async function createRole(name: string, extra: Record<string, unknown> = {}): Pr
 }
 const match = (a: string, b: string) => call(`${api.baseUrl}/connectionroles/${a}/matchingroles/${b}`, { method: 'PUT', headers: admin });
 
-async function connect(body: Record<string, unknown>): Promise<any> {
+async function connect(body: Record<string, unknown>): Promise<LooseJson> {
   const response = await post('/connections', body, user);
   expect(response.status, JSON.stringify(response.body)).toBe(201);
   return response.body;
@@ -94,10 +95,10 @@ describe('the seed documents\' questions', () => {
     ids.customer = await createRole('Customer', { category: 4 });
     ids.salesperson = await createRole('Salesperson', { category: 4, objecttypecodes: ['contact', 'systemuser'] });
     ids.deal = await createRole('Deal', { category: 4, objecttypecodes: ['opportunity'] });
-    for (const other of ['patient', 'nurse', 'assistant']) await match(ids.doctor as string, ids[other] as string);
-    await match(ids.friend as string, ids.friend as string);
-    await match(ids.vendor as string, ids.customer as string);
-    await match(ids.salesperson as string, ids.deal as string);
+    for (const other of ['patient', 'nurse', 'assistant']) await match(ids.doctor, ids[other] as string);
+    await match(ids.friend, ids.friend);
+    await match(ids.vendor, ids.customer);
+    await match(ids.salesperson, ids.deal);
 
     // Account A: a vendor to two customers, a friend of a contact; contact B: salesperson on two opportunities, one open.
     await connect({ record1id: accountA, record1objecttypecode: 'account', record1roleid: ids.vendor, record2id: randomUUID(), record2objecttypecode: 'account' });
@@ -193,7 +194,7 @@ describe('the seed documents\' questions', () => {
     const names = first.body.value.map((role: { name: string }) => role.name);
     let next: string | undefined = first.body.nextLink;
     while (next) {
-      const page: { body: any } = await call(next, { headers: user });
+      const page: { body: LooseJson } = await call(next, { headers: user });
       names.push(...page.body.value.map((role: { name: string }) => role.name));
       next = page.body.nextLink;
     }

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Json } from '../support/json';
 import { appSettingNames, localOnlySettings } from '../../shared/config/settings';
 import { findBicep } from '../support/bicep';
 
-type Json = Record<string, any>;
 const infra = join(__dirname, '..', '..', 'infra');
 const bicep = findBicep();
 
@@ -20,7 +20,7 @@ function bicepFiles(folder: string): string[] {
  * deployments (modules) included, each with its template's variables for resolving references.
  */
 function resourcesOf(template: Json): Json[] {
-  const own = Object.values(template.resources ?? {}) as Json[];
+  const own = Object.values<Json>(template.resources ?? {});
   return own.flatMap((resource) => {
     if (resource.existing) return [];
     if (resource.type === 'Microsoft.Resources/deployments') return [resource, ...resourcesOf(resource.properties.template)];

@@ -58,20 +58,20 @@ export interface Counts {
   drawnEdges: number;
 }
 
-export const counts = (page: Page): Promise<Counts> => page.evaluate('window.explorer.counts()') as Promise<Counts>;
+export const counts = (page: Page): Promise<Counts> => page.evaluate<Counts>('window.explorer.counts()');
 
 /** Clicks a drawn node where it is on the screen, as a person would. */
 export async function clickNode(page: Page, elementId: string): Promise<void> {
-  const point = await page.evaluate(`(() => {
+  const point = await page.evaluate<{ x: number; y: number }>(`(() => {
     const node = window.explorer.cy.getElementById(${JSON.stringify(elementId)});
     if (node.empty()) throw new Error('no node ' + ${JSON.stringify(elementId)});
     const position = node.renderedPosition();
     const box = window.explorer.cy.container().getBoundingClientRect();
     return { x: box.left + position.x, y: box.top + position.y };
-  })()`) as { x: number; y: number };
+  })()`);
   await page.mouse.click(point.x, point.y);
 }
 
 /** Data of a drawn element (cytoscape's `data()`), or undefined. */
 export const elementData = (page: Page, elementId: string): Promise<Record<string, unknown> | undefined> =>
-  page.evaluate(`(() => { const element = window.explorer.cy.getElementById(${JSON.stringify(elementId)}); return element.empty() ? undefined : { ...element.data(), classes: element.classes() }; })()`) as Promise<Record<string, unknown> | undefined>;
+  page.evaluate<Record<string, unknown> | undefined>(`(() => { const element = window.explorer.cy.getElementById(${JSON.stringify(elementId)}); return element.empty() ? undefined : { ...element.data(), classes: element.classes() }; })()`);

@@ -1,6 +1,7 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import type { Exchange } from '../../shared/hosts/nodeHttp/server';
 import { guidPattern } from '../../shared/domain/ids';
+import type { Json } from './json';
 
 /**
  * The contract every answer must keep, checked against the served API definition: the status is one
@@ -9,7 +10,6 @@ import { guidPattern } from '../../shared/domain/ids';
  * application/problem+json. The test host runs each answer it sends through this, so no test, raw
  * socket or fuzzer included, can receive an answer the definition does not describe.
  */
-type Json = Record<string, any>;
 
 interface Operation {
   operationId: string;

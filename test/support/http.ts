@@ -9,12 +9,13 @@ import { createLocalServer, type Exchange } from '../../shared/hosts/nodeHttp/se
 import { routes } from '../../shared/api/route';
 import { loadFunctions } from '../../shared/hosts/nodeHttp/loadFunctions';
 import { ContractChecker } from './contract';
+import type { Json, LooseJson } from './json';
 import { uniqueTableName } from './storage';
 
 export interface TestApi {
   baseUrl: string;
   /** The API definition the app serves, as every answer is checked against it. */
-  definition: Record<string, any>;
+  definition: Json;
   /** Closes the host; fails when an answer no `call` claimed broke the contract (raw sockets). */
   close: () => Promise<void>;
 }
@@ -57,7 +58,7 @@ export async function startApi(env: Record<string, string> = {}): Promise<TestAp
   const origin = `http://127.0.0.1:${port}`;
   const served = await fetch(`${origin}/api/swagger.json`);
   if (served.status !== 200) throw new Error(`the host serves no API definition (${served.status})`);
-  const definition = (await served.json()) as Record<string, any>;
+  const definition = (await served.json()) as Json;
   checker = new ContractChecker(definition, routes.filter((route) => route.hidden).map((route) => route.route));
   breachesByOrigin.set(origin, breaches);
   return {
@@ -82,7 +83,7 @@ export const principal = (id: string, options: { teams?: string[]; roles?: strin
 export async function call(
   url: string,
   init: { method?: string; headers?: Record<string, string>; body?: unknown; rawBody?: string } = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<{ status: number; headers: Headers; body: LooseJson }> {
   const id = randomUUID();
   const headers: Record<string, string> = { ...init.headers, [CALL_HEADER]: id };
   let body: string | undefined = init.rawBody;
@@ -103,7 +104,7 @@ export async function call(
 }
 
 /** An RFC 9457 problem with the given status (and code). */
-export function expectProblem(response: { status: number; headers: Headers; body: any }, status: number, code?: string): void {
+export function expectProblem(response: { status: number; headers: Headers; body: LooseJson }, status: number, code?: string): void {
   expect(response.status, JSON.stringify(response.body)).toBe(status);
   expect(response.headers.get('content-type')).toContain('application/problem+json');
   expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), code: expect.any(String) });
