@@ -1,5 +1,5 @@
 import { registerTimer } from '../shared/hosts/azureFunctions/register';
-import { repairSlice } from '../shared/protocol/repair/consistencyWalker';
+import { repairSlice } from '../shared/protocol/repair/walker';
 
 // Anti-entropy: every 15 minutes, up to 4 minutes of repair, resuming where the last slice stopped.
 // Every repair is a fenced propagation of the authoritative copy as it is now, so it is safe at any time.

@@ -2,7 +2,7 @@ import type { TableClient } from '@azure/data-tables';
 import { realWaiting } from '../protocol/concurrency';
 import { ConnectionRoleService } from './connectionRoles';
 import { ConnectionService } from './connections';
-import { ConsistencyWalker } from '../protocol/repair/consistencyWalker';
+import { ConsistencyWalker } from '../protocol/repair/walker';
 import { buildObjectTypeRegistry, type ObjectTypeRegistry, parseCustomObjectTypes } from '../domain/objectTypes';
 import { readSettings, type Settings, tableNames } from '../config/settings';
 import { ConnectionStore } from '../storage/connectionStore';
