@@ -1,7 +1,7 @@
 // Protocol, repair: one pass of the repair walk: what it is asked to do, what it tallies, what each check is given.
-import type { ConnectionProtocol } from '../connectionProtocol';
 import type { TablePort } from '../../storage/tablePort';
 import type { Report, Violation } from './findings';
+import type { RepairPort } from './repairPort';
 
 export interface Checkpoint {
   phase: 'halves' | 'index';
@@ -52,8 +52,9 @@ export interface Tables {
 
 /** What every row check and purge of one pass works with: they report into it and count in its result. */
 export interface Pass {
+  /** The rows it scans, and the one write that is no repair primitive: garbage overwritten as read. */
   readonly tables: Tables;
-  readonly protocol: ConnectionProtocol;
+  readonly port: RepairPort;
   readonly options: WalkOptions;
   readonly result: WalkResult;
   readonly report: Report;

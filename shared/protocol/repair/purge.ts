@@ -17,18 +17,17 @@ export const pastGrace = (pass: Pass, copy: Copy): boolean => pass.clock() - Dat
  * copies, then the authoritative one, each only if unchanged since read.
  */
 export async function purgeConnection(pass: Pass, authoritative: StoredCopy): Promise<void> {
-  const { store, index } = pass.protocol;
-  await pass.protocol.propagate(authoritative);
+  await pass.port.propagate(authoritative);
   const wanted = derivedOf(authoritative);
-  const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
-  if (derived?.tombstone && pairsWith(derived.half, authoritative.half)) await store.deleteIfUnchanged(derived.half.record1id, derived.key, derived.etag);
+  const derived = await pass.port.readHalf(wanted.half.record1id, wanted.half.connectionid);
+  if (derived?.tombstone && pairsWith(derived.half, authoritative.half)) await pass.port.deleteConnectionRow(derived.half.record1id, derived.key, derived.etag);
   await allSettled(entriesOf(authoritative).map(async ({ roleId, copy }) => {
-    const entry = await index.read(roleId, copy.half);
+    const entry = await pass.port.readEntry(roleId, copy.half);
     const ours = entry && entry.half.record2id === copy.half.record2id && entry.half.relatedconnectionid === copy.half.relatedconnectionid;
-    if (ours && entry.tombstone) await index.deleteIfUnchanged(roleId, entry.key, entry.etag);
+    if (ours && entry.tombstone) await pass.port.deleteIndexRow(roleId, entry.key, entry.etag);
   }));
-  await store.purgeAudit(authoritative);
-  await store.purge(authoritative);
+  await pass.port.purgeAudit(authoritative);
+  await pass.port.purgeHalf(authoritative);
 }
 
 /**
@@ -39,12 +38,12 @@ export async function purgeConnection(pass: Pass, authoritative: StoredCopy): Pr
 export async function purgeFormerEntries(pass: Pass, authoritative: StoredCopy, former: { key: string; entry: StoredCopy | undefined }[]): Promise<number> {
   const keys = new Set(former.map(({ key }) => key));
   try {
-    await pass.protocol.store.rewrite({ ...authoritative, indexed: authoritative.indexed.filter((key) => !keys.has(key)) }, authoritative.etag);
+    await pass.port.rewriteAuthoritative({ ...authoritative, indexed: authoritative.indexed.filter((key) => !keys.has(key)) }, authoritative.etag);
   } catch (error) {
     if (isStorageStatus(error, 412) || isStorageStatus(error, 404)) return 0;
     throw error;
   }
-  await allSettled(former.flatMap(({ key, entry }) => (entry ? [pass.protocol.index.deleteIfUnchanged(key.slice(2), entry.key, entry.etag)] : [])));
+  await allSettled(former.flatMap(({ key, entry }) => (entry ? [pass.port.deleteIndexRow(key.slice(2), entry.key, entry.etag)] : [])));
   return former.length;
 }
 

@@ -54,18 +54,18 @@ async function checkClaims(pass: Pass, authoritative: StoredCopy): Promise<void>
   const { half } = authoritative;
   const ids = idKeyOf(half.connectionid) === idKeyOf(half.relatedconnectionid) ? [half.connectionid] : [half.connectionid, half.relatedconnectionid];
   for (const id of ids) {
-    const claim = await pass.protocol.store.readClaim(id);
+    const claim = await pass.port.readClaim(id);
     if (claim && sameSlot(claim, half)) continue;
     if (!pass.options.repair) {
       pass.report({ kind: 'unclaimed-id', table: 'connections', partitionKey: half.record1id, rowKey: authoritative.key, detail: `id ${id} is ${claim ? `claimed by ${claim.record1id}/${claim.connectionid}` : 'not claimed'}` });
       continue;
     }
     // Acted on only as the connection is now, not as listed (it may have been deleted since).
-    const fresh = await pass.protocol.store.read(half.record1id, half.connectionid);
+    const fresh = await pass.port.readHalf(half.record1id, half.connectionid);
     if (!fresh || fresh.tombstone || fresh.etag !== authoritative.etag) return;
     const now = { ...half, modifiedon: nowIso(pass) };
     try {
-      await pass.protocol.claimId(now, id, 'ensure');
+      await pass.port.claimId(now, id);
     } catch (error) {
       if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
       pass.report({ kind: 'duplicate-id', table: 'connections', partitionKey: half.record1id, rowKey: authoritative.key, detail: `id ${id} is also live in another connection` });
@@ -75,7 +75,6 @@ async function checkClaims(pass: Pass, authoritative: StoredCopy): Promise<void>
 
 /** The derived half and the index entries against the authoritative copy; its claims and guard; tombstone purge. */
 async function checkAuthoritative(pass: Pass, authoritative: StoredCopy): Promise<void> {
-  const { store, index } = pass.protocol;
   const { options, result } = pass;
   const expired = authoritative.tombstone && pastGrace(pass, authoritative);
   if (expired && options.repair) {
@@ -107,27 +106,27 @@ async function checkAuthoritative(pass: Pass, authoritative: StoredCopy): Promis
     }
   };
   const wanted = derivedOf(authoritative);
-  const derived = await store.read(wanted.half.record1id, wanted.half.connectionid);
+  const derived = await pass.port.readHalf(wanted.half.record1id, wanted.half.connectionid);
   compare(derived, wanted, { missing: 'missing-twin', lagging: 'lagging-twin' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: halfRowKey(wanted.half.connectionid) });
   if (foreignSlot && derived) return resolveForeignSlot(pass, authoritative, derived);
   // Entries under roles the connection no longer plays: tombstones, kept while the grace period runs.
   const formerEntries: { key: string; entry: StoredCopy | undefined }[] = [];
   const current = new Set<string>(currentIndexKeys(authoritative.half));
   await allSettled(entriesOf(authoritative).map(async ({ key, roleId, copy }) => {
-    const entry = await index.read(roleId, copy.half);
+    const entry = await pass.port.readEntry(roleId, copy.half);
     compare(entry, copy, { missing: 'missing-index', lagging: 'stale-index' }, { table: 'roleIndex', partitionKey: roleId, rowKey: indexRowKey(copy.half) });
     if (!authoritative.tombstone && !current.has(key)) formerEntries.push({ key, entry });
   }));
   if (!authoritative.tombstone) await checkClaims(pass, authoritative);
   if (claimsGuard(authoritative)) {
-    const holder = await store.guardHolder(authoritative.half);
+    const holder = await pass.port.guardHolderOf(authoritative.half);
     if (holder?.connectionid !== authoritative.half.connectionid) await checkGuardOf(pass, authoritative, holder?.connectionid);
   }
   if (found.length > 0) {
     // Judged against the authoritative copy as listed, a copy may only look behind, ahead or different
     // because a change committed since: the findings stand only if the authority, read after the
     // copies, is still as listed. Otherwise the next pass looks again.
-    const fresh = await store.read(authoritative.half.record1id, authoritative.half.connectionid);
+    const fresh = await pass.port.readHalf(authoritative.half.record1id, authoritative.half.connectionid);
     if (!fresh || fresh.etag !== authoritative.etag) return;
   }
   for (const violation of found) pass.report(violation);
@@ -136,11 +135,11 @@ async function checkAuthoritative(pass: Pass, authoritative: StoredCopy): Promis
       if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
     })));
     try {
-      await pass.protocol.propagate(authoritative);
+      await pass.port.propagate(authoritative);
     } catch (error) {
       if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
       // Another connection took the derived half's slot meanwhile (an id used twice): settled by the rule.
-      const occupant = await store.read(wanted.half.record1id, wanted.half.connectionid);
+      const occupant = await pass.port.readHalf(wanted.half.record1id, wanted.half.connectionid);
       if (occupant && !pairsWith(occupant.half, authoritative.half)) return resolveForeignSlot(pass, authoritative, occupant);
       throw error;
     }
@@ -159,11 +158,11 @@ async function checkAuthoritative(pass: Pass, authoritative: StoredCopy): Promis
  */
 async function resolveForeignSlot(pass: Pass, authoritative: StoredCopy, occupant: StoredCopy): Promise<void> {
   if (occupant.tombstone) return; // not holding the slot: the next propagation takes it over
-  const owner = await pass.protocol.store.read(occupant.half.record2id, occupant.half.relatedconnectionid);
+  const owner = await pass.port.readHalf(occupant.half.record2id, occupant.half.relatedconnectionid);
   if (!owner || owner.tombstone || !pairsWith(occupant.half, owner.half)) return; // the occupant is itself a leftover: its own check ends it
   pass.report({ kind: 'duplicate-id', table: 'connections', partitionKey: authoritative.half.record1id, rowKey: authoritative.key, detail: `its other half's slot holds ${occupant.half.connectionid} of another connection` });
   if (!pass.options.repair) return;
-  await ignoringRace(pass.protocol.endDuplicateId(authoritative, nowIso(pass)));
+  await ignoringRace(pass.port.endDuplicateId(authoritative, nowIso(pass)));
   pass.result.repaired++;
 }
 
@@ -173,17 +172,16 @@ async function resolveForeignSlot(pass: Pass, authoritative: StoredCopy, occupan
  * created (then the lowest id) keeps the guard and stays active, the other is deactivated.
  */
 async function checkGuardOf(pass: Pass, authoritative: StoredCopy, holderId: string | undefined): Promise<void> {
-  const { store } = pass.protocol;
   const at = { table: 'connections' as const, partitionKey: authoritative.half.record1id, rowKey: guardRowKey(authoritative.half) };
   // Decided on the connection as it is now, not as listed: it may have changed (and let its guard go).
-  const fresh = await store.read(authoritative.half.record1id, authoritative.half.connectionid);
+  const fresh = await pass.port.readHalf(authoritative.half.record1id, authoritative.half.connectionid);
   if (!fresh || fresh.etag !== authoritative.etag) return;
-  const holder = holderId === undefined ? undefined : await store.read(authoritative.half.record1id, holderId);
+  const holder = holderId === undefined ? undefined : await pass.port.readHalf(authoritative.half.record1id, holderId);
   const holderClaims = holder !== undefined && claimsGuard(holder) && guardRowKey(holder.half) === at.rowKey;
   if (!holderClaims) {
     pass.report({ ...at, kind: 'missing-guard', detail: `guard of ${authoritative.half.connectionid}${holderId ? ` names ${holderId}` : ''}` });
     if (!pass.options.repair) return;
-    await ignoringRace(store.claimGuard(authoritative));
+    await ignoringRace(pass.port.claimGuard(authoritative));
     pass.result.repaired++;
     return;
   }
@@ -193,24 +191,24 @@ async function checkGuardOf(pass: Pass, authoritative: StoredCopy, holderId: str
   // The winner takes the guard in one transaction with itself as read; only then is the other demoted.
   if (loser === holder) {
     try {
-      await store.claimGuard(winner);
+      await pass.port.claimGuard(winner);
     } catch (error) {
       if (isStorageStatus(error, 412) || isStorageStatus(error, 404)) return;
       throw error;
     }
   }
-  await ignoringRace(pass.protocol.demoteDuplicate(loser, nowIso(pass)));
+  await ignoringRace(pass.port.demoteDuplicate(loser, nowIso(pass)));
   pass.result.repaired++;
 }
 
 /** A guard must name the live, active authoritative half it guards, in its own partition. */
 async function checkGuard(pass: Pass, stored: Stored): Promise<void> {
   const { partitionKey, rowKey, connectionid } = stored.entity;
-  const holder = typeof connectionid === 'string' ? await pass.protocol.store.read(partitionKey, connectionid) : undefined;
+  const holder = typeof connectionid === 'string' ? await pass.port.readHalf(partitionKey, connectionid) : undefined;
   if (holder && claimsGuard(holder) && isAuthoritative(holder.half) && guardRowKey(holder.half) === rowKey) return;
   pass.report({ kind: 'orphan-guard', table: 'connections', partitionKey, rowKey, detail: `names ${String(connectionid)}, which does not hold it` });
   if (!pass.options.repair) return;
-  await pass.protocol.store.deleteIfUnchanged(partitionKey, rowKey, stored.etag);
+  await pass.port.deleteConnectionRow(partitionKey, rowKey, stored.etag);
   pass.result.repaired++;
 }
 
@@ -219,13 +217,12 @@ async function checkGuard(pass: Pass, stored: Stored): Promise<void> {
  * protocol) is an unfinished delete: it becomes a tombstone, purged after the grace period.
  */
 async function checkDerived(pass: Pass, derived: StoredCopy): Promise<void> {
-  const { store } = pass.protocol;
-  const authoritative = await store.read(derived.half.record2id, derived.half.relatedconnectionid);
+  const authoritative = await pass.port.readHalf(derived.half.record2id, derived.half.relatedconnectionid);
   if (authoritative && pairsWith(derived.half, authoritative.half)) return; // its own walk checks this copy
-  if (derived.tombstone) return purgeLeftover(pass, derived, () => store.deleteIfUnchanged(derived.half.record1id, derived.key, derived.etag));
+  if (derived.tombstone) return purgeLeftover(pass, derived, () => pass.port.deleteConnectionRow(derived.half.record1id, derived.key, derived.etag));
   pass.report({ kind: 'orphan-twin', table: 'connections', partitionKey: derived.half.record1id, rowKey: derived.key, detail: `no authoritative copy ${derived.half.relatedconnectionid}` });
   if (!pass.options.repair) return;
-  await store.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: nowIso(pass) }, tombstone: true }, knownVersion(derived));
+  await pass.port.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: nowIso(pass) }, tombstone: true }, knownVersion(derived));
   pass.result.repaired++;
 }
 
@@ -239,11 +236,11 @@ async function checkReservation(pass: Pass, stored: Stored): Promise<void> {
   const reservation = reservationOf(stored.entity, stored.etag);
   const { options } = pass;
   if (!options.repair || pass.clock() - Date.parse(reservation.reservedon) < (options.settleAfterMs ?? options.graceMs)) return;
-  if (await pass.protocol.usage.settle(reservation, nowIso(pass))) {
-    const held = await pass.protocol.store.read(reservation.slot.record1id, reservation.slot.connectionid);
+  if (await pass.port.settleReservation(reservation, nowIso(pass))) {
+    const held = await pass.port.readHalf(reservation.slot.record1id, reservation.slot.connectionid);
     if (!held) return;
-    await pass.protocol.propagate(held);
-    await pass.protocol.index.deleteIfUnchanged(reservation.roleId, reservation.rowKey, reservation.etag);
+    await pass.port.propagate(held);
+    await pass.port.deleteIndexRow(reservation.roleId, reservation.rowKey, reservation.etag);
   }
   pass.result.repaired++;
 }
@@ -253,18 +250,17 @@ async function checkReservation(pass: Pass, stored: Stored): Promise<void> {
  * checks it); any other entry is a leftover: a tombstone is purged after the grace period, a live one removed.
  */
 async function checkIndexEntry(pass: Pass, stored: Stored): Promise<void> {
-  const { index } = pass.protocol;
   const entry = fromStored(stored);
   const roleId = stored.entity.partitionKey;
   const { half } = entry;
-  const authoritative = await pass.protocol.store.read(...(isAuthoritative(half) ? [half.record1id, half.connectionid] as const : [half.record2id, half.relatedconnectionid] as const));
+  const authoritative = await pass.port.readHalf(...(isAuthoritative(half) ? [half.record1id, half.connectionid] as const : [half.record2id, half.relatedconnectionid] as const));
   const key = `${isAuthoritative(half) ? 'a' : 'd'}:${roleId}`;
   const owns = authoritative && (isAuthoritative(half) ? authoritative.half.record2id === half.record2id : pairsWith(half, authoritative.half));
   if (owns && (authoritative.indexed.includes(key) || (currentIndexKeys(authoritative.half) as string[]).includes(key))) return;
-  if (entry.tombstone) return purgeLeftover(pass, entry, () => index.deleteIfUnchanged(roleId, stored.entity.rowKey, stored.etag));
+  if (entry.tombstone) return purgeLeftover(pass, entry, () => pass.port.deleteIndexRow(roleId, stored.entity.rowKey, stored.etag));
   pass.report({ kind: 'orphan-index', table: 'roleIndex', partitionKey: roleId, rowKey: stored.entity.rowKey, detail: `no connection ${half.connectionid} with this role` });
   if (!pass.options.repair) return;
-  await index.deleteIfUnchanged(roleId, stored.entity.rowKey, stored.etag);
+  await pass.port.deleteIndexRow(roleId, stored.entity.rowKey, stored.etag);
   pass.result.repaired++;
 }
 

@@ -1,8 +1,8 @@
 // Protocol, repair: the repair walk over both tables, a page at a time, with the checkpoint a slice resumes from.
 import { forEachLimited } from '../concurrency';
-import type { ConnectionProtocol } from '../connectionProtocol';
 import { ANY_ETAG, isStorageStatus, type TableQuery } from '../../storage/tablePort';
 import type { Checkpoint, Pass, Tables, WalkOptions, WalkResult } from './pass';
+import type { RepairPort } from './repairPort';
 import { checkConnectionRow, checkRoleIndexRow } from './rowChecks';
 
 const PAGE_SIZE = 1000;
@@ -20,7 +20,8 @@ const CHECKPOINT_ROW = 'checkpoint';
  *
  * It never writes from what it listed: every repair goes through the protocol's own version-fenced
  * propagation of the authoritative copy as it is now, so a walk racing live requests cannot take a
- * copy back to an older version. What it checks, for every connection (rowChecks.ts, one check per row):
+ * copy back to an older version. It reaches the protocol and its stores only through a RepairPort
+ * (repairPort.ts), the tables only to scan them and keep its checkpoint. What it checks, for every connection (rowChecks.ts, one check per row):
  * - the derived half and every index entry are at the authoritative copy's version and agree with it;
  * - a live, active connection holds its guard, and every guard names the live, active connection it
  *   guards; no two active connections share records and roles (a duplicate, which the protocol cannot
@@ -32,7 +33,7 @@ const CHECKPOINT_ROW = 'checkpoint';
 export class ConsistencyWalker {
   constructor(
     private readonly tables: Tables,
-    private readonly protocol: ConnectionProtocol,
+    private readonly port: RepairPort,
     private readonly clock: () => number = Date.now,
     private readonly log: (message: string) => void = (message) => console.warn(message),
   ) {}
@@ -42,13 +43,13 @@ export class ConsistencyWalker {
     // A role deletion that stopped after marking its role would keep the role from new connections for
     // good: once no such request can be running, the mark goes (one query of the roles partition).
     if (options.repair && options.from === undefined) {
-      result.repaired += await this.protocol.usage.clearStaleMarks(this.clock(), options.graceMs).catch((error: unknown) => {
+      result.repaired += await this.port.clearStaleRoleMarks(this.clock(), options.graceMs).catch((error: unknown) => {
         result.failed++;
         this.log(`repair: role marks not checked: ${error instanceof Error ? error.message : String(error)}`);
         return 0;
       });
     }
-    const pass: Pass = { tables: this.tables, protocol: this.protocol, options, result, report: (violation) => result.violations.push(violation), clock: this.clock };
+    const pass: Pass = { tables: this.tables, port: this.port, options, result, report: (violation) => result.violations.push(violation), clock: this.clock };
     let checkpoint: Checkpoint | undefined = options.from ?? { phase: 'halves' };
     while (checkpoint) {
       const stoppedAt = await this.walkPhase(checkpoint, pass);
