@@ -100,14 +100,14 @@ async function checkAuthoritative(pass: Pass, authoritative: StoredCopy): Promis
     } else if (isLater(versionOf(expected), versionOf(copy))) {
       found.push({ ...at, kind: kinds.lagging, detail: `v${copy.half.versionnumber} behind v${expected.half.versionnumber}` });
     } else if (isLater(versionOf(copy), versionOf(expected)) || copy.tombstone !== expected.tombstone || !sameContent(copy.half, expected.half)) {
-      found.push({ ...at, kind: 'twin-mismatch', detail: `v${copy.half.versionnumber} differs from its authoritative copy v${expected.half.versionnumber}` });
+      found.push({ ...at, kind: 'derived-copy-mismatch', detail: `v${copy.half.versionnumber} differs from its authoritative copy v${expected.half.versionnumber}` });
       const table = at.table === 'connections' ? pass.tables.connections : pass.tables.roleIndex;
       rewrite.push({ table, entity: toEntity(expected, at.partitionKey, at.rowKey), etag: copy.etag });
     }
   };
   const wanted = derivedOf(authoritative);
   const derived = await pass.port.readHalf(wanted.half.record1id, wanted.half.connectionid);
-  compare(derived, wanted, { missing: 'missing-twin', lagging: 'lagging-twin' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: halfRowKey(wanted.half.connectionid) });
+  compare(derived, wanted, { missing: 'missing-derived-half', lagging: 'lagging-derived-half' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: halfRowKey(wanted.half.connectionid) });
   if (foreignSlot && derived) return resolveForeignSlot(pass, authoritative, derived);
   // Entries under roles the connection no longer plays: tombstones, kept while the grace period runs.
   const formerEntries: { key: string; entry: StoredCopy | undefined }[] = [];
@@ -160,7 +160,7 @@ async function resolveForeignSlot(pass: Pass, authoritative: StoredCopy, occupan
   if (occupant.tombstone) return; // not holding the slot: the next propagation takes it over
   const owner = await pass.port.readHalf(occupant.half.record2id, occupant.half.relatedconnectionid);
   if (!owner || owner.tombstone || !pairsWith(occupant.half, owner.half)) return; // the occupant is itself a leftover: its own check ends it
-  pass.report({ kind: 'duplicate-id', table: 'connections', partitionKey: authoritative.half.record1id, rowKey: authoritative.key, detail: `its other half's slot holds ${occupant.half.connectionid} of another connection` });
+  pass.report({ kind: 'duplicate-id', table: 'connections', partitionKey: authoritative.half.record1id, rowKey: authoritative.key, detail: `its derived half's slot holds ${occupant.half.connectionid} of another connection` });
   if (!pass.options.repair) return;
   await ignoringRace(pass.port.endDuplicateId(authoritative, nowIso(pass)));
   pass.result.repaired++;
@@ -220,7 +220,7 @@ async function checkDerived(pass: Pass, derived: StoredCopy): Promise<void> {
   const authoritative = await pass.port.readHalf(derived.half.record2id, derived.half.relatedconnectionid);
   if (authoritative && pairsWith(derived.half, authoritative.half)) return; // its own walk checks this copy
   if (derived.tombstone) return purgeLeftover(pass, derived, () => pass.port.deleteConnectionRow(derived.half.record1id, derived.key, derived.etag));
-  pass.report({ kind: 'orphan-twin', table: 'connections', partitionKey: derived.half.record1id, rowKey: derived.key, detail: `no authoritative copy ${derived.half.relatedconnectionid}` });
+  pass.report({ kind: 'orphan-derived-half', table: 'connections', partitionKey: derived.half.record1id, rowKey: derived.key, detail: `no authoritative copy ${derived.half.relatedconnectionid}` });
   if (!pass.options.repair) return;
   await pass.port.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: nowIso(pass) }, tombstone: true }, knownVersion(derived));
   pass.result.repaired++;
