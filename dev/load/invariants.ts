@@ -1,4 +1,5 @@
-import { type ConsistencyWalker, repairSlice, type Violation as CheckerViolation } from '../../shared/protocol/repair/consistencyWalker';
+import type { Violation as CheckerViolation } from '../../shared/protocol/repair/findings';
+import { type ConsistencyWalker, repairSlice } from '../../shared/protocol/repair/walker';
 import { type ConnectionRef, type Headers, type History, type Observation, type Op, type Read, type Side, clock, ended, finalStatus, halfPath, is2xx, isRetryable, lastAttempt, otherRecordOf, read, readList, recordOf, started } from './traffic';
 
 /**

@@ -2,7 +2,8 @@ import type { TableClient } from '@azure/data-tables';
 import { realWaiting } from '../protocol/concurrency';
 import { ConnectionRoleService } from './connectionRoles';
 import { ConnectionService } from './connections';
-import { ConsistencyWalker } from '../protocol/repair/consistencyWalker';
+import type { RepairPort } from '../protocol/repair/repairPort';
+import { ConsistencyWalker } from '../protocol/repair/walker';
 import { buildObjectTypeRegistry, type ObjectTypeRegistry, parseCustomObjectTypes } from '../domain/objectTypes';
 import { readSettings, type Settings, tableNames } from '../config/settings';
 import { ConnectionStore } from '../storage/connectionStore';
@@ -79,8 +80,31 @@ export function createDomain(
   const roles = new ConnectionRoleService(roleStore, usage, types, options.clock, options.protocol);
   const protocol = new ConnectionProtocol(store, index, usage, options.protocol);
   const connections = new ConnectionService(protocol, roles, types, options.clock);
-  const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime(), options.log);
+  const consistency = new ConsistencyWalker(tables, repairPortOf(protocol, store, index, usage), () => options.clock().getTime(), options.log);
   return { connections, roles, consistency, protocol };
+}
+
+/** What the repair walk may do, bound to the protocol and the stores it works through (and nothing else of theirs). */
+function repairPortOf(protocol: ConnectionProtocol, store: ConnectionStore, index: RoleIndexStore, usage: RoleUsage): RepairPort {
+  return {
+    propagate: (authoritative) => protocol.propagate(authoritative),
+    claimId: (authoritative, id) => protocol.claimId(authoritative, id, 'ensure'),
+    demoteDuplicate: (loser, now) => protocol.demoteDuplicate(loser, now),
+    endDuplicateId: (intruder, now) => protocol.endDuplicateId(intruder, now),
+    settleReservation: (reservation, now) => usage.settle(reservation, now),
+    clearStaleRoleMarks: (now, staleMs) => usage.clearStaleMarks(now, staleMs),
+    readHalf: (recordId, connectionId) => store.read(recordId, connectionId),
+    readClaim: (connectionId) => store.readClaim(connectionId),
+    guardHolderOf: (authoritative) => store.guardHolder(authoritative),
+    claimGuard: (authoritative) => store.claimGuard(authoritative),
+    putDerived: (copy, known) => store.putDerived(copy, known),
+    rewriteAuthoritative: (copy, etag) => store.rewrite(copy, etag),
+    deleteConnectionRow: (partitionKey, rowKey, etag) => store.deleteIfUnchanged(partitionKey, rowKey, etag),
+    purgeAudit: (authoritative) => store.purgeAudit(authoritative),
+    purgeHalf: (tombstone) => store.purge(tombstone),
+    readEntry: (roleId, half) => index.read(roleId, half),
+    deleteIndexRow: (roleId, rowKey, etag) => index.deleteIfUnchanged(roleId, rowKey, etag),
+  };
 }
 
 export function getServices(): Services {

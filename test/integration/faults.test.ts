@@ -24,7 +24,7 @@ describe('create', () => {
     const request = ordered({ connectionid: randomUUID() });
     fixture.proxy.add({ match: writesTo(request.record2id), action: 'fail', status: 500, times: STICKY });
     await unavailable(fixture.services.connections.create(request, alice));
-    expect(await kinds()).toEqual(['missing-twin']);
+    expect(await kinds()).toEqual(['missing-derived-half']);
     const retried = await fixture.services.connections.create(request, alice);
     expect(retried.created).toBe(false);
     expect(await fixture.services.connections.get(request.record2id, retried.half.relatedconnectionid, alice)).toEqual(reciprocalOf(retried.half));
@@ -36,7 +36,7 @@ describe('create', () => {
     await unavailable(fixture.services.connections.create(request, alice));
     fixture.proxy.clear();
     const result = await fixture.services.consistency.walk({ repair: true, graceMs: 0 });
-    expect(result.violations.map((violation) => violation.kind)).toEqual(['missing-twin']);
+    expect(result.violations.map((violation) => violation.kind)).toEqual(['missing-derived-half']);
     expect((await fixture.services.connections.list({ recordId: request.record2id }, alice, { top: 10 })).items).toHaveLength(1);
   });
 
@@ -74,7 +74,7 @@ describe('update, share and delete', () => {
     const { half } = await fixture.services.connections.create(ordered(), alice);
     fixture.proxy.add({ match: writesTo(half.record2id), action: 'fail', status: 500, times: STICKY });
     await unavailable(fixture.services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ description: 'new' }), alice));
-    expect(await kinds()).toEqual(['lagging-twin']);
+    expect(await kinds()).toEqual(['lagging-derived-half']);
     await fixture.services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ description: 'new' }), alice);
     expect((await fixture.services.connections.get(half.record2id, half.relatedconnectionid, alice)).description).toBe('new');
   });
@@ -84,7 +84,7 @@ describe('update, share and delete', () => {
     fixture.proxy.add({ match: writesTo(half.record2id), action: 'cut', times: STICKY });
     await unavailable(fixture.services.connections.grantAccess(half.record1id, half.connectionid, alice, { principalid: randomUUID(), principaltype: 'team', accessmask: 1 }));
     fixture.proxy.clear();
-    expect(await kinds()).toEqual(['lagging-twin']);
+    expect(await kinds()).toEqual(['lagging-derived-half']);
   });
 
   it('a delete interrupted after its commit is finished by a change through the other half, or the repair job', async () => {
@@ -92,7 +92,7 @@ describe('update, share and delete', () => {
     fixture.proxy.add({ match: writesTo(half.record2id), action: 'fail', status: 500, times: STICKY });
     await unavailable(fixture.services.connections.delete(half.record1id, half.connectionid, alice));
     fixture.proxy.clear();
-    expect(await kinds()).toEqual(['lagging-twin']);
+    expect(await kinds()).toEqual(['lagging-derived-half']);
     // Touching the other half finishes the delete.
     await expect(fixture.services.connections.update(half.record2id, half.relatedconnectionid, updateConnectionSchema.parse({ description: 'x' }), alice)).rejects.toMatchObject({ kind: 'not-found' });
     expect(await kinds()).toEqual([]);

@@ -85,15 +85,15 @@ describe('the repair job on states only older data or a bug can leave', () => {
     // A lone derived half of a connection whose authoritative half is gone.
     const lone = reciprocalOf({ ...kept, connectionid: 'c3c3c3c3-0000-4000-8000-000000000003', relatedconnectionid: 'd3d3d3d3-0000-4000-8000-000000000003' });
     w.service.put(TABLES.connections, toEntity({ half: lone, tombstone: false, lastop: '', indexed: [] }));
-    // The other half of `kept`, ahead of its authority with other content (garbage of an earlier incarnation).
-    const twin = reciprocalOf(authoritativeOf(kept));
-    w.service.put(TABLES.connections, toEntity({ half: { ...twin, description: 'stale', versionnumber: 9 }, tombstone: false, lastop: '', indexed: [] }));
+    // The derived half of `kept`, ahead of its authority with other content (garbage of an earlier incarnation).
+    const derived = reciprocalOf(authoritativeOf(kept));
+    w.service.put(TABLES.connections, toEntity({ half: { ...derived, description: 'stale', versionnumber: 9 }, tombstone: false, lastop: '', indexed: [] }));
     const kinds = (await w.run(() => w.domain.consistency.walk({ repair: false, graceMs: 0 }))).violations.map((violation) => violation.kind).sort();
-    expect(kinds).toEqual(['orphan-twin', 'twin-mismatch']);
+    expect(kinds).toEqual(['derived-copy-mismatch', 'orphan-derived-half']);
     expect((await w.repairAndCheck()).violations).toEqual([]);
     expect(w.raw(TABLES.connections, B, halfRowKey(lone.connectionid))).toBeUndefined();
-    const repairedTwin = fromStored(w.raw(TABLES.connections, B, halfRowKey(twin.connectionid))!);
-    expect(repairedTwin.half).toEqual(twin);
+    const repaired = fromStored(w.raw(TABLES.connections, B, halfRowKey(derived.connectionid))!);
+    expect(repaired.half).toEqual(derived);
   });
 
   it('removes an index entry that belongs to no connection, and writes one a connection lacks', async () => {
@@ -131,7 +131,7 @@ describe('the repair job on states only older data or a bug can leave', () => {
     const domain = createDomain({ ...w.tables, connections: failing }, buildObjectTypeRegistry('base'), { clock: () => new Date('2030-01-02'), protocol: { sleep: async () => undefined, random: () => 0.5 }, log: () => undefined });
     const result = await w.run(() => domain.consistency.walk({ repair: true, graceMs: 0 }));
     expect(result.failed).toBeGreaterThan(0);
-    expect(result.violations.map((violation) => violation.kind)).toContain('missing-twin');
+    expect(result.violations.map((violation) => violation.kind)).toContain('missing-derived-half');
     expect(w.raw(TABLES.connections, goodTwin.record1id, halfRowKey(goodTwin.connectionid))).toBeDefined();
   });
 });
