@@ -1,6 +1,7 @@
 // Protocol, repair: tombstones removed for good once their grace period is over (derived copies first, the authoritative last).
 import { allSettled } from '../concurrency';
 import { derivedOf, entriesOf } from '../connectionProtocol';
+import { roleOfIndexKey } from '../indexKeys';
 import { type Copy, pairsWith, type StoredCopy } from '../../storage/connectionStore';
 import { isStorageStatus } from '../../storage/tablePort';
 import type { Pass } from './pass';
@@ -43,7 +44,7 @@ export async function purgeFormerEntries(pass: Pass, authoritative: StoredCopy, 
     if (isStorageStatus(error, 412) || isStorageStatus(error, 404)) return 0;
     throw error;
   }
-  await allSettled(former.flatMap(({ key, entry }) => (entry ? [pass.port.deleteIndexRow(key.slice(2), entry.key, entry.etag)] : [])));
+  await allSettled(former.flatMap(({ key, entry }) => (entry ? [pass.port.deleteIndexRow(roleOfIndexKey(key), entry.key, entry.etag)] : [])));
   return former.length;
 }
 
