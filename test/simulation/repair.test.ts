@@ -9,7 +9,7 @@ import { indexRowKey } from '../../shared/storage/roleIndexStore';
 import { StorageError, type TablePort } from '../../shared/storage/tablePort';
 import { Scheduler } from '../../dev/simulation/scheduler';
 import { SimTableService } from '../../dev/simulation/simTable';
-import { TABLES } from '../../dev/simulation/simulation';
+import { TABLES } from '../../dev/simulation/workload';
 
 /**
  * The repair job against states the protocol itself cannot produce but older data, or a bug, could:
