@@ -4,6 +4,7 @@ import type { DomainError } from '../../shared/domain/errors';
 import { reciprocalIdOf } from '../../shared/domain/ids';
 import { authoritativeOf, derivedOf } from '../../shared/protocol/connectionProtocol';
 import { currentIndexKeys } from '../../shared/protocol/indexKeys';
+import { invariantLabel, type InvariantNumber } from '../../shared/protocol/invariants';
 import { latestRequest } from '../../shared/protocol/stamps';
 import { claimPartitionOf, claimsGuard, fromStored, guardRowKey, halfRowKey, isAuthoritative, isGuardRowKey, isLater, pairsWith, type StoredCopy } from '../../shared/storage/connectionStore';
 import { indexRowKey, isReservationRowKey } from '../../shared/storage/roleIndexStore';
@@ -12,10 +13,12 @@ import type { SimTableService } from './simTable';
 import { type Answer, type Auditor, CAROL, type PoolEntry, POOL, type PreparedRequest, type RoleId, ROLES, TABLES, urlOf } from './workload';
 
 /**
- * Every invariant of the protocol (shared/protocol/invariants.ts), checked against the raw tables (not
- * through the code under test), against what each client was answered, and by the checker itself. The
- * clients report each answer at the step it is given (the Auditor interface of workload.ts); the runner
- * calls the rest once the tables are left alone and the repair job has run.
+ * Every invariant of the protocol (numbered in shared/protocol/invariants.ts), checked against the raw
+ * tables (not through the code under test), against what each client was answered, and by the checker
+ * itself. The clients report each answer at the step it is given (the Auditor interface of workload.ts);
+ * the runner calls the rest once the tables are left alone and the repair job has run. Every violation
+ * opens with the label of the invariant it breaks ("I2 visible-when-answered: ..."); a check that guards
+ * something the invariants do not state says, where it is made, which one it serves and why.
  */
 export class SimulationAuditor implements Auditor {
   readonly violations: string[] = [];
@@ -43,43 +46,54 @@ export class SimulationAuditor implements Auditor {
     const { operation } = answer;
     if (request.print && 'target' in operation && lastStampOn(this.service, operation.target) !== this.stampBefore.get(answer)
       && latestRequest(lastStampOn(this.service, operation.target) ?? '') === request.print) {
-      this.violations.push(`client ${answer.client}: ${operation.kind} retried after a 503 was applied, yet answered ${(error as DomainError).code}`);
+      this.violations.push(broken(6, `client ${answer.client}: ${operation.kind} retried after a 503 was applied, yet answered ${(error as DomainError).code}`));
     }
   }
 
   internalError(answer: Answer, when: string, error: unknown): void {
-    this.violations.push(`client ${answer.client}: ${when} failed with a 500: ${describe(error)}`);
+    this.violations.push(broken(8, `client ${answer.client}: ${when} failed with a 500: ${describe(error)}`));
   }
 
-  /** A phase's tasks (the setup, the repair job) ran without faults: none may fail or crash. */
-  phaseDone(outcomes: Outcome[], phase: string): void {
+  /**
+   * A phase's tasks ran without faults: none may fail or crash. The setup throws only what the HTTP
+   * layer would answer 500 for (I8); the repair job failing leaves copies that never converge (I7).
+   */
+  phaseDone(outcomes: Outcome[], phase: 'setup' | 'repair'): void {
     for (const outcome of outcomes) {
-      if (outcome.kind === 'error') this.violations.push(`${phase} failed: ${outcome.error instanceof Error ? outcome.error.stack ?? outcome.error.message : String(outcome.error)}`);
-      if (outcome.kind === 'crashed') this.violations.push(`${phase} crashed without faults`);
+      if (outcome.kind === 'error') this.violations.push(broken(phase === 'setup' ? 8 : 7, `${phase} failed: ${describe(outcome.error)}`));
+      if (outcome.kind === 'crashed') this.violations.push(simulatorBroken(`${phase} crashed without faults`));
     }
   }
 
   /** The clients' tasks: a client stops on a 500 (reported already) and throws nothing. */
   clientsDone(outcomes: Outcome[]): void {
     for (const [index, outcome] of outcomes.entries()) {
-      if (outcome.kind === 'error') this.violations.push(`client ${index} threw: ${String(outcome.error)}`);
+      if (outcome.kind === 'error') this.violations.push(simulatorBroken(`client ${index} threw: ${String(outcome.error)}`));
     }
   }
 
-  /** One pass of the repair job after quiescence; whether another pass is due (what one pass writes, tombstones, a later one purges). */
+  /**
+   * One pass of the repair job after quiescence; whether another pass is due (what one pass writes,
+   * tombstones, a later one purges). A row it cannot repair without faults, or repairs that never end,
+   * leave copies that do not converge (I7).
+   */
   repairPass(result: { failed: number; repaired: number; purged: number }, pass: number): boolean {
-    if (result.failed > 0) this.violations.push(`repair: ${result.failed} row(s) failed`);
+    if (result.failed > 0) this.violations.push(broken(7, `repair: ${result.failed} row(s) failed`));
     if (result.repaired + result.purged === 0) return false;
     if (pass === 3) {
-      this.violations.push(`repair: still repairing after ${pass + 1} passes`);
+      this.violations.push(broken(7, `repair: still repairing after ${pass + 1} passes`));
       return false;
     }
     return true;
   }
 
-  /** The checker's walk once the repair job is done. */
+  /**
+   * The checker's walk once the repair job is done. Labelled I7: whatever the checker still finds (its
+   * kinds cover I1's guards and I9's claims too, and name themselves) is a copy the repair job did not
+   * bring back to its authoritative half, which is what I7 promises after quiescence and repair.
+   */
   checkerAfterRepair(found: { kind: string; partitionKey: string; rowKey: string; detail: string }[]): void {
-    for (const violation of found) this.violations.push(`checker after repair: ${violation.kind} ${violation.partitionKey}/${violation.rowKey} ${violation.detail}`);
+    for (const violation of found) this.violations.push(broken(7, `checker after repair: ${violation.kind} ${violation.partitionKey}/${violation.rowKey} ${violation.detail}`));
   }
 
   /** After repair: the tables' structure, then the history of answers against what is left. */
@@ -87,6 +101,15 @@ export class SimulationAuditor implements Auditor {
     this.violations.push(...checkTables(this.service), ...checkHistory(this.service, this.answers));
   }
 }
+
+/** A violation of invariant `n`, as the auditor reports it. */
+const broken = (n: InvariantNumber, text: string): string => `${invariantLabel(n)}: ${text}`;
+
+/**
+ * A failure of the simulator itself (a task crashed with no crash faults, a client's loop threw): it
+ * guards no invariant, but no schedule it happens in proves anything, so it fails the schedule too.
+ */
+const simulatorBroken = (text: string): string => `simulator: ${text}`;
 
 const describe = (error: unknown): string => (error instanceof Error ? error.stack ?? error.message : String(error));
 
@@ -139,14 +162,14 @@ function lastStampOn(service: SimTableService, target: PoolEntry): string | unde
 // ---------------------------------------------------------------------------------------------------
 // At the step an answer is given.
 
-/** A 2xx answer is visible through both halves and the index the moment it is given. */
+/** I2: a 2xx answer is visible through both halves and the index the moment it is given. */
 function checkAnswered(service: SimTableService, answer: Answer): string[] {
   if (!answer.result) return [];
   const state = readState(service);
   const expected = authoritativeOf(answer.result);
   const version = expected.versionnumber;
   const problems: string[] = [];
-  const where = `${answer.operation.kind} answered v${version} of ${expected.connectionid}`;
+  const where = `${invariantLabel(2)}: ${answer.operation.kind} answered v${version} of ${expected.connectionid}`;
   const authoritative = halfAt(state, expected.record1id, expected.connectionid);
   const derived = halfAt(state, expected.record2id, expected.relatedconnectionid);
   for (const [name, copy, wanted] of [['authoritative', authoritative, expected], ['derived', derived, reciprocalOf(expected)]] as const) {
@@ -171,21 +194,21 @@ function checkAnswered(service: SimTableService, answer: Answer): string[] {
   return problems;
 }
 
-/** No live connection has the role, and none of its index entries is live. */
+/** I10: no live connection has the deleted role, and none of its index entries is live. */
 function checkRoleUnused(service: SimTableService, role: RoleId, when: string): string[] {
   const state = readState(service);
   const users = [...state.halves.values()].filter((copy) => !copy.tombstone && isAuthoritative(copy.half) && (copy.half.record1roleid === role || copy.half.record2roleid === role));
   const entries = [...state.entries.entries()].filter(([key, entry]) => key.startsWith(`${role}/`) && !entry.tombstone);
   return [
-    ...users.map((copy) => `${when}: ${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber} still has the deleted role`),
-    ...entries.map(([key]) => `${when}: index entry ${key} of the deleted role is live`),
+    ...users.map((copy) => broken(10, `${when}: ${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber} still has the deleted role`)),
+    ...entries.map(([key]) => broken(10, `${when}: index entry ${key} of the deleted role is live`)),
   ];
 }
 
 // ---------------------------------------------------------------------------------------------------
 // After quiescence and repair.
 
-/** After repair: the structural invariants, from the raw tables. */
+/** After repair: the structural invariants (I1, I7, I9, I10), from the raw tables. */
 function checkTables(service: SimTableService): string[] {
   const state = readState(service);
   const problems: string[] = [];
@@ -194,52 +217,54 @@ function checkTables(service: SimTableService): string[] {
     if (!service.dump(TABLES.roles).some((stored) => stored.entity.rowKey === `r_${role}`)) problems.push(...checkRoleUnused(service, role, `after repair, role ${role} gone`));
   }
   const liveAuthoritative = [...state.halves.values()].filter((copy) => isAuthoritative(copy.half) && !copy.tombstone);
-  // One active connection per unordered pair of records and roles; exactly those hold guards.
+  // I1: one active connection per unordered pair of records and roles; I7: exactly those hold guards, each naming its connection.
   const byGuard = new Map<string, StoredCopy[]>();
   for (const copy of liveAuthoritative.filter(claimsGuard)) {
     const key = `${copy.half.record1id}/${guardRowKey(copy.half)}`;
     byGuard.set(key, [...(byGuard.get(key) ?? []), copy]);
   }
   for (const [key, holders] of byGuard) {
-    if (holders.length > 1) problems.push(`duplicate active pair at ${key}: ${holders.map((copy) => copy.half.connectionid).join(', ')}`);
+    if (holders.length > 1) problems.push(broken(1, `duplicate active pair at ${key}: ${holders.map((copy) => copy.half.connectionid).join(', ')}`));
     const guard = state.guards.get(key);
-    if (!guard || !holders.some((copy) => copy.half.connectionid === guard.connectionid)) problems.push(`guard ${key} does not name its connection`);
+    if (!guard || !holders.some((copy) => copy.half.connectionid === guard.connectionid)) problems.push(broken(7, `guard ${key} does not name its connection`));
   }
-  for (const key of state.guards.keys()) if (!byGuard.has(key)) problems.push(`guard ${key} guards nothing`);
+  for (const key of state.guards.keys()) if (!byGuard.has(key)) problems.push(broken(7, `guard ${key} guards nothing`));
   // Every version a live connection's incarnation reached has its audit record (the latest at least),
-  // and every audit record left belongs to a live connection's slot.
+  // and every audit record left belongs to a live connection's slot. No numbered invariant states this;
+  // it serves I7: an audit record is one more copy of a version, written in the version's own
+  // transaction and purged with its connection, so after repair the records and the versions agree.
   for (const copy of liveAuthoritative) {
     const prefix = `${copy.half.record1id}/h_${copy.half.connectionid}_${String(1e15 - 1 - Date.parse(copy.half.createdon)).padStart(15, '0')}_`;
     const versions = [...state.audit.entries()].filter(([key]) => key.startsWith(prefix)).map(([, row]) => row.versionnumber);
-    if (!versions.includes(copy.half.versionnumber)) problems.push(`${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber}: no audit record of that version`);
-    if (new Set(versions).size !== versions.length) problems.push(`${copy.half.record1id}/${copy.half.connectionid}: a version audited twice`);
+    if (!versions.includes(copy.half.versionnumber)) problems.push(broken(7, `${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber}: no audit record of that version`));
+    if (new Set(versions).size !== versions.length) problems.push(broken(7, `${copy.half.record1id}/${copy.half.connectionid}: a version audited twice`));
   }
   for (const row of state.audit.values()) {
     const id = row.rowKey.slice(2, 38);
     const holder = halfAt(state, row.partitionKey, id);
-    if (!holder || holder.tombstone) problems.push(`audit record ${row.partitionKey}/${row.rowKey} of no live connection`);
+    if (!holder || holder.tombstone) problems.push(broken(7, `audit record ${row.partitionKey}/${row.rowKey} of no live connection`));
   }
-  // A connection id is unique across all records: no two live halves have one, and each live
-  // connection's claim names its authoritative slot.
+  // I9: a connection id is unique across all records: no two live halves have one, and each live
+  // connection's claim names its authoritative slot (the claim is what keeps I9 across partitions).
   const holders = new Map<string, string[]>();
   for (const copy of state.halves.values()) {
     if (!copy.tombstone) holders.set(copy.half.connectionid, [...(holders.get(copy.half.connectionid) ?? []), copy.half.record1id]);
   }
-  for (const [id, records] of holders) if (records.length > 1) problems.push(`connection id ${id} is live in ${records.join(', ')}`);
+  for (const [id, records] of holders) if (records.length > 1) problems.push(broken(9, `connection id ${id} is live in ${records.join(', ')}`));
   for (const copy of liveAuthoritative) {
     const claim = state.claims.get(claimPartitionOf(copy.half.connectionid));
     if (claim?.record1id !== copy.half.record1id || claim.connectionid !== copy.half.connectionid) {
-      problems.push(`${copy.half.record1id}/${copy.half.connectionid}: its id's claim names ${claim ? `${claim.record1id}/${claim.connectionid}` : 'nothing'}`);
+      problems.push(broken(9, `${copy.half.record1id}/${copy.half.connectionid}: its id's claim names ${claim ? `${claim.record1id}/${claim.connectionid}` : 'nothing'}`));
     }
   }
-  // Every live authoritative half has its derived half, mirroring it at the same version, and its index
-  // entries; nothing else is left.
+  // I7: every live authoritative half has its derived half, mirroring it at the same version, and its
+  // index entries; nothing else is left (no tombstone, no derived half or entry without its authority).
   const expectedEntries = new Set<string>();
   for (const copy of liveAuthoritative) {
     const derived = halfAt(state, copy.half.record2id, copy.half.relatedconnectionid);
     const wanted = derivedOf(copy);
     if (!derived || derived.tombstone || derived.half.versionnumber !== copy.half.versionnumber || !sameContent(derived.half, wanted.half)) {
-      problems.push(`${copy.half.connectionid} v${copy.half.versionnumber}: derived half ${derived ? `v${derived.half.versionnumber}${derived.tombstone ? ' tombstone' : ''} differs` : 'missing'}`);
+      problems.push(broken(7, `${copy.half.connectionid} v${copy.half.versionnumber}: derived half ${derived ? `v${derived.half.versionnumber}${derived.tombstone ? ' tombstone' : ''} differs` : 'missing'}`));
     }
     for (const key of currentIndexKeys(copy.half)) {
       const half = key.startsWith('a:') ? copy.half : reciprocalOf(copy.half);
@@ -247,21 +272,21 @@ function checkTables(service: SimTableService): string[] {
       expectedEntries.add(entryKey);
       const entry = state.entries.get(entryKey);
       if (!entry || entry.tombstone || entry.half.versionnumber !== copy.half.versionnumber || !sameContent(entry.half, half)) {
-        problems.push(`${copy.half.connectionid}: index entry ${entryKey} ${entry ? 'differs' : 'missing'}`);
+        problems.push(broken(7, `${copy.half.connectionid}: index entry ${entryKey} ${entry ? 'differs' : 'missing'}`));
       }
     }
   }
   for (const copy of state.halves.values()) {
-    if (copy.tombstone) problems.push(`tombstone ${copy.half.record1id}/${copy.half.connectionid} left after repair with the grace period over`);
-    else if (!isAuthoritative(copy.half) && !halfAt(state, copy.half.record2id, copy.half.relatedconnectionid)) problems.push(`derived half ${copy.half.connectionid} without its authority`);
+    if (copy.tombstone) problems.push(broken(7, `tombstone ${copy.half.record1id}/${copy.half.connectionid} left after repair with the grace period over`));
+    else if (!isAuthoritative(copy.half) && !halfAt(state, copy.half.record2id, copy.half.relatedconnectionid)) problems.push(broken(7, `derived half ${copy.half.connectionid} without its authority`));
   }
   for (const [key, entry] of state.entries) {
-    if (!expectedEntries.has(key)) problems.push(`index entry ${key} (${entry.tombstone ? 'tombstone' : 'live'}) belongs to no live connection`);
+    if (!expectedEntries.has(key)) problems.push(broken(7, `index entry ${key} (${entry.tombstone ? 'tombstone' : 'live'}) belongs to no live connection`));
   }
   return problems;
 }
 
-/** After repair: nothing answered 2xx is lost, nothing deleted comes back, a revoke holds. */
+/** After repair: nothing answered 2xx is lost (I3), nothing deleted comes back (I4), a revoke holds (I5). */
 function checkHistory(service: SimTableService, answers: Answer[]): string[] {
   const state = readState(service);
   const problems: string[] = [];
@@ -294,7 +319,7 @@ function checkHistory(service: SimTableService, answers: Answer[]): string[] {
     const stateOf = (half: ConnectionHalf) => ({ createdon: half.createdon, version: half.versionnumber });
     for (const answer of acknowledged) {
       if (final && answer.result && isLater(stateOf(answer.result), stateOf(final.half))) {
-        problems.push(`${target.id}: at v${final.half.versionnumber}, below acknowledged v${answer.result.versionnumber}`);
+        problems.push(broken(3, `${target.id}: at v${final.half.versionnumber}, below acknowledged v${answer.result.versionnumber}`));
       }
     }
     for (const answer of acknowledged) {
@@ -302,21 +327,23 @@ function checkHistory(service: SimTableService, answers: Answer[]): string[] {
       const unfinishedOrLater = (kinds: string[]) => answers.some((other) => other !== answer && touches(other) && kinds.includes(other.operation.kind) && other.answered >= answer.started)
         || startedLater(kinds);
       if (answer.deleted) {
-        if (final && !startedLater(['create']) && !unfinishedOrLater(['create'])) problems.push(`${target.id}: deleted (answered) but back at v${final.half.versionnumber}`);
+        if (final && !startedLater(['create']) && !unfinishedOrLater(['create'])) problems.push(broken(4, `${target.id}: deleted (answered) but back at v${final.half.versionnumber}`));
       } else if (!final && !unfinishedOrLater(['delete', 'cascade'])
         // A read may show a copy a delete answered 5xx (or never) left behind before the read began: that
         // copy lags until the retry, the next write or the repair job (see "What a client sees").
         && !(answer.operation.kind === 'read' && mine.some((other) => ['delete', 'cascade'].includes(other.operation.kind) && !other.ok && other.started <= answer.answered))) {
-        problems.push(`${target.id}: ${answer.operation.kind} answered v${answer.result?.versionnumber} but the connection is gone and no delete was sent`);
+        problems.push(broken(3, `${target.id}: ${answer.operation.kind} answered v${answer.result?.versionnumber} but the connection is gone and no delete was sent`));
       }
       if (answer.operation.kind === 'read') {
         // A read after a delete was answered shows the connection only if a create may have made it again.
         const recreatable = (deleted: Answer) => mine.some((other) => other.operation.kind === 'create' && other.started < answer.answered && other.answered > deleted.started);
         const deletedBefore = mine.find((other) => other.ok && other.deleted && other.answered < answer.started && !recreatable(other));
-        if (deletedBefore) problems.push(`${target.id}: read (client ${answer.client}) answered v${answer.result?.versionnumber} after a delete (client ${deletedBefore.client}) was answered`);
+        if (deletedBefore) problems.push(broken(4, `${target.id}: read (client ${answer.client}) answered v${answer.result?.versionnumber} after a delete (client ${deletedBefore.client}) was answered`));
       }
+      // I5 read from the tables: the revoked principal's share is gone from the authoritative half (the
+      // halves and the index mirror it after repair, I7), so nothing grants it a read.
       if (answer.operation.kind === 'revoke' && final && !unfinishedOrLater(['grant'])) {
-        if (final.half.shares.some((share) => share.principalid === CAROL)) problems.push(`${target.id}: revoke answered, yet carol still holds a share`);
+        if (final.half.shares.some((share) => share.principalid === CAROL)) problems.push(broken(5, `${target.id}: revoke answered, yet carol still holds a share`));
       }
     }
   }

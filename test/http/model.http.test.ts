@@ -359,7 +359,7 @@ async function runConcurrently(program: ClientStep[][]): Promise<void> {
     violationsBefore.length ? `before repair:\n${formatViolations(violationsBefore)}` : '',
     violationsAfter.length ? `after repair:\n${formatViolations(violationsAfter)}` : '',
   ].filter(Boolean).join('\n');
-  expect([...violationsBefore, ...violationsAfter].map((violation) => violation.invariant), report).toEqual([]);
+  expect([...violationsBefore, ...violationsAfter].map((violation) => violation.check), report).toEqual([]);
 }
 
 describe('several clients at once, with storage failures, retries interleaved or given up', () => {
