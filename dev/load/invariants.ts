@@ -122,9 +122,9 @@ const SWAPPED: [string, string][] = [
 ];
 
 /**
- * A half as seen from the given record: the twin's records, types, roles and ids swapped back and
- * `ismaster` flipped, so both halves of a consistent pair give the same object. `name` (record 2's name,
- * by definition different on the two halves) is left out.
+ * A half as seen from the given record: the half in the other record has its records, types, roles and
+ * ids swapped back and `ismaster` flipped, so both halves of a consistent pair give the same object.
+ * `name` (record 2's name, by definition different on the two halves) is left out.
  */
 export function oriented(view: View, record1: string): Record<string, unknown> {
   const { name: _name, ...fields } = view;
@@ -178,7 +178,7 @@ const problemCode = (body: unknown): string | undefined =>
   typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string' ? (body as { code: string }).code : undefined;
 
 const holds = (items: unknown[] | undefined, ref: ConnectionRef): boolean =>
-  viewsOf(items).some((view) => [ref.id, ref.twinId].includes(view.connectionid));
+  viewsOf(items).some((view) => [ref.id, ref.relatedId].includes(view.connectionid));
 
 // ---------------------------------------------------------------------------------------------------
 // Reading the state
@@ -388,14 +388,14 @@ export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckC
     // Read right after the 409 if that read succeeded, else the state after the load.
     const observed = op.conflict?.lists?.[0];
     const lookedAt = observed?.status === 200 ? { items: observed.items, end: op.conflict?.end ?? 0, when: 'right after the 409' } : { items: snapshot.lists.get(record)?.items, end: snapshot.end, when: 'after the load' };
-    const found = viewsOf(lookedAt.items).find((view) => view.record1id === record && [existing.id, existing.twinId].includes(view.connectionid));
+    const found = viewsOf(lookedAt.items).find((view) => view.record1id === record && [existing.id, existing.relatedId].includes(view.connectionid));
     const changes = history.touching(existing).filter((candidate) => candidate !== op && mayActWithin(candidate, last.start, lookedAt.end));
-    const twin = snapshot.halves.get(existing.id)?.[record === existing.record1 ? 1 : 0]?.status;
+    const otherRecordStatus = snapshot.halves.get(existing.id)?.[record === existing.record1 ? 1 : 0]?.status;
     if (!found) {
       if (changes.some(deleting)) continue;
       violations.push({
         check: 'conflict-names-live-connection',
-        detail: `${describe(op)} names ${String(named)} (created ${existing.record1} -> ${existing.record2}), which record ${record} does not have (${lookedAt.when}), and no delete ran meanwhile; through the other record it answers ${twin ?? 'nothing'} after the load`,
+        detail: `${describe(op)} names ${String(named)} (created ${existing.record1} -> ${existing.record2}), which record ${record} does not have (${lookedAt.when}), and no delete ran meanwhile; through the other record it answers ${otherRecordStatus ?? 'nothing'} after the load`,
       });
       continue;
     }
@@ -431,7 +431,7 @@ export function createdReadableFromBoth({ history, snapshot, phase }: CheckConte
     const answer = asView(lastAttempt(create.exchange)?.body);
     const changedIdentity = answer ? ['record1id', 'record2id', 'createdon', 'createdby'].filter((field) => oriented(first, ref.record1)[field] !== oriented(answer, ref.record1)[field]) : [];
     if (changedIdentity.length > 0) violations.push({ check: 'created-readable-from-both', detail: `${describe(create)}: ${changedIdentity.join(', ')} differ from the create's answer` });
-    const missing = [[ref.record1, ref.id], [ref.record2, ref.twinId]].filter(([record, id]) => {
+    const missing = [[ref.record1, ref.id], [ref.record2, ref.relatedId]].filter(([record, id]) => {
       const list = snapshot.lists.get(record as string);
       return list?.status === 200 && !viewsOf(list.items).some((view) => view.connectionid === id);
     });
@@ -606,7 +606,7 @@ export function appliedNotRefused(context: CheckContext): Violation[] {
   for (const op of context.history.ops) {
     if (op.kind !== 'update' || !op.ifMatch || !op.description || !op.ref || op.exchange.attempts.length !== 1 || finalStatus(op.exchange) !== 412) continue;
     const ref = op.ref;
-    const applied = views.find(({ view }) => [ref.id, ref.twinId].includes(view.connectionid) && view.description === op.description);
+    const applied = views.find(({ view }) => [ref.id, ref.relatedId].includes(view.connectionid) && view.description === op.description);
     if (applied) violations.push({ check: 'applied-not-refused', detail: `${describe(op)} answered 412, but its change is there (v${applied.view.versionnumber}, seen in ${applied.where})` });
   }
   return violations;
