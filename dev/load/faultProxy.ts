@@ -1,3 +1,4 @@
+// Dev, load: an HTTP proxy between the app and Azurite that fails, delays or cuts chosen storage requests.
 import { createServer, request as forward, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 

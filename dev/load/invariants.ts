@@ -1,3 +1,5 @@
+// Dev, load: the checks of what clients see over HTTP, each naming the numbered invariant it guards; used by the crash and model tests and the soak.
+import { invariantLabel, type InvariantNumber } from '../../shared/protocol/invariants';
 import type { Violation as CheckerViolation } from '../../shared/protocol/repair/findings';
 import { type ConsistencyWalker, repairSlice } from '../../shared/protocol/repair/walker';
 import { type ConnectionRef, type Headers, type History, type Observation, type Op, type Read, type Side, clock, ended, finalStatus, halfPath, is2xx, isRetryable, lastAttempt, otherRecordOf, read, readList, recordOf, started } from './traffic';
@@ -16,7 +18,7 @@ import { type ConnectionRef, type Headers, type History, type Observation, type 
  */
 export const IN_FLIGHT_MS = 1000;
 
-export type InvariantName =
+export type CheckName =
   | 'revoked-reader-reads-nothing'
   | 'conflict-names-live-connection'
   | 'created-readable-from-both'
@@ -29,22 +31,61 @@ export type InvariantName =
   | 'halves-mirror'
   | 'checker-clean';
 
-export const INVARIANTS: Record<InvariantName, string> = {
-  'revoked-reader-reads-nothing': 'a principal whose revoke answered 2xx (and was not granted again later) cannot read the connection through either record\'s URL, nor see it in either record\'s list or a role query',
-  'conflict-names-live-connection': 'a 409 ConnectionExists names a connection that an administrator reads through the requesting record, active with those records and roles (unless it was changed or deleted later)',
-  'created-readable-from-both': 'a create answered 200/201 and never deleted is readable through both records, in both lists, with the same fields on both halves (a half may lag only after an operation that did not answer)',
-  'deleted-stays-deleted': 'a delete answered 204 (and a cascade answered 200) leaves the connection gone from both records, both lists and the role index, for good',
-  'visible-when-answered': 'a 2xx answer is visible through both halves when it returns (version, shares, deletion)',
-  'one-state-per-version': 'every read of a connection at one version shows the same fields (no mix of two changes, no lost update under one version)',
-  'applied-not-refused': 'a PATCH with If-Match answered 412 in a single attempt did not change anything',
-  'no-internal-error': 'the API never answers 500: failures are 503 problems a client may retry',
-  'one-active-per-pair': 'no two active connections join the same two records with the same roles',
-  'halves-mirror': 'after repair, every connection has both halves and they mirror each other, or neither',
-  'checker-clean': 'after the repair job, the checker finds no violation',
+export interface Check {
+  /** The numbered invariant it guards (shared/protocol/invariants.ts; stated in docs/protocol.md). */
+  invariant: InvariantNumber;
+  /** What the check holds the HTTP answers and reads to. */
+  statement: string;
+}
+
+/**
+ * Every check, with the invariant it guards. Where a check holds the API to something the invariants
+ * do not state in so many words, the comment says which invariant it serves and why.
+ */
+export const CHECKS: Record<CheckName, Check> = {
+  'revoked-reader-reads-nothing': {
+    invariant: 5,
+    statement: 'a principal whose revoke answered 2xx (and was not granted again later) cannot read the connection through either record\'s URL, nor see it in either record\'s list or a role query',
+  },
+  // Serves I1: a 409 ConnectionExists is how I1 refuses a second active connection for a pair, and it
+  // must name the connection that holds the pair, made visible from both records first.
+  'conflict-names-live-connection': {
+    invariant: 1,
+    statement: 'a 409 ConnectionExists names a connection that an administrator reads through the requesting record, active with those records and roles (unless it was changed or deleted later)',
+  },
+  // Serves I3: a create answered 2xx is not lost. That its halves agree is I7's part (halves-mirror after
+  // repair); before repair, a half may lag only after an operation that did not answer, as I2 allows.
+  'created-readable-from-both': {
+    invariant: 3,
+    statement: 'a create answered 200/201 and never deleted is readable through both records, in both lists, with the same fields on both halves (a half may lag only after an operation that did not answer)',
+  },
+  'deleted-stays-deleted': {
+    invariant: 4,
+    statement: 'a delete answered 204 (and a cascade answered 200) leaves the connection gone from both records, both lists and the role index, for good',
+  },
+  'visible-when-answered': { invariant: 2, statement: 'a 2xx answer is visible through both halves when it returns (version, shares, deletion)' },
+  // Serves I3: a version names one state; two states read at one version mean a change was written
+  // under a version already answered, or lost beneath it.
+  'one-state-per-version': {
+    invariant: 3,
+    statement: 'every read of a connection at one version shows the same fields (no mix of two changes, no lost update under one version)',
+  },
+  // Serves I6: an answer says truly whether the request was applied. I6 states it for a retry answered
+  // as the applied request was; this is the other side, a single attempt refused (412) applied nothing.
+  'applied-not-refused': { invariant: 6, statement: 'a PATCH with If-Match answered 412 in a single attempt did not change anything' },
+  'no-internal-error': { invariant: 8, statement: 'the API never answers 500: failures are 503 problems a client may retry' },
+  'one-active-per-pair': { invariant: 1, statement: 'no two active connections join the same two records with the same roles' },
+  'halves-mirror': { invariant: 7, statement: 'after repair, every connection has both halves and they mirror each other, or neither' },
+  // Serves I7: the checker reads the raw rows for I7's copies, guards and index entries (and I1's and I9's
+  // rows); whatever it still finds after the repair job is a copy that did not converge.
+  'checker-clean': { invariant: 7, statement: 'after the repair job, the checker finds no violation' },
 };
 
+/** "I5 revoked-reads-nothing / revoked-reader-reads-nothing": a check named with the invariant it guards. */
+export const checkTitle = (name: CheckName): string => `${invariantLabel(CHECKS[name].invariant)} / ${name}`;
+
 export interface Violation {
-  invariant: InvariantName;
+  check: CheckName;
   detail: string;
 }
 
@@ -82,9 +123,9 @@ const SWAPPED: [string, string][] = [
 ];
 
 /**
- * A half as seen from the given record: the twin's records, types, roles and ids swapped back and
- * `ismaster` flipped, so both halves of a consistent pair give the same object. `name` (record 2's name,
- * by definition different on the two halves) is left out.
+ * A half as seen from the given record: the half in the other record has its records, types, roles and
+ * ids swapped back and `ismaster` flipped, so both halves of a consistent pair give the same object.
+ * `name` (record 2's name, by definition different on the two halves) is left out.
  */
 export function oriented(view: View, record1: string): Record<string, unknown> {
   const { name: _name, ...fields } = view;
@@ -138,7 +179,7 @@ const problemCode = (body: unknown): string | undefined =>
   typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string' ? (body as { code: string }).code : undefined;
 
 const holds = (items: unknown[] | undefined, ref: ConnectionRef): boolean =>
-  viewsOf(items).some((view) => [ref.id, ref.twinId].includes(view.connectionid));
+  viewsOf(items).some((view) => [ref.id, ref.relatedId].includes(view.connectionid));
 
 // ---------------------------------------------------------------------------------------------------
 // Reading the state
@@ -292,7 +333,7 @@ function readableBy(reads: { halves: [Read, Read]; lists: (Read & { items?: unkn
   return ways;
 }
 
-/** (a) A revoked reader reads nothing, through either half, either list or the role index. */
+/** I5: A revoked reader reads nothing, through either half, either list or the role index. */
 export function revokedReaderReadsNothing({ history, snapshot, phase }: CheckContext): Violation[] {
   const violations: Violation[] = [];
   for (const revoke of history.ops) {
@@ -302,17 +343,17 @@ export function revokedReaderReadsNothing({ history, snapshot, phase }: CheckCon
     const at = revoke.after?.asPrincipal;
     if (phase === 'before-repair' && at && revoke.after && !regrants.some((op) => mayActWithin(op, started(revoke), revoke.after?.end ?? 0))) {
       const ways = readableBy(at, ref);
-      if (ways.length > 0) violations.push({ invariant: 'revoked-reader-reads-nothing', detail: `right after ${describe(revoke)} answered, ${principal}: ${ways.join('; ')}` });
+      if (ways.length > 0) violations.push({ check: 'revoked-reader-reads-nothing', detail: `right after ${describe(revoke)} answered, ${principal}: ${ways.join('; ')}` });
     }
     if (regrants.some((op) => mayHaveActed(op) && latestEffect(op) >= started(revoke))) continue;
     const now = snapshot.asPrincipal.get(`${principal} ${ref.id}`);
     const ways = now ? readableBy(now, ref) : [];
-    if (ways.length > 0) violations.push({ invariant: 'revoked-reader-reads-nothing', detail: `after the load, ${principal} still reads what ${describe(revoke)} revoked: ${ways.join('; ')}` });
+    if (ways.length > 0) violations.push({ check: 'revoked-reader-reads-nothing', detail: `after the load, ${principal} still reads what ${describe(revoke)} revoked: ${ways.join('; ')}` });
   }
   return violations;
 }
 
-/** (b) A 409 ConnectionExists names a connection the requesting record has, active, with those roles. */
+/** I1: A 409 ConnectionExists names a connection the requesting record has, active, with those roles. */
 export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckContext): Violation[] {
   if (phase !== 'before-repair') return [];
   const violations: Violation[] = [];
@@ -336,33 +377,33 @@ export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckC
       const changed = history.ops.some((candidate) => candidate !== op && onPair(candidate) &&
         (deleting(candidate) || candidate.kind === 'state' || candidate.kind === 'role') && mayActWithin(candidate, last.start, end));
       if (!present && !changed) {
-        violations.push({ invariant: 'conflict-names-live-connection', detail: `${describe(op)} answered 409 without naming a connection (the caller may not read it), yet record ${record} has no active connection with ${other} and those roles right after` });
+        violations.push({ check: 'conflict-names-live-connection', detail: `${describe(op)} answered 409 without naming a connection (the caller may not read it), yet record ${record} has no active connection with ${other} and those roles right after` });
       }
       continue;
     }
     const existing = typeof named === 'string' ? history.refOf(named) : undefined;
     if (!existing) {
-      violations.push({ invariant: 'conflict-names-live-connection', detail: `${describe(op)} names ${String(named)}, which no create asked for` });
+      violations.push({ check: 'conflict-names-live-connection', detail: `${describe(op)} names ${String(named)}, which no create asked for` });
       continue;
     }
     // Read right after the 409 if that read succeeded, else the state after the load.
     const observed = op.conflict?.lists?.[0];
     const lookedAt = observed?.status === 200 ? { items: observed.items, end: op.conflict?.end ?? 0, when: 'right after the 409' } : { items: snapshot.lists.get(record)?.items, end: snapshot.end, when: 'after the load' };
-    const found = viewsOf(lookedAt.items).find((view) => view.record1id === record && [existing.id, existing.twinId].includes(view.connectionid));
+    const found = viewsOf(lookedAt.items).find((view) => view.record1id === record && [existing.id, existing.relatedId].includes(view.connectionid));
     const changes = history.touching(existing).filter((candidate) => candidate !== op && mayActWithin(candidate, last.start, lookedAt.end));
-    const twin = snapshot.halves.get(existing.id)?.[record === existing.record1 ? 1 : 0]?.status;
+    const otherRecordStatus = snapshot.halves.get(existing.id)?.[record === existing.record1 ? 1 : 0]?.status;
     if (!found) {
       if (changes.some(deleting)) continue;
       violations.push({
-        invariant: 'conflict-names-live-connection',
-        detail: `${describe(op)} names ${String(named)} (created ${existing.record1} -> ${existing.record2}), which record ${record} does not have (${lookedAt.when}), and no delete ran meanwhile; through the other record it answers ${twin ?? 'nothing'} after the load`,
+        check: 'conflict-names-live-connection',
+        detail: `${describe(op)} names ${String(named)} (created ${existing.record1} -> ${existing.record2}), which record ${record} does not have (${lookedAt.when}), and no delete ran meanwhile; through the other record it answers ${otherRecordStatus ?? 'nothing'} after the load`,
       });
       continue;
     }
     const rolesMatch = op.roles === undefined || (found.record1roleid === op.roles[0] && found.record2roleid === op.roles[1]);
     if ((found.statecode === 0 && rolesMatch) || changes.some((candidate) => deleting(candidate) || candidate.kind === 'state' || candidate.kind === 'role')) continue;
     violations.push({
-      invariant: 'conflict-names-live-connection',
+      check: 'conflict-names-live-connection',
       detail: `${describe(op)} names ${String(named)}, which record ${record} has with statecode ${found.statecode} and roles ${found.record1roleid}/${found.record2roleid} (${lookedAt.when}), not active with ${op.roles?.join('/') ?? 'its roles'}`,
     });
   }
@@ -373,7 +414,7 @@ export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckC
 const unfinished = (history: History, ref: ConnectionRef): Op[] =>
   history.touching(ref).filter((op) => mayHaveActed(op) && !is2xx(finalStatus(op.exchange)) && isRetryable(finalStatus(op.exchange)));
 
-/** (c) A created connection is readable through both records with the same fields, unless deleted. */
+/** I3: A created connection is readable through both records with the same fields, unless deleted. */
 export function createdReadableFromBoth({ history, snapshot, phase }: CheckContext): Violation[] {
   const violations: Violation[] = [];
   for (const create of history.ops) {
@@ -385,23 +426,23 @@ export function createdReadableFromBoth({ history, snapshot, phase }: CheckConte
     if (!halves || halves[0].status === undefined || halves[1].status === undefined) continue;
     const [first, second] = [asView(halves[0].body), asView(halves[1].body)];
     if (halves[0].status !== 200 || halves[1].status !== 200 || !first || !second) {
-      violations.push({ invariant: 'created-readable-from-both', detail: `${describe(create)}, never deleted, reads ${halves[0].status} through record 1 and ${halves[1].status} through record 2` });
+      violations.push({ check: 'created-readable-from-both', detail: `${describe(create)}, never deleted, reads ${halves[0].status} through record 1 and ${halves[1].status} through record 2` });
       continue;
     }
     const answer = asView(lastAttempt(create.exchange)?.body);
     const changedIdentity = answer ? ['record1id', 'record2id', 'createdon', 'createdby'].filter((field) => oriented(first, ref.record1)[field] !== oriented(answer, ref.record1)[field]) : [];
-    if (changedIdentity.length > 0) violations.push({ invariant: 'created-readable-from-both', detail: `${describe(create)}: ${changedIdentity.join(', ')} differ from the create's answer` });
-    const missing = [[ref.record1, ref.id], [ref.record2, ref.twinId]].filter(([record, id]) => {
+    if (changedIdentity.length > 0) violations.push({ check: 'created-readable-from-both', detail: `${describe(create)}: ${changedIdentity.join(', ')} differ from the create's answer` });
+    const missing = [[ref.record1, ref.id], [ref.record2, ref.relatedId]].filter(([record, id]) => {
       const list = snapshot.lists.get(record as string);
       return list?.status === 200 && !viewsOf(list.items).some((view) => view.connectionid === id);
     });
-    if (missing.length > 0) violations.push({ invariant: 'created-readable-from-both', detail: `${describe(create)}: missing from the list of ${missing.map(([record]) => record).join(' and ')}` });
+    if (missing.length > 0) violations.push({ check: 'created-readable-from-both', detail: `${describe(create)}: missing from the list of ${missing.map(([record]) => record).join(' and ')}` });
     const lagging = unfinished(history, ref);
     const fields = differences(first, second, ref.record1);
     if (fields.length > 0 && (phase === 'after-repair' || lagging.length === 0)) {
       const retried = history.touching(ref).filter((op) => op.exchange.attempts.some((attempt) => isRetryable(attempt.status)));
       violations.push({
-        invariant: 'created-readable-from-both',
+        check: 'created-readable-from-both',
         detail: `${describe(create)}: the halves differ in ${fields.join(', ')} (record 1 v${first.versionnumber}, record 2 v${second.versionnumber})` +
           (phase === 'after-repair' ? ' after repair' : ' although every operation on it ended with an answer') +
           (retried.length > 0 ? `; operations on it with failed attempts: ${retried.map(describe).join('; ')}` : ''),
@@ -439,17 +480,17 @@ function surelyDeleted(history: History): SureDelete[] {
   return [...sure.values()];
 }
 
-/** (d) What a delete answered 204 removed is gone from both records, both lists and the role index, for good. */
+/** I4: What a delete answered 204 removed is gone from both records, both lists and the role index, for good. */
 export function deletedStaysDeleted({ history, snapshot, phase }: CheckContext): Violation[] {
   const violations: Violation[] = [];
   for (const { ref, by } of surelyDeleted(history)) {
     const right = phase === 'before-repair' ? by.after?.halves : undefined;
     if (right && (right[0].status === 200 || right[1].status === 200)) {
-      violations.push({ invariant: 'deleted-stays-deleted', detail: `right after ${describe(by)} answered, the halves read ${right[0].status} and ${right[1].status}` });
+      violations.push({ check: 'deleted-stays-deleted', detail: `right after ${describe(by)} answered, the halves read ${right[0].status} and ${right[1].status}` });
     }
     const listedRight = phase === 'before-repair' ? (by.after?.lists ?? []).filter((list) => holds(list.items, ref)) : [];
     if (listedRight.length > 0) {
-      violations.push({ invariant: 'deleted-stays-deleted', detail: `right after ${describe(by)} answered, the list of ${listedRight.map((list) => list.record).join(' and ')} still shows it` });
+      violations.push({ check: 'deleted-stays-deleted', detail: `right after ${describe(by)} answered, the list of ${listedRight.map((list) => list.record).join(' and ')} still shows it` });
     }
     const ways: string[] = [];
     const halves = snapshot.halves.get(ref.id);
@@ -457,12 +498,12 @@ export function deletedStaysDeleted({ history, snapshot, phase }: CheckContext):
     if (halves?.[1].status === 200) ways.push(`GET ${halfPath(ref, 'record2')} answers 200`);
     for (const record of [ref.record1, ref.record2]) if (holds(snapshot.lists.get(record)?.items, ref)) ways.push(`the list of ${record} shows it`);
     for (const [role, list] of snapshot.roleLists) if (holds(list.items, ref)) ways.push(`the role query of ${role} (the role index) shows it`);
-    if (ways.length > 0) violations.push({ invariant: 'deleted-stays-deleted', detail: `after ${describe(by)} answered, ${ref.id} came back: ${ways.join('; ')}` });
+    if (ways.length > 0) violations.push({ check: 'deleted-stays-deleted', detail: `after ${describe(by)} answered, ${ref.id} came back: ${ways.join('; ')}` });
   }
   return violations;
 }
 
-/** (e) A 2xx answer is visible through both halves when it returns. */
+/** I2: A 2xx answer is visible through both halves when it returns. */
 export function visibleWhenAnswered({ history, phase }: CheckContext): Violation[] {
   if (phase !== 'before-repair') return [];
   const violations: Violation[] = [];
@@ -477,18 +518,18 @@ export function visibleWhenAnswered({ history, phase }: CheckContext): Violation
       after.halves.forEach((half, index) => {
         const side = index === 0 ? 'record 1' : 'record 2';
         if (half.status === 404 && !deletedMeanwhile) {
-          violations.push({ invariant: 'visible-when-answered', detail: `right after ${describe(op)} answered, its half in ${side} reads 404` });
+          violations.push({ check: 'visible-when-answered', detail: `right after ${describe(op)} answered, its half in ${side} reads 404` });
         }
         const view = asView(half.body);
         if (half.status === 200 && view && answer && view.createdon === answer.createdon && view.versionnumber < answer.versionnumber) {
-          violations.push({ invariant: 'visible-when-answered', detail: `right after ${describe(op)} answered v${answer.versionnumber}, its half in ${side} reads v${view.versionnumber}` });
+          violations.push({ check: 'visible-when-answered', detail: `right after ${describe(op)} answered v${answer.versionnumber}, its half in ${side} reads v${view.versionnumber}` });
         }
       });
     }
     if (after.halves && op.kind === 'delete') {
       const recreated = meanwhile.some((other) => other.kind === 'create');
       if (!recreated && after.halves.some((half) => half.status === 200)) {
-        violations.push({ invariant: 'visible-when-answered', detail: `right after ${describe(op)} answered, a half still reads 200` });
+        violations.push({ check: 'visible-when-answered', detail: `right after ${describe(op)} answered, a half still reads 200` });
       }
     }
     if (after.access && op.principal && (op.kind === 'grant' || op.kind === 'revoke')) {
@@ -501,10 +542,10 @@ export function visibleWhenAnswered({ history, phase }: CheckContext): Violation
         const share = shares.find((candidate) => candidate.principalid === principal);
         const side = index === 0 ? 'record 1' : 'record 2';
         if (op.kind === 'grant' && (!share || (share.accessmask & (op.mask ?? 0)) !== (op.mask ?? 0))) {
-          violations.push({ invariant: 'visible-when-answered', detail: `right after ${describe(op)} answered, the shares read through ${side} give ${principal} ${share?.accessmask ?? 'nothing'}` });
+          violations.push({ check: 'visible-when-answered', detail: `right after ${describe(op)} answered, the shares read through ${side} give ${principal} ${share?.accessmask ?? 'nothing'}` });
         }
         if (op.kind === 'revoke' && share) {
-          violations.push({ invariant: 'visible-when-answered', detail: `right after ${describe(op)} answered, the shares read through ${side} still hold ${principal} (${share.accessmask})` });
+          violations.push({ check: 'visible-when-answered', detail: `right after ${describe(op)} answered, the shares read through ${side} still hold ${principal} (${share.accessmask})` });
         }
       });
     }
@@ -537,7 +578,7 @@ function observedViews({ history, snapshot, earlier = [] }: CheckContext): { vie
   return seen;
 }
 
-/** (f) One version, one state: two reads of a connection at the same version agree on every field. */
+/** I3: One version, one state: two reads of a connection at the same version agree on every field. */
 export function oneStatePerVersion(context: CheckContext): Violation[] {
   const violations: Violation[] = [];
   const first = new Map<string, { view: View; where: string; ref: ConnectionRef }>();
@@ -554,33 +595,33 @@ export function oneStatePerVersion(context: CheckContext): Violation[] {
     const fields = differences(earlier.view, view, ref.record1);
     if (fields.length === 0 || reported.has(key)) continue;
     reported.add(key);
-    violations.push({ invariant: 'one-state-per-version', detail: `${ref.id} v${view.versionnumber} differs in ${fields.join(', ')} between ${earlier.where} and ${where}` });
+    violations.push({ check: 'one-state-per-version', detail: `${ref.id} v${view.versionnumber} differs in ${fields.join(', ')} between ${earlier.where} and ${where}` });
   }
   return violations;
 }
 
-/** (g) A PATCH with If-Match refused with 412 at its only attempt was not applied. */
+/** I6: A PATCH with If-Match refused with 412 at its only attempt was not applied. */
 export function appliedNotRefused(context: CheckContext): Violation[] {
   const violations: Violation[] = [];
   const views = observedViews(context);
   for (const op of context.history.ops) {
     if (op.kind !== 'update' || !op.ifMatch || !op.description || !op.ref || op.exchange.attempts.length !== 1 || finalStatus(op.exchange) !== 412) continue;
     const ref = op.ref;
-    const applied = views.find(({ view }) => [ref.id, ref.twinId].includes(view.connectionid) && view.description === op.description);
-    if (applied) violations.push({ invariant: 'applied-not-refused', detail: `${describe(op)} answered 412, but its change is there (v${applied.view.versionnumber}, seen in ${applied.where})` });
+    const applied = views.find(({ view }) => [ref.id, ref.relatedId].includes(view.connectionid) && view.description === op.description);
+    if (applied) violations.push({ check: 'applied-not-refused', detail: `${describe(op)} answered 412, but its change is there (v${applied.view.versionnumber}, seen in ${applied.where})` });
   }
   return violations;
 }
 
-/** (h) No 500: every failure a client sees is a 503 it may retry. */
+/** I8: No 500: every failure a client sees is a 503 it may retry. */
 export function noInternalError({ history, phase }: CheckContext): Violation[] {
   if (phase !== 'before-repair') return [];
   return history.ops.flatMap((op) => op.exchange.attempts
     .filter((attempt) => attempt.status === 500)
-    .map((attempt) => ({ invariant: 'no-internal-error' as const, detail: `${describe(op)}: 500 ${JSON.stringify(attempt.body).slice(0, 200)}` })));
+    .map((attempt) => ({ check: 'no-internal-error' as const, detail: `${describe(op)}: 500 ${JSON.stringify(attempt.body).slice(0, 200)}` })));
 }
 
-/** (i) After repair: at most one active connection per pair of records and roles. */
+/** I1: After repair: at most one active connection per pair of records and roles. */
 export function oneActivePerPair({ history, snapshot, phase }: CheckContext): Violation[] {
   if (phase !== 'after-repair') return [];
   const holders = new Map<string, Set<string>>();
@@ -596,12 +637,12 @@ export function oneActivePerPair({ history, snapshot, phase }: CheckContext): Vi
     }
   }
   return [...holders].filter(([, ids]) => ids.size > 1).map(([key, ids]) => ({
-    invariant: 'one-active-per-pair' as const,
+    check: 'one-active-per-pair' as const,
     detail: `${ids.size} active connections for records and roles ${key}: ${[...ids].join(', ')}`,
   }));
 }
 
-/** (j) After repair: both halves of every connection, mirroring each other, or neither. */
+/** I7: After repair: both halves of every connection, mirroring each other, or neither. */
 export function halvesMirror({ history, snapshot, phase }: CheckContext): Violation[] {
   if (phase !== 'after-repair') return [];
   const violations: Violation[] = [];
@@ -612,11 +653,11 @@ export function halvesMirror({ history, snapshot, phase }: CheckContext): Violat
     if (first.status === 404 && second.status === 404) continue;
     const [a, b] = [asView(first.body), asView(second.body)];
     if (first.status !== 200 || second.status !== 200 || !a || !b) {
-      violations.push({ invariant: 'halves-mirror', detail: `${ref.id} (${ref.record1} -> ${ref.record2}): record 1 reads ${first.status}, record 2 reads ${second.status}` });
+      violations.push({ check: 'halves-mirror', detail: `${ref.id} (${ref.record1} -> ${ref.record2}): record 1 reads ${first.status}, record 2 reads ${second.status}` });
       continue;
     }
     const fields = differences(a, b, ref.record1);
-    if (fields.length > 0) violations.push({ invariant: 'halves-mirror', detail: `${ref.id}: the halves differ in ${fields.join(', ')} (v${a.versionnumber} and v${b.versionnumber})` });
+    if (fields.length > 0) violations.push({ check: 'halves-mirror', detail: `${ref.id}: the halves differ in ${fields.join(', ')} (v${a.versionnumber} and v${b.versionnumber})` });
   }
   return violations;
 }
@@ -666,9 +707,9 @@ export async function repairAndCheck(walker: ConsistencyWalker, maxSlices = 20):
       if (result.next === undefined) break;
     }
     const checked = await walker.walk({ repair: false, graceMs: 0 });
-    return { repaired, left: checked.violations.map((violation) => ({ invariant: 'checker-clean', detail: checkerLine(violation) })), scanned: checked.scanned };
+    return { repaired, left: checked.violations.map((violation) => ({ check: 'checker-clean', detail: checkerLine(violation) })), scanned: checked.scanned };
   } catch (error) {
-    return { repaired, left: [{ invariant: 'checker-clean', detail: `the repair job failed: ${error instanceof Error ? error.message : String(error)}` }], scanned: 0 };
+    return { repaired, left: [{ check: 'checker-clean', detail: `the repair job failed: ${error instanceof Error ? error.message : String(error)}` }], scanned: 0 };
   }
 }
 
@@ -700,19 +741,19 @@ export function coverage(history: History): Coverage {
   };
 }
 
-/** Violations grouped by invariant, a few of each, for a failure message or the soak's output. */
-export function formatViolations(violations: Violation[], perInvariant = 8): string {
-  const grouped = new Map<InvariantName, string[]>();
-  for (const violation of violations) grouped.set(violation.invariant, [...(grouped.get(violation.invariant) ?? []), violation.detail]);
+/** Violations grouped by check, each titled with its invariant, a few of each, for a failure message or the soak's output. */
+export function formatViolations(violations: Violation[], perCheck = 8): string {
+  const grouped = new Map<CheckName, string[]>();
+  for (const violation of violations) grouped.set(violation.check, [...(grouped.get(violation.check) ?? []), violation.detail]);
   return [...grouped].map(([name, details]) => [
-    `${name} (${details.length}): ${INVARIANTS[name]}`,
-    ...details.slice(0, perInvariant).map((detail) => `  - ${detail}`),
-    ...(details.length > perInvariant ? [`  - ... and ${details.length - perInvariant} more`] : []),
+    `${checkTitle(name)} (${details.length}): ${CHECKS[name].statement}`,
+    ...details.slice(0, perCheck).map((detail) => `  - ${detail}`),
+    ...(details.length > perCheck ? [`  - ... and ${details.length - perCheck} more`] : []),
   ].join('\n')).join('\n');
 }
 
-export function countByInvariant(violations: Violation[]): Partial<Record<InvariantName, number>> {
-  const counts: Partial<Record<InvariantName, number>> = {};
-  for (const violation of violations) counts[violation.invariant] = (counts[violation.invariant] ?? 0) + 1;
+export function countByCheck(violations: Violation[]): Partial<Record<CheckName, number>> {
+  const counts: Partial<Record<CheckName, number>> = {};
+  for (const violation of violations) counts[violation.check] = (counts[violation.check] ?? 0) + 1;
   return counts;
 }

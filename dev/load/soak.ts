@@ -1,3 +1,4 @@
+// Dev, load: the soak CLI: minutes of mixed load with storage faults and app kills, then the HTTP checks before and after repair.
 import { randomUUID } from 'node:crypto';
 import { createServices } from '../../shared/useCases/services';
 import { readSettings } from '../../shared/config/settings';

@@ -1,3 +1,4 @@
+// Dev, load: HTTP clients that retry as Power Automate does, and the history of every request they send.
 import { encodePrincipal } from '../../shared/api/principal';
 import { reciprocalIdOf } from '../../shared/domain/ids';
 
@@ -166,10 +167,13 @@ export async function readList(baseUrl: string, path: string, headers: Headers, 
 
 export type OpKind = 'create' | 'update' | 'state' | 'role' | 'assign' | 'grant' | 'revoke' | 'delete' | 'cascade';
 
-/** A connection as its creator asked for it: the master's id in record 1, its twin's in record 2. */
+/**
+ * A connection as its creator asked for it: the master half's id in record 1, and in record 2 the id of
+ * the half it relates to (Dataverse's relatedconnectionid of the master half).
+ */
 export interface ConnectionRef {
   id: string;
-  twinId: string;
+  relatedId: string;
   record1: string;
   record2: string;
 }
@@ -177,7 +181,7 @@ export interface ConnectionRef {
 export type Side = 'record1' | 'record2';
 
 export const halfPath = (ref: ConnectionRef, side: Side): string =>
-  side === 'record1' ? `/records/${ref.record1}/connections/${ref.id}` : `/records/${ref.record2}/connections/${ref.twinId}`;
+  side === 'record1' ? `/records/${ref.record1}/connections/${ref.id}` : `/records/${ref.record2}/connections/${ref.relatedId}`;
 export const recordOf = (ref: ConnectionRef, side: Side): string => (side === 'record1' ? ref.record1 : ref.record2);
 export const otherRecordOf = (ref: ConnectionRef, side: Side): string => (side === 'record1' ? ref.record2 : ref.record1);
 
@@ -245,14 +249,14 @@ export class History {
 
   register(ref: ConnectionRef): void {
     this.refs.set(ref.id, ref);
-    this.refs.set(ref.twinId, ref);
+    this.refs.set(ref.relatedId, ref);
   }
 
-  /** A create's answer names the twin's id: the test follows it rather than assuming how it is derived. */
-  learnTwinId(ref: ConnectionRef, twinId: string): void {
-    if (twinId === ref.twinId) return;
-    this.refs.delete(ref.twinId);
-    ref.twinId = twinId;
+  /** A create's answer names the related id: the test follows it rather than assuming how it is derived. */
+  learnRelatedId(ref: ConnectionRef, relatedId: string): void {
+    if (relatedId === ref.relatedId) return;
+    this.refs.delete(ref.relatedId);
+    ref.relatedId = relatedId;
     this.register(ref);
   }
 
@@ -261,15 +265,15 @@ export class History {
   }
 
   /**
-   * A half read from the API names its twin: where one of the two ids is known and the other is not
-   * (a create that never answered, if the twin's id were derived otherwise), the other becomes known too.
+   * A half read from the API names the half it relates to: where one of the two ids is known and the other
+   * is not (a create that never answered, if the related id were derived otherwise), the other becomes known too.
    */
   learnIds(connectionid: string, relatedconnectionid: string): void {
     const ref = this.refs.get(connectionid) ?? this.refs.get(relatedconnectionid);
     if (!ref) return;
     const unknown = this.refs.has(connectionid) ? relatedconnectionid : connectionid;
     if (this.refs.has(unknown)) return;
-    if (unknown !== ref.id && unknown !== ref.twinId) this.learnTwinId(ref, unknown);
+    if (unknown !== ref.id && unknown !== ref.relatedId) this.learnRelatedId(ref, unknown);
   }
 
   connections(): ConnectionRef[] {
@@ -285,8 +289,8 @@ export class History {
   }
 }
 
-/** A ref for a create request: the twin's id as the README derives it, corrected by the answer. */
-export const newRef = (id: string, record1: string, record2: string): ConnectionRef => ({ id, twinId: reciprocalIdOf(id), record1, record2 });
+/** A ref for a create request: the related id as the protocol derives it (reciprocalIdOf), corrected by the answer. */
+export const newRef = (id: string, record1: string, record2: string): ConnectionRef => ({ id, relatedId: reciprocalIdOf(id), record1, record2 });
 
 export const started = (op: Op): number => op.exchange.attempts[0]?.start ?? Number.POSITIVE_INFINITY;
 export const ended = (op: Op): number => lastAttempt(op.exchange)?.end ?? Number.POSITIVE_INFINITY;

@@ -1,3 +1,4 @@
+// Dev, load: the mixed load several HTTP clients send at once, shared by the crash test and the soak.
 import { randomUUID } from 'node:crypto';
 import { type Observer, observeAfter } from './invariants';
 import {
@@ -244,7 +245,7 @@ export class Workload {
     if (op.kind === 'cascade' && op.record && is2xx(status)) this.pool.removeRecord(op.record);
     if (!op.ref) return;
     if (op.kind === 'create' && (status === 200 || status === 201) && body?.connectionid === op.ref.id && body.relatedconnectionid) {
-      this.history.learnTwinId(op.ref, body.relatedconnectionid);
+      this.history.learnRelatedId(op.ref, body.relatedconnectionid);
       this.pool.add(op.ref, last?.etag);
     }
     const known = this.pool.get(op.ref.id);

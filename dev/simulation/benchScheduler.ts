@@ -1,3 +1,4 @@
+// Dev, simulation: what the scheduler costs per step, against the simulated tables alone.
 import type { TablePort } from '../../shared/storage/tablePort';
 import { increment } from './counter';
 import { Scheduler } from './scheduler';

@@ -1,3 +1,4 @@
+// Dev, simulation: a small optimistic-increment protocol for the scheduler's own tests and cost measurement.
 import { isStorageStatus, type TablePort } from '../../shared/storage/tablePort';
 
 /**

@@ -1,3 +1,4 @@
+// Dev, simulation: the seeded random number generator every schedule draws from.
 /**
  * xoshiro128** (Blackman and Vigna), seeded through splitmix32: small, fast, and the same sequence on
  * every machine for a given seed, which is all a simulation needs (Math.random cannot be seeded).

@@ -1,3 +1,4 @@
+// Dev, simulation: the deterministic scheduler: every storage call a step it orders by seed and may hit with a fault.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Page, type Stored, StorageError, type TablePort, type TableQuery, type WriteOp } from '../../shared/storage/tablePort';
 import { Prng } from './prng';

@@ -1,3 +1,4 @@
+// Dev, simulation: the simulated table service, in memory, with the storage port's semantics as Azurite has them.
 import {
   ANY_ETAG,
   type Condition,

@@ -1,6 +1,8 @@
+// Dev, simulation: the CLI: runs a range of seeds over worker threads, or replays one seed with its trace.
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { replayCommand, runSchedule, type SimulationOptions } from './simulation';
+import { replayCommand, runSchedule } from './runner';
+import type { SimulationOptions } from './workload';
 
 /**
  * `npm run simulate -- [--schedules N] [--from SEED] [--workers W] [--seed S] [--trace]`

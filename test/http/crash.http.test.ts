@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type AppProcess, type CrashStats, startAppProcess, startCrashLoop } from '../../dev/local/appProcess';
 import {
-  checkInvariants, coverage, formatViolations, type InvariantName, INVARIANTS, type Observer, type RepairOutcome, repairAndCheck, type Snapshot, takeSnapshot, type Violation,
+  checkInvariants, coverage, formatViolations, type CheckName, CHECKS, checkTitle, type Observer, type RepairOutcome, repairAndCheck, type Snapshot, takeSnapshot, type Violation,
 } from '../../dev/load/invariants';
 import { History, finalStatus, identity, is2xx, perform, POWER_AUTOMATE } from '../../dev/load/traffic';
 import { formatStats, runWorkload, seededRandom, type WorkloadStats } from '../../dev/load/workload';
@@ -13,10 +13,10 @@ import { uniqueTableName } from '../support/storage';
 /**
  * Crash test over HTTP: the app runs as an OS process of its own and is killed with SIGKILL every 1-3 s
  * (and started again on the same port) while 8 clients send mixed load and retry as Power Automate does.
- * Then, with the app up and before any repair, what clients were told must be true: (a) a revoked
- * reader reads nothing, (b) a 409 ConnectionExists names a connection the requesting record has, (c) a
- * created connection is readable from both records alike, (d) a deleted one stays gone, and the other
- * invariants of dev/load/invariants.ts; then the repair job runs, the checker must find nothing and the
+ * Then, with the app up and before any repair, what clients were told must be true: a revoked
+ * reader reads nothing (I5), a 409 ConnectionExists names a connection the requesting record has (I1), a
+ * created connection is readable from both records alike (I3), a deleted one stays gone (I4), and the other
+ * checks of dev/load/invariants.ts; then the repair job runs, the checker must find nothing and the
  * invariants must still hold. CRASH_LOAD_SECONDS (default 20) changes the load's length; CRASH_SEED fixes
  * the clients' choices and the kill times (not how requests interleave, which the machine decides).
  */
@@ -96,9 +96,9 @@ afterAll(async () => {
   await app?.stop();
 });
 
-const violationsOf = (violations: Violation[], name: InvariantName) => violations.filter((violation) => violation.invariant === name).map((violation) => violation.detail);
-const expectNone = (violations: Violation[], name: InvariantName) =>
-  expect(violationsOf(violations, name), `${INVARIANTS[name]} (seed ${SEED}):\n${formatViolations(violations.filter((violation) => violation.invariant === name), 15)}`).toEqual([]);
+const violationsOf = (violations: Violation[], name: CheckName) => violations.filter((violation) => violation.check === name).map((violation) => violation.detail);
+const expectNone = (violations: Violation[], name: CheckName) =>
+  expect(violationsOf(violations, name), `${checkTitle(name)}: ${CHECKS[name].statement} (seed ${SEED}):\n${formatViolations(violations.filter((violation) => violation.check === name), 15)}`).toEqual([]);
 
 describe('kill -9 of the app every 1-3 s under mixed load from 8 clients retrying as Power Automate does', () => {
   it('ran the load it claims: kills, and 2xx answers of every kind of operation', () => {
@@ -112,20 +112,20 @@ describe('kill -9 of the app every 1-3 s under mixed load from 8 clients retryin
   });
 
   describe('before any repair, with the app up', () => {
-    it('(a) a principal whose revoke answered 2xx reads the connection through neither record, list nor role query', () => expectNone(violationsBefore, 'revoked-reader-reads-nothing'));
-    it('(b) every 409 ConnectionExists names a connection the requesting record has, active with those roles', () => expectNone(violationsBefore, 'conflict-names-live-connection'));
-    it('(c) every create answered 200/201 and never deleted is readable from both records with the same fields', () => expectNone(violationsBefore, 'created-readable-from-both'));
-    it('(d) a delete answered 204 is gone from both records and both lists, and stays gone', () => expectNone(violationsBefore, 'deleted-stays-deleted'));
-    it('every 2xx answer is visible through both halves when it returns', () => expectNone(violationsBefore, 'visible-when-answered'));
-    it('reads of one version of a connection agree', () => expectNone(violationsBefore, 'one-state-per-version'));
-    it('no 500: every failure is a 503 a client may retry', () => expectNone(violationsBefore, 'no-internal-error'));
+    it('I5: a principal whose revoke answered 2xx reads the connection through neither record, list nor role query', () => expectNone(violationsBefore, 'revoked-reader-reads-nothing'));
+    it('I1: every 409 ConnectionExists names a connection the requesting record has, active with those roles', () => expectNone(violationsBefore, 'conflict-names-live-connection'));
+    it('I3: every create answered 200/201 and never deleted is readable from both records with the same fields', () => expectNone(violationsBefore, 'created-readable-from-both'));
+    it('I4: a delete answered 204 is gone from both records and both lists, and stays gone', () => expectNone(violationsBefore, 'deleted-stays-deleted'));
+    it('I2: every 2xx answer is visible through both halves when it returns', () => expectNone(violationsBefore, 'visible-when-answered'));
+    it('I3: reads of one version of a connection agree', () => expectNone(violationsBefore, 'one-state-per-version'));
+    it('I8: no 500: every failure is a 503 a client may retry', () => expectNone(violationsBefore, 'no-internal-error'));
   });
 
   describe('after the repair job', () => {
-    it('the checker finds no violation', () => expectNone(violationsAfter, 'checker-clean'));
-    it('every connection has both halves, mirrored, or neither', () => expectNone(violationsAfter, 'halves-mirror'));
-    it('no two active connections join the same records with the same roles', () => expectNone(violationsAfter, 'one-active-per-pair'));
-    it('(a), (c) and (d) still hold', () => {
+    it('I7: the checker finds no violation', () => expectNone(violationsAfter, 'checker-clean'));
+    it('I7: every connection has both halves, mirrored, or neither', () => expectNone(violationsAfter, 'halves-mirror'));
+    it('I1: no two active connections join the same records with the same roles', () => expectNone(violationsAfter, 'one-active-per-pair'));
+    it('I5, I3 and I4 still hold', () => {
       for (const name of ['revoked-reader-reads-nothing', 'created-readable-from-both', 'deleted-stays-deleted'] as const) expectNone(violationsAfter, name);
     });
   });

@@ -51,7 +51,7 @@ afterAll(async () => {
 
 interface ModelConnection {
   id: string;
-  twinId: string;
+  relatedId: string;
   r1: number;
   r2: number;
   owner: number;
@@ -64,10 +64,10 @@ interface ModelConnection {
 type Fault = { action: 'fail' | 'cut' | 'cut-after'; skip: number; times: number } | null;
 type Op =
   | { kind: 'create'; r1: number; r2: number; owner: number; role: boolean; description: string }
-  | { kind: 'update'; pick: number; viaTwin: boolean; description: string }
-  | { kind: 'state'; pick: number; viaTwin: boolean; state: 0 | 1 }
+  | { kind: 'update'; pick: number; viaRecord2: boolean; description: string }
+  | { kind: 'state'; pick: number; viaRecord2: boolean; state: 0 | 1 }
   | { kind: 'role'; pick: number; role: boolean }
-  | { kind: 'delete'; pick: number; viaTwin: boolean }
+  | { kind: 'delete'; pick: number; viaRecord2: boolean }
   | { kind: 'grant'; pick: number; principal: number; mask: number }
   | { kind: 'revoke'; pick: number; principal: number };
 
@@ -76,10 +76,10 @@ const pick = fc.nat();
 const opArbitrary: fc.Arbitrary<{ op: Op; fault: Fault }> = fc.record({
   op: fc.oneof(
     fc.record({ kind: fc.constant('create' as const), r1: record, r2: record, owner: fc.integer({ min: 0, max: 2 }), role: fc.boolean(), description: fc.string({ maxLength: 12 }) }),
-    fc.record({ kind: fc.constant('update' as const), pick, viaTwin: fc.boolean(), description: fc.string({ maxLength: 12 }) }),
-    fc.record({ kind: fc.constant('state' as const), pick, viaTwin: fc.boolean(), state: fc.constantFrom(0 as const, 1 as const) }),
+    fc.record({ kind: fc.constant('update' as const), pick, viaRecord2: fc.boolean(), description: fc.string({ maxLength: 12 }) }),
+    fc.record({ kind: fc.constant('state' as const), pick, viaRecord2: fc.boolean(), state: fc.constantFrom(0 as const, 1 as const) }),
     fc.record({ kind: fc.constant('role' as const), pick, role: fc.boolean() }),
-    fc.record({ kind: fc.constant('delete' as const), pick, viaTwin: fc.boolean() }),
+    fc.record({ kind: fc.constant('delete' as const), pick, viaRecord2: fc.boolean() }),
     fc.record({ kind: fc.constant('grant' as const), pick, principal: fc.integer({ min: 0, max: 3 }), mask: fc.constantFrom(1, 3, 65537, 262145) }),
     fc.record({ kind: fc.constant('revoke' as const), pick, principal: fc.integer({ min: 0, max: 3 }) }),
   ),
@@ -108,8 +108,8 @@ function activeKeyTaken(model: Map<string, ModelConnection>, candidate: { r1: nu
 async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
   const records = types.map(() => randomUUID());
   const model = new Map<string, ModelConnection>();
-  const urlOf = (connection: ModelConnection, viaTwin: boolean) => viaTwin
-    ? `${api.baseUrl}/records/${records[connection.r2]}/connections/${connection.twinId}`
+  const urlOf = (connection: ModelConnection, viaRecord2: boolean) => viaRecord2
+    ? `${api.baseUrl}/records/${records[connection.r2]}/connections/${connection.relatedId}`
     : `${api.baseUrl}/records/${records[connection.r1]}/connections/${connection.id}`;
   const ownerHeaders = (connection: ModelConnection) => principal(users[connection.owner] as string);
 
@@ -135,13 +135,13 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
           expect(response.body.code).toBe('ConnectionExists');
         } else {
           expect([200, 201], `${JSON.stringify(response.body)} retried ${response.retried}`).toContain(response.status);
-          model.set(id, { ...candidate, twinId: response.body.relatedconnectionid, owner: op.owner, description: op.description, state: 0, shares: new Map() });
+          model.set(id, { ...candidate, relatedId: response.body.relatedconnectionid, owner: op.owner, description: op.description, state: 0, shares: new Map() });
         }
         break;
       }
       case 'update': {
         const connection = target as ModelConnection;
-        const response = await send(urlOf(connection, op.viaTwin), { method: 'PATCH', headers: ownerHeaders(connection), body: { description: op.description } });
+        const response = await send(urlOf(connection, op.viaRecord2), { method: 'PATCH', headers: ownerHeaders(connection), body: { description: op.description } });
         if (connection.state === 1) expect(response.status).toBe(409);
         else {
           expect(response.status, JSON.stringify(response.body)).toBe(200);
@@ -151,7 +151,7 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
       }
       case 'state': {
         const connection = target as ModelConnection;
-        const response = await send(urlOf(connection, op.viaTwin), { method: 'PATCH', headers: ownerHeaders(connection), body: { statecode: op.state } });
+        const response = await send(urlOf(connection, op.viaRecord2), { method: 'PATCH', headers: ownerHeaders(connection), body: { statecode: op.state } });
         if (op.state === 1) {
           // Deactivation is idempotent: an inactive connection stays as it is.
           expect(response.status, JSON.stringify(response.body)).toBe(200);
@@ -180,7 +180,7 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
       }
       case 'delete': {
         const connection = target as ModelConnection;
-        const response = await send(urlOf(connection, op.viaTwin), { method: 'DELETE', headers: ownerHeaders(connection) });
+        const response = await send(urlOf(connection, op.viaRecord2), { method: 'DELETE', headers: ownerHeaders(connection) });
         expect(response.retried ? [204, 404] : [204]).toContain(response.status);
         model.delete(connection.id);
         break;
@@ -215,8 +215,8 @@ async function run(ops: { op: Op; fault: Fault }[]): Promise<void> {
       record1id: records[connection.r1], record2id: records[connection.r2], description: connection.description, statecode: connection.state,
       record1roleid: connection.role ? friend : null, record2roleid: connection.role ? friend : null, ownerid: users[connection.owner],
     });
-    const twin = await call(urlOf(connection, true), { headers: admin });
-    expect(twin.body).toMatchObject({ record1id: records[connection.r2], description: connection.description, statecode: connection.state, versionnumber: master.body.versionnumber });
+    const record2Half = await call(urlOf(connection, true), { headers: admin });
+    expect(record2Half.body).toMatchObject({ record1id: records[connection.r2], description: connection.description, statecode: connection.state, versionnumber: master.body.versionnumber });
     const shares = await call(`${urlOf(connection, true)}/access`, { headers: admin });
     expect(Object.fromEntries(shares.body.value.map((share: { principalid: string; accessmask: number }) => [share.principalid, share.accessmask]))).toEqual(Object.fromEntries(connection.shares));
   }
@@ -254,7 +254,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
  * Storage trouble while one step runs: writes to one of its records' partitions (or to the role index),
  * after the first `skip` of them, fail (500), are cut before reaching storage, or are applied and lose
  * their answer, until the step's request is answered. That outlasts the SDK's own retries, so the
- * operation stops halfway (say, the master written and the twin not) and the client sees a 503.
+ * operation stops halfway (say, the master half written and the half in record 2 not) and the client sees a 503.
  * Other clients' writes to the same place fail meanwhile too.
  */
 interface StickyFault {
@@ -359,7 +359,7 @@ async function runConcurrently(program: ClientStep[][]): Promise<void> {
     violationsBefore.length ? `before repair:\n${formatViolations(violationsBefore)}` : '',
     violationsAfter.length ? `after repair:\n${formatViolations(violationsAfter)}` : '',
   ].filter(Boolean).join('\n');
-  expect([...violationsBefore, ...violationsAfter].map((violation) => violation.invariant), report).toEqual([]);
+  expect([...violationsBefore, ...violationsAfter].map((violation) => violation.check), report).toEqual([]);
 }
 
 describe('several clients at once, with storage failures, retries interleaved or given up', () => {

@@ -9,7 +9,7 @@ import { indexRowKey } from '../../shared/storage/roleIndexStore';
 import { StorageError, type TablePort } from '../../shared/storage/tablePort';
 import { Scheduler } from '../../dev/simulation/scheduler';
 import { SimTableService } from '../../dev/simulation/simTable';
-import { TABLES } from '../../dev/simulation/simulation';
+import { TABLES } from '../../dev/simulation/workload';
 
 /**
  * The repair job against states the protocol itself cannot produce but older data, or a bug, could:
@@ -117,13 +117,13 @@ describe('the repair job on states only older data or a bug can leave', () => {
     const w = await world();
     const bad = await w.create('c1c1c1c1-0000-4000-8000-000000000001');
     const good = await w.create('c3c3c3c3-0000-4000-8000-000000000003', { record1id: '0aaaaaaa-0000-4000-8000-000000000009' });
-    // Break the other half of `good` so the job has something to repair, and make every read of `bad`'s other half fail.
-    const goodTwin = reciprocalOf(authoritativeOf(good));
-    w.service.table(TABLES.connections).writeNow({ op: 'delete', partitionKey: goodTwin.record1id, rowKey: halfRowKey(goodTwin.connectionid), etag: '*' });
-    const badTwinKey = halfRowKey(reciprocalOf(authoritativeOf(bad)).connectionid);
+    // Break the derived half of `good` so the job has something to repair, and make every read of `bad`'s derived half fail.
+    const goodDerived = reciprocalOf(authoritativeOf(good));
+    w.service.table(TABLES.connections).writeNow({ op: 'delete', partitionKey: goodDerived.record1id, rowKey: halfRowKey(goodDerived.connectionid), etag: '*' });
+    const badDerivedKey = halfRowKey(reciprocalOf(authoritativeOf(bad)).connectionid);
     const failing: TablePort = {
       ...w.tables.connections,
-      get: (partitionKey, rowKey) => (rowKey === badTwinKey ? Promise.reject(new StorageError(500, 'broken row')) : w.tables.connections.get(partitionKey, rowKey)),
+      get: (partitionKey, rowKey) => (rowKey === badDerivedKey ? Promise.reject(new StorageError(500, 'broken row')) : w.tables.connections.get(partitionKey, rowKey)),
       write: (op) => w.tables.connections.write(op),
       batch: (ops) => w.tables.connections.batch(ops),
       query: (query, page) => w.tables.connections.query(query, page),
@@ -132,6 +132,6 @@ describe('the repair job on states only older data or a bug can leave', () => {
     const result = await w.run(() => domain.consistency.walk({ repair: true, graceMs: 0 }));
     expect(result.failed).toBeGreaterThan(0);
     expect(result.violations.map((violation) => violation.kind)).toContain('missing-derived-half');
-    expect(w.raw(TABLES.connections, goodTwin.record1id, halfRowKey(goodTwin.connectionid))).toBeDefined();
+    expect(w.raw(TABLES.connections, goodDerived.record1id, halfRowKey(goodDerived.connectionid))).toBeDefined();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { replayCommand, runSchedule } from '../../dev/simulation/simulation';
+import { replayCommand, runSchedule } from '../../dev/simulation/runner';
 
 /**
  * The deterministic simulation in `npm test`: 10,000 schedules (seeds 1..10,000), each several clients
