@@ -1,22 +1,24 @@
 import { createHash } from 'node:crypto';
 import { allSettled, jitteredPause, type Waiting } from './concurrency';
-import { type ConnectionHalf, etagOf, INACTIVE, reciprocalOf, statusOfState } from '../domain/connection';
+import { type ConnectionHalf, etagOf, INACTIVE, masterOf, reciprocalOf, statusOfState } from '../domain/connection';
 import { conflict, DomainError, notFound, preconditionFailed, unavailable } from '../domain/errors';
+import { type ConnectionStore, guardRowKey } from '../storage/connectionStore';
+import { fenceSlot, ownsIdOf, sameSlot, slotOf } from './claims';
+import { commit } from './commit';
 import {
+  authoritativeOf,
   claimsGuard,
-  type ConnectionStore,
-  isFence,
-  ownsIdOf,
-  sameSlot,
-  slotOf,
   type Copy,
-  guardRowKey,
+  derivedHalfSlot,
+  fencedPut,
+  indexEntrySlot,
   isAuthoritative,
+  isFence,
   type KnownVersion,
   knownVersion,
   pairsWith,
   type StoredCopy,
-} from '../storage/connectionStore';
+} from './copies';
 import type { RoleUsage } from './roleUsage';
 import { type IfMatch, meetsIfMatch } from '../domain/preconditions';
 import { currentIndexKeys, isAuthoritativeEntry, roleOfIndexKey } from './indexKeys';
@@ -109,8 +111,6 @@ export function fingerprintOf(parts: unknown[]): string {
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
 }
 
-export const authoritativeOf = (half: ConnectionHalf): ConnectionHalf => (isAuthoritative(half) ? half : reciprocalOf(half));
-export const masterOf = (half: ConnectionHalf): ConnectionHalf => (half.ismaster ? half : reciprocalOf(half));
 
 const union = (...lists: string[][]): string[] => [...new Set(lists.flat())].sort();
 
@@ -190,10 +190,15 @@ export class ConnectionProtocol {
     if (isFence(authoritative)) return; // no connection ever committed there: nothing derived
     // The other half first: if its slot holds another connection (an id used twice), this connection
     // is refused there, before it has written anything else outside its own partition.
-    const slot = await this.store.putDerived(derivedOf(authoritative), derived);
+    const slot = await this.putDerived(derivedOf(authoritative), derived);
     // The derived half's index entries go with its slot: where another connection holds it, so are they.
     const entries = entriesOf(authoritative).filter(({ key }) => slot === 'ours' || isAuthoritativeEntry(key));
-    await allSettled(entries.map(({ roleId, copy }) => this.index.put(roleId, copy, entriesAbsent ? null : undefined)));
+    await allSettled(entries.map(({ roleId, copy }) => fencedPut(indexEntrySlot(this.index, roleId, copy), copy, entriesAbsent ? null : undefined)));
+  }
+
+  /** Writes a derived half, version-fenced (see fencedPut). */
+  putDerived(copy: Copy, known?: KnownVersion | null): Promise<'ours' | 'foreign'> {
+    return fencedPut(derivedHalfSlot(this.store, copy), copy, known);
   }
 
   /**
@@ -289,7 +294,7 @@ export class ConnectionProtocol {
         if (held?.tombstone && !isFence(held) && ownsIdOf({ ...held, tombstone: false }, id)) throw duplicateId(requestedId);
         const unfinished = !held || isFence(held);
         if (unfinished && claimAge < grace) throw duplicateId(requestedId);
-        await this.store.fenceSlot(claim, held, now);
+        await fenceSlot(this.store, claim, held, now);
         await this.store.writeClaim(id, slot, now, claim.etag);
         return;
       } catch (error) {
@@ -351,7 +356,7 @@ export class ConnectionProtocol {
         indexed: union(previous?.indexed ?? [], currentIndexKeys(authoritative)),
       };
       try {
-        await this.store.commit(first, previous);
+        await commit(this.store, first, previous);
       } catch (error) {
         // 404/412: the tombstone it replaces was purged or re-used meanwhile; 409: the id or pair is taken.
         if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
@@ -389,7 +394,7 @@ export class ConnectionProtocol {
         const undone: Copy = { ...current, half: { ...current.half, versionnumber: current.half.versionnumber + 1 }, tombstone: true, lastop: withStamp(current.lastop, this.stamp(UNDO)) };
         // Until it is undone the create stands applied, so a failure to undo is a 503: the retry undoes it
         // (or, if the caller never retries, the repair job ends it by the same rule).
-        await this.store.commit(undone, current).catch((failure: unknown) => {
+        await commit(this.store, undone, current).catch((failure: unknown) => {
           if (isStorageStatus(failure, 412) || isStorageStatus(failure, 404)) {
             throw unavailable('The connection was changed while its create was being undone; retry the request.', 1);
           }
@@ -477,7 +482,7 @@ export class ConnectionProtocol {
       };
       await this.usage.reserve(next.half, authoritative, fieldsOf(decision.half));
       try {
-        await this.store.commit(next, authoritative);
+        await commit(this.store, next, authoritative);
       } catch (error) {
         if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
         // The storage SDK retries a commit whose answer was lost; the retry then fails on the ETag the
@@ -516,7 +521,7 @@ export class ConnectionProtocol {
       lastop: withStamp(loser.lastop, this.stamp(REPAIR)),
       indexed: union(loser.indexed, currentIndexKeys(loser.half)),
     };
-    await this.store.commit(next, loser, false);
+    await commit(this.store, next, loser, false);
     await this.propagate(next);
   }
 
@@ -531,7 +536,7 @@ export class ConnectionProtocol {
       lastop: withStamp(intruder.lastop, this.stamp(REPAIR)),
       indexed: union(intruder.indexed, currentIndexKeys(intruder.half)),
     };
-    await this.store.commit(next, intruder);
+    await commit(this.store, next, intruder);
     await this.propagate(next);
   }
 }

@@ -1,7 +1,9 @@
 import { forEachLimited } from './concurrency';
 import type { ConnectionHalf } from '../domain/connection';
 import { validationError } from '../domain/errors';
-import { type ConnectionStore, type Copy, slotOf } from '../storage/connectionStore';
+import type { ConnectionStore } from '../storage/connectionStore';
+import { fenceSlot, slotOf } from './claims';
+import type { Copy } from './copies';
 import type { Reservation, RoleIndexStore } from '../storage/roleIndexStore';
 import type { RoleStore } from '../storage/roleStore';
 import { isStorageStatus } from '../storage/tablePort';
@@ -22,7 +24,7 @@ import { currentIndexKeys, roleOfIndexKey } from './indexKeys';
  * A deletion marks the role (its ETag then orders it against every write of the role row), then looks at
  * the partition: a live entry, or a reservation whose connection has the role, means in use. A
  * reservation whose connection does not have the role may belong to a write still in flight: its slot
- * is fenced (ConnectionStore.fenceSlot), so that write's commit fails and, decided again, meets the mark
+ * is fenced (claims.ts, fenceSlot), so that write's commit fails and, decided again, meets the mark
  * in step 2. A write whose step 2 came before the mark made its reservation before it too, so the
  * deletion sees it; a write whose step 2 came after the mark refuses the role.
  */
@@ -93,7 +95,7 @@ export class RoleUsage {
       const held = await this.connections.read(slot.record1id, slot.connectionid);
       if (held && !held.tombstone && rolesOf(held.half).includes(reservation.roleId)) return true;
       try {
-        await this.connections.fenceSlot(slot, held, now);
+        await fenceSlot(this.connections, slot, held, now);
       } catch (error) {
         // The slot changed since read (a commit landed): look at what it holds now.
         if (isStorageStatus(error, 409) || isStorageStatus(error, 412) || isStorageStatus(error, 404)) continue;

@@ -34,7 +34,8 @@ import { decodeSkipToken, encodeSkipToken, invalidToken, queryFingerprint } from
 import type { IfMatch } from '../domain/preconditions';
 import { ConnectionProtocol, fingerprintOf, type ProtocolOptions } from '../protocol/connectionProtocol';
 import { checkRoles } from '../domain/roles';
-import { type ConnectionStore, type HalfQuery, incarnationAuditPrefix, isLive, type StoredCopy } from '../storage/connectionStore';
+import { isLive, type StoredCopy } from '../protocol/copies';
+import { type ConnectionStore, type HalfQuery, incarnationAuditPrefix } from '../storage/connectionStore';
 import type { Range } from '../storage/ranges';
 import type { RoleIndexStore, RoleQuery } from '../storage/roleIndexStore';
 

@@ -4,22 +4,9 @@ import { DomainError } from '../../domain/errors';
 import { idKeyOf } from '../../domain/ids';
 import { type ConnectionProtocol, derivedOf, entriesOf } from '../connectionProtocol';
 import { currentIndexKeys } from '../indexKeys';
-import {
-  claimsGuard,
-  type Copy,
-  fromStored,
-  guardRowKey,
-  halfRowKey,
-  isAuthoritative,
-  isLater,
-  knownVersion,
-  pairsWith,
-  sameSlot,
-  isGuardRowKey,
-  isHalfRowKey,
-  type StoredCopy,
-  toEntity,
-} from '../../storage/connectionStore';
+import { sameSlot } from '../claims';
+import { claimsGuard, type Copy, isAuthoritative, isLater, knownVersion, pairsWith, type StoredCopy } from '../copies';
+import { fromStored, guardRowKey, halfRowKey, isGuardRowKey, isHalfRowKey, toEntity } from '../../storage/connectionStore';
 import { indexRowKey, isReservationRowKey, reservationOf } from '../../storage/roleIndexStore';
 import { ANY_ETAG, isStorageStatus, type Stored, type TableEntity, type TablePort, type TableQuery } from '../../storage/tablePort';
 
@@ -408,7 +395,7 @@ export class ConsistencyWalker {
     }
     report({ kind: 'orphan-twin', table: 'connections', partitionKey: derived.half.record1id, rowKey: derived.key, detail: `no authoritative copy ${derived.half.relatedconnectionid}` });
     if (!options.repair) return;
-    await store.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: new Date(this.clock()).toISOString() }, tombstone: true }, knownVersion(derived));
+    await this.protocol.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: new Date(this.clock()).toISOString() }, tombstone: true }, knownVersion(derived));
     result.repaired++;
   }
 
