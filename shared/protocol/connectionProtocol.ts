@@ -66,10 +66,49 @@ export interface ChangeRequest {
   /** Fingerprint of the request (see fingerprintOf): equal for a retry of the same request. */
   fingerprint: string;
   ifMatch?: IfMatch | undefined;
-  /** Decides on the current state, given in the master's orientation; throws to refuse. */
-  decide: (master: ConnectionHalf) => Decision | Promise<Decision>;
-  /** Whether the caller may read another connection (one a conflict would name). */
-  canSee: (master: ConnectionHalf) => boolean;
+}
+
+/**
+ * A change between its reads and its commit: what the protocol read, for the use case to decide on
+ * (`current`, the master half) and hand back with its Decision (commitChange). Opaque to the use case.
+ */
+export interface PendingChange {
+  readonly recordId: string;
+  readonly connectionId: string;
+  readonly request: ChangeRequest;
+  readonly round: number;
+  readonly target: StoredCopy;
+  readonly authoritative: StoredCopy;
+  readonly derived: KnownVersion | undefined;
+}
+
+/** The pair is taken by another connection: `holder` (its master half) for the use case to name, or not, by access. */
+export interface PairTaken {
+  kind: 'exists';
+  holder: ConnectionHalf;
+  /** The holder's id as seen from the record the request came through. */
+  id: string;
+}
+
+/** Where a change stands: waiting for the use case's decision, finished, or refused because the pair is taken. */
+export type ChangeStep =
+  | { kind: 'decide'; current: ConnectionHalf; pending: PendingChange }
+  | { kind: 'done'; result: ChangeResult }
+  | PairTaken;
+
+/**
+ * What a create came to: done (created, or a retry of the very request), the pair taken, or a
+ * connection with this id between the same records that only the use case can judge to be what the
+ * caller asked for (a repeat, answered with it: finishRepeat) or not (`refusal` is the answer).
+ */
+export type CreateOutcome =
+  | { kind: 'done'; master: ConnectionHalf; created: boolean }
+  | PairTaken
+  | { kind: 'judgeRepeat'; existing: ConnectionHalf; pending: PendingRepeat; refusal: DomainError };
+
+/** An existing connection a create may be a repeat of (opaque to the use case). */
+export interface PendingRepeat {
+  readonly existing: StoredCopy;
 }
 
 export interface ChangeResult {
@@ -119,7 +158,6 @@ const union = (...lists: string[][]): string[] => [...new Set(lists.flat())].sor
  * tells which request made the current state, all of them whether one call's commit landed.
  */
 const RECENT_STAMPS = 8;
-const fingerprintIn = latestRequest;
 const withStamp = (lastop: string, stamp: string): string => [...stampsIn(lastop), stamp].slice(-RECENT_STAMPS).join(' ');
 /** Whether a call's commit landed (its stamp is among the latest), whatever came after it. */
 const landed = (lastop: string, stamp: string): boolean => stampsIn(lastop).includes(stamp);
@@ -146,7 +184,8 @@ const duplicateId = (connectionId: string): DomainError =>
 const connectionNotFound = (): DomainError => notFound('No such connection for this record.', 'ConnectionNotFound');
 
 /**
- * The pair is taken. The existing connection is named only to a caller who may read it: anyone else
+ * The pair is taken. The existing connection is named only to a caller who may read it (the use case
+ * judges `visible`): anyone else
  * learns that the pair is taken (the uniqueness rule cannot hide that), and nothing about the
  * connection itself.
  */
@@ -157,6 +196,9 @@ export const connectionExists = (holder: { id: string; visible: boolean }): Doma
 
 /** The field a client named a role in, by the master's orientation (for a refusal). */
 const fieldsOf = (master: ConnectionHalf) => (roleId: string): string => (master.record1roleid === roleId ? 'record1roleid' : 'record2roleid');
+
+const done = (master: ConnectionHalf, target: StoredCopy, unchanged: boolean, deleted: boolean): ChangeStep =>
+  ({ kind: 'done', result: { master, target, unchanged, deleted } });
 
 function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void {
   if (!meetsIfMatch(ifMatch, etagOf(half))) {
@@ -234,7 +276,7 @@ export class ConnectionProtocol {
    * creator may have stopped before propagating it, and a 409 must never name a connection the caller
    * cannot then find.
    */
-  private async holderSeenFrom(authoritative: ConnectionHalf, recordId: string, canSee: (master: ConnectionHalf) => boolean): Promise<{ id: string; visible: boolean } | undefined> {
+  private async holderSeenFrom(authoritative: ConnectionHalf, recordId: string): Promise<PairTaken | undefined> {
     const holder = await this.store.guardHolder(authoritative);
     if (!holder) return undefined;
     const held = await this.store.read(authoritative.record1id, holder.connectionid);
@@ -249,12 +291,12 @@ export class ConnectionProtocol {
       await this.endDuplicateId(held, held.half.modifiedon).catch(() => undefined);
       return undefined;
     }
-    return { id: recordId === authoritative.record1id ? held.half.connectionid : held.half.relatedconnectionid, visible: canSee(masterOf(held.half)) };
+    return { kind: 'exists', id: recordId === authoritative.record1id ? held.half.connectionid : held.half.relatedconnectionid, holder: masterOf(held.half) };
   }
 
   /** The holder of the guard a new connection would take, unless it is that very connection (made meanwhile). */
-  private async otherHolder(authoritative: ConnectionHalf, recordId: string, canSee: (master: ConnectionHalf) => boolean): Promise<{ id: string; visible: boolean } | undefined> {
-    const holder = await this.holderSeenFrom(authoritative, recordId, canSee);
+  private async otherHolder(authoritative: ConnectionHalf, recordId: string): Promise<PairTaken | undefined> {
+    const holder = await this.holderSeenFrom(authoritative, recordId);
     return holder?.id === authoritative.connectionid || holder?.id === authoritative.relatedconnectionid ? undefined : holder;
   }
 
@@ -315,17 +357,13 @@ export class ConnectionProtocol {
   }
 
   /**
-   * Creates a connection from its master half. Answers `created: true` for a new connection (or a retry
-   * of the very request that made it) and `created: false` when `isSameRequest` says an existing one with
-   * this id is what the caller asked for; throws ConnectionExists (another connection holds the pair)
-   * or DuplicateRecord (the id belongs to something else).
+   * Creates a connection from its master half. Comes to `done` with `created: true` for a new connection
+   * (or a retry of the very request that made it); to `exists` when another connection holds the pair; to
+   * `judgeRepeat` when a connection with this id between the same records stands there, made by another
+   * request: the use case judges whether it is what the caller asked for (then finishRepeat answers it)
+   * or not (then `refusal`). Throws DuplicateRecord (the id belongs to something else).
    */
-  async create(
-    master: ConnectionHalf,
-    fingerprint: string,
-    isSameRequest: (existing: ConnectionHalf) => boolean,
-    canSee: (existing: ConnectionHalf) => boolean,
-  ): Promise<{ master: ConnectionHalf; created: boolean }> {
+  async create(master: ConnectionHalf, fingerprint: string): Promise<CreateOutcome> {
     const authoritative = authoritativeOf(master);
     const stamp = this.stamp(fingerprint);
     try {
@@ -336,9 +374,8 @@ export class ConnectionProtocol {
       if (!(error instanceof DomainError && error.code === 'ConnectionRoleNotFound')) throw error;
       const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
       if (!existing || existing.tombstone || existing.half.record2id !== authoritative.record2id) throw error;
-      if (fingerprintIn(existing.lastop) !== fingerprint && !isSameRequest(masterOf(existing.half))) throw error;
-      await this.propagateCreated(existing, false);
-      return { master: masterOf(existing.half), created: false };
+      if (latestRequest(existing.lastop) !== fingerprint) return { kind: 'judgeRepeat', existing: masterOf(existing.half), pending: { existing }, refusal: error };
+      return this.finishRepeat({ existing });
     }
     let previous: StoredCopy | undefined;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
@@ -360,7 +397,7 @@ export class ConnectionProtocol {
       } catch (error) {
         // 404/412: the tombstone it replaces was purged or re-used meanwhile; 409: the id or pair is taken.
         if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
-        const outcome = await this.afterFailedCreate(authoritative, master, fingerprint, stamp, isSameRequest, canSee);
+        const outcome = await this.afterFailedCreate(authoritative, master, fingerprint, stamp);
         if (outcome === 'retry') {
           await this.pause(round);
           previous = undefined;
@@ -374,9 +411,15 @@ export class ConnectionProtocol {
       }
       // A first incarnation: its copies do not exist yet, so they are inserted without a read.
       await this.propagateCreated(first, previous === undefined);
-      return { master: masterOf(first.half), created: true };
+      return { kind: 'done', master: masterOf(first.half), created: true };
     }
     throw unavailable('The connection could not be created because of concurrent changes; retry the request.', 1);
+  }
+
+  /** Answers a create the use case judged a repeat of an existing connection: that connection, propagated first. */
+  async finishRepeat(pending: PendingRepeat): Promise<{ kind: 'done'; master: ConnectionHalf; created: false }> {
+    await this.propagateCreated(pending.existing, false);
+    return { kind: 'done', master: masterOf(pending.existing.half), created: false };
   }
 
   /**
@@ -411,103 +454,110 @@ export class ConnectionProtocol {
     master: ConnectionHalf,
     fingerprint: string,
     stamp: string,
-    isSameRequest: (existing: ConnectionHalf) => boolean,
-    canSee: (existing: ConnectionHalf) => boolean,
-  ): Promise<{ master: ConnectionHalf; created: boolean } | StoredCopy | 'retry'> {
+  ): Promise<CreateOutcome | StoredCopy | 'retry'> {
     const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
     if (existing?.tombstone && (existing.half.record2id === authoritative.record2id || isFence(existing))) {
-      const holder = await this.otherHolder(authoritative, master.record1id, canSee);
-      if (holder !== undefined) throw connectionExists(holder);
+      const holder = await this.otherHolder(authoritative, master.record1id);
+      if (holder !== undefined) return holder;
       return existing; // an earlier incarnation: created anew over its tombstone
     }
     if (existing) {
       // A tombstone of a connection between other records holds the id until the grace period is over.
       const sameConnection = existing.half.record2id === authoritative.record2id && !existing.tombstone;
-      if (sameConnection && (fingerprintIn(existing.lastop) === fingerprint || landed(existing.lastop, stamp) || isSameRequest(masterOf(existing.half)))) {
+      if (!sameConnection) throw duplicateId(master.connectionid);
+      if (latestRequest(existing.lastop) === fingerprint || landed(existing.lastop, stamp)) {
         await this.propagateCreated(existing, false);
         // This very call made it (the SDK retried the commit after a lost answer): created. An
         // earlier request made it: a repeat, answered with the existing connection.
-        return { master: masterOf(existing.half), created: landed(existing.lastop, stamp) };
+        return { kind: 'done', master: masterOf(existing.half), created: landed(existing.lastop, stamp) };
       }
-      throw duplicateId(master.connectionid);
+      // Made by another request: only the use case can tell whether it is what this caller asked for.
+      return { kind: 'judgeRepeat', existing: masterOf(existing.half), pending: { existing }, refusal: duplicateId(master.connectionid) };
     }
-    const holder = await this.otherHolder(authoritative, master.record1id, canSee);
-    if (holder !== undefined) throw connectionExists(holder);
+    const holder = await this.otherHolder(authoritative, master.record1id);
+    if (holder !== undefined) return holder;
     return 'retry'; // what conflicted is gone again: try once more
   }
 
   /**
-   * The one way an existing connection changes: locate it through the URL's half, help finish whatever
-   * an earlier request left, decide on the authoritative copy, commit, propagate. Without If-Match a lost
-   * race is decided again on the newer version; with it, it is a 412.
+   * The one way an existing connection changes, in two steps around the use case's decision. beginChange
+   * locates it through the URL's half, helps finish whatever an earlier request left, and hands the
+   * current state (the master half) to the use case; commitChange takes its Decision, commits it on the
+   * authoritative copy and propagates. A lost race is a new round: the use case decides again on the
+   * newer version (`decide` again), where If-Match is checked against the connection's version.
    */
-  async change(recordId: string, connectionId: string, request: ChangeRequest): Promise<ChangeResult> {
-    for (let round = 0; round < MAX_CONTENDED_ROUNDS; round++) {
-      const located = await this.locate(recordId, connectionId);
-      if (!located) throw connectionNotFound();
-      const { target, authoritative } = located;
-      // The other half, as the URL's read gave it or read now (propagation then needs no second read).
-      const other = target === authoritative ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid) : target;
-      if (other && !other.tombstone && !pairsWith(other.half, authoritative.half)) {
-        // Its other half's slot holds another connection's copy: this one was a create of an id used
-        // twice that was refused (and not undone before its caller went away). It is not a connection.
-        if (!authoritative.tombstone) await this.endDuplicateId(authoritative, authoritative.half.modifiedon).catch(() => undefined);
-        throw connectionNotFound();
-      }
-      // Another connection's tombstone in the slot: unknown to this one (propagation decides).
-      const derived = other && pairsWith(other.half, authoritative.half) ? knownVersion(other) : undefined;
-      const result = (master: ConnectionHalf, unchanged: boolean, deleted: boolean): ChangeResult => ({ master, target, unchanged, deleted });
+  beginChange(recordId: string, connectionId: string, request: ChangeRequest): Promise<ChangeStep> {
+    return this.changeRound(recordId, connectionId, request, 0);
+  }
 
-      if (fingerprintIn(authoritative.lastop) === request.fingerprint) {
-        await this.propagateChanged(authoritative, derived);
-        return result(masterOf(authoritative.half), true, authoritative.tombstone);
-      }
-      if (authoritative.tombstone) {
-        await this.propagateChanged(authoritative, derived);
-        throw connectionNotFound();
-      }
-      const decision = await request.decide(masterOf(authoritative.half));
-      checkIfMatch(request.ifMatch, authoritative.half);
-      if (decision.kind === 'keep') {
-        await this.propagateChanged(authoritative, derived);
-        return result(masterOf(authoritative.half), true, false);
-      }
-      const nextHalf = authoritativeOf(decision.half);
-      const stamp = this.stamp(request.fingerprint);
-      const next: Copy = {
-        half: { ...nextHalf, versionnumber: authoritative.half.versionnumber + 1 },
-        tombstone: decision.kind === 'delete',
-        lastop: withStamp(authoritative.lastop, stamp),
-        indexed: union(authoritative.indexed, currentIndexKeys(authoritative.half), currentIndexKeys(nextHalf)),
-      };
-      await this.usage.reserve(next.half, authoritative, fieldsOf(decision.half));
-      try {
-        await commit(this.store, next, authoritative);
-      } catch (error) {
-        if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
-        // The storage SDK retries a commit whose answer was lost; the retry then fails on the ETag the
-        // first attempt changed. Whether this call's commit landed (even if others came after it)
-        // decides the answer.
-        const now = await this.store.read(authoritative.half.record1id, authoritative.half.connectionid);
-        if (now && landed(now.lastop, stamp)) {
-          // Answered with what this call committed (later changes may have followed it).
-          await this.propagateChanged(now, derived);
-          return result(masterOf(next.half), false, next.tombstone);
-        }
-        if (isStorageStatus(error, 409)) {
-          const holder = await this.holderSeenFrom(next.half, recordId, request.canSee);
-          if (holder !== undefined) throw connectionExists(holder);
-          // The guard was released meanwhile: decide again.
-        }
-        // Changed meanwhile (or only rewritten by the repair job): decided again on what is there now,
-        // where If-Match is checked against the connection's version, not the storage ETag.
-        await this.pause(round);
-        continue;
-      }
-      await this.propagateChanged(next, derived);
-      return result(masterOf(next.half), false, next.tombstone);
+  private async changeRound(recordId: string, connectionId: string, request: ChangeRequest, round: number): Promise<ChangeStep> {
+    if (round >= MAX_CONTENDED_ROUNDS) throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
+    const located = await this.locate(recordId, connectionId);
+    if (!located) throw connectionNotFound();
+    const { target, authoritative } = located;
+    // The derived half, as the URL's read gave it or read now (propagation then needs no second read).
+    const other = target === authoritative ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid) : target;
+    if (other && !other.tombstone && !pairsWith(other.half, authoritative.half)) {
+      // Its derived half's slot holds another connection's copy: this one was a create of an id used
+      // twice that was refused (and not undone before its caller went away). It is not a connection.
+      if (!authoritative.tombstone) await this.endDuplicateId(authoritative, authoritative.half.modifiedon).catch(() => undefined);
+      throw connectionNotFound();
     }
-    throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
+    // Another connection's tombstone in the slot: unknown to this one (propagation decides).
+    const derived = other && pairsWith(other.half, authoritative.half) ? knownVersion(other) : undefined;
+    if (latestRequest(authoritative.lastop) === request.fingerprint) {
+      await this.propagateChanged(authoritative, derived);
+      return done(masterOf(authoritative.half), target, true, authoritative.tombstone);
+    }
+    if (authoritative.tombstone) {
+      await this.propagateChanged(authoritative, derived);
+      throw connectionNotFound();
+    }
+    return { kind: 'decide', current: masterOf(authoritative.half), pending: { recordId, connectionId, request, round, target, authoritative, derived } };
+  }
+
+  /** Commits the use case's decision on the state `pending` read (see beginChange). */
+  async commitChange(pending: PendingChange, decision: Decision): Promise<ChangeStep> {
+    const { recordId, connectionId, request, round, target, authoritative, derived } = pending;
+    checkIfMatch(request.ifMatch, authoritative.half);
+    if (decision.kind === 'keep') {
+      await this.propagateChanged(authoritative, derived);
+      return done(masterOf(authoritative.half), target, true, false);
+    }
+    const nextHalf = authoritativeOf(decision.half);
+    const stamp = this.stamp(request.fingerprint);
+    const next: Copy = {
+      half: { ...nextHalf, versionnumber: authoritative.half.versionnumber + 1 },
+      tombstone: decision.kind === 'delete',
+      lastop: withStamp(authoritative.lastop, stamp),
+      indexed: union(authoritative.indexed, currentIndexKeys(authoritative.half), currentIndexKeys(nextHalf)),
+    };
+    await this.usage.reserve(next.half, authoritative, fieldsOf(decision.half));
+    try {
+      await commit(this.store, next, authoritative);
+    } catch (error) {
+      if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+      // The storage SDK retries a commit whose answer was lost; the retry then fails on the ETag the
+      // first attempt changed. Whether this call's commit landed (even if others came after it)
+      // decides the answer.
+      const now = await this.store.read(authoritative.half.record1id, authoritative.half.connectionid);
+      if (now && landed(now.lastop, stamp)) {
+        // Answered with what this call committed (later changes may have followed it).
+        await this.propagateChanged(now, derived);
+        return done(masterOf(next.half), target, false, next.tombstone);
+      }
+      if (isStorageStatus(error, 409)) {
+        const holder = await this.holderSeenFrom(next.half, recordId);
+        if (holder !== undefined) return holder;
+        // The guard was released meanwhile: decide again.
+      }
+      // Changed meanwhile (or only rewritten by the repair job): decided again on what is there now,
+      // where If-Match is checked against the connection's version, not the storage ETag.
+      await this.pause(round);
+      return this.changeRound(recordId, connectionId, request, round + 1);
+    }
+    await this.propagateChanged(next, derived);
+    return done(masterOf(next.half), target, false, next.tombstone);
   }
 
   /**

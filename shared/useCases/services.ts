@@ -78,7 +78,7 @@ export function createDomain(
   const usage = new RoleUsage(index, roleStore, store);
   const roles = new ConnectionRoleService(roleStore, usage, types, options.clock, options.protocol);
   const protocol = new ConnectionProtocol(store, index, usage, options.protocol);
-  const connections = new ConnectionService(protocol, roles, types, options.clock);
+  const connections = new ConnectionService(protocol, store, index, roles, types, options.clock);
   const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime(), options.log);
   return { connections, roles, consistency, protocol };
 }
