@@ -32,15 +32,10 @@ import { DomainError, forbidden, notFound } from '../domain/errors';
 import type { ObjectTypeRegistry } from '../domain/objectTypes';
 import { decodeSkipToken, encodeSkipToken, invalidToken, queryFingerprint } from './skipTokens';
 import type { IfMatch } from '../domain/preconditions';
-import {
-  type ChangeRequest,
-  type ChangeResult,
-  type ConnectionProtocol,
-  connectionExists,
-  type Decision,
-  fingerprintOf,
-  type PairTaken,
-} from '../protocol/connectionProtocol';
+import type { ChangeRequest, ChangeResult, Decision } from '../protocol/change';
+import { connectionExists, type PairTaken } from '../protocol/conflicts';
+import type { ConnectionProtocol } from '../protocol/connectionProtocol';
+import { fingerprintOf } from '../protocol/stamps';
 import { checkRoles, type RoleCatalog } from '../domain/roles';
 import { isLive, type StoredCopy } from '../protocol/copies';
 import { type ConnectionStore, type HalfQuery, incarnationAuditPrefix } from '../storage/connectionStore';

@@ -11,8 +11,9 @@ import { RoleStore } from '../storage/roleStore';
 import { AzureTable } from '../storage/azureTable';
 import type { TablePort } from '../storage/tablePort';
 import { createTableClient, ensureTable } from '../storage/tables';
-import { ConnectionProtocol, type ProtocolOptions } from '../protocol/connectionProtocol';
-import { RoleUsage } from '../protocol/roleUsage';
+import type { ProtocolOptions } from '../protocol/claims';
+import { ConnectionProtocol } from '../protocol/connectionProtocol';
+import { RoleReservations } from '../protocol/reservations';
 
 /** The composition root: settings read once, clients created once per process and reused. */
 export interface Services {
@@ -75,9 +76,9 @@ export function createDomain(
   const index = new RoleIndexStore(tables.roleIndex);
   const roleStore = new RoleStore(tables.roles);
   const store = new ConnectionStore(tables.connections);
-  const usage = new RoleUsage(index, roleStore, store);
-  const roles = new ConnectionRoleService(roleStore, usage, types, options.clock, options.protocol);
-  const protocol = new ConnectionProtocol(store, index, usage, options.protocol);
+  const reservations = new RoleReservations(index, roleStore, store);
+  const roles = new ConnectionRoleService(roleStore, reservations, types, options.clock, options.protocol);
+  const protocol = new ConnectionProtocol(store, index, reservations, options.protocol);
   const connections = new ConnectionService(protocol, store, index, roles, types, options.clock);
   const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime(), options.log);
   return { connections, roles, consistency, protocol };

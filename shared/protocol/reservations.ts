@@ -1,3 +1,4 @@
+// Protocol: reservations of roles by connections about to commit with them, so a role is deleted only when no connection has it or can still commit with it.
 import { forEachLimited } from './concurrency';
 import type { ConnectionHalf } from '../domain/connection';
 import { validationError } from '../domain/errors';
@@ -28,7 +29,7 @@ import { currentIndexKeys, roleOfIndexKey } from './indexKeys';
  * in step 2. A write whose step 2 came before the mark made its reservation before it too, so the
  * deletion sees it; a write whose step 2 came after the mark refuses the role.
  */
-export class RoleUsage {
+export class RoleReservations {
   constructor(
     private readonly index: RoleIndexStore,
     private readonly roles: RoleStore,
@@ -93,7 +94,7 @@ export class RoleUsage {
     const { slot } = reservation;
     for (let round = 0; round < 5; round++) {
       const held = await this.connections.read(slot.record1id, slot.connectionid);
-      if (held && !held.tombstone && rolesOf(held.half).includes(reservation.roleId)) return true;
+      if (held && !held.tombstone && connectionRoleIds(held.half).includes(reservation.roleId)) return true;
       try {
         await fenceSlot(this.connections, slot, held, now);
       } catch (error) {
@@ -110,6 +111,9 @@ export class RoleUsage {
 
 const SETTLE_CONCURRENCY = 8;
 
+/** The field a client named a role in, by the master's orientation (for a refusal). */
+export const fieldsOf = (master: ConnectionHalf) => (roleId: string): string => (master.record1roleid === roleId ? 'record1roleid' : 'record2roleid');
+
 /** The distinct roles a connection's two records play. */
-export const rolesOf = (half: Pick<ConnectionHalf, 'record1roleid' | 'record2roleid'>): string[] =>
+export const connectionRoleIds = (half: Pick<ConnectionHalf, 'record1roleid' | 'record2roleid'>): string[] =>
   [...new Set([half.record1roleid, half.record2roleid].filter((roleId): roleId is string => roleId !== null))];
