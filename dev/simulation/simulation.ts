@@ -1,5 +1,5 @@
 import { type ConnectionHalf, createConnectionSchema, etagOf, reciprocalOf, sameContent, updateConnectionSchema } from '../../shared/domain/connection';
-import { requestPrint } from '../../shared/useCases/connections';
+import { requestPrint } from '../../shared/useCases/connectionCommands';
 import { DomainError } from '../../shared/domain/errors';
 import { reciprocalIdOf } from '../../shared/domain/ids';
 import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';

@@ -362,7 +362,7 @@ export class ConnectionStore {
   }
 
   /** The role ids a record's live (and visible) halves give it, one entry per half that has one. */
-  async rolesOf(recordId: string, visible?: Visibility): Promise<string[]> {
+  async roleIdsOfRecord(recordId: string, visible?: Visibility): Promise<string[]> {
     const roles: string[] = [];
     await scanColumns(this.table, halfQuery({ recordId }), ['record1roleid'], visible, (entity) => {
       if (typeof entity.record1roleid === 'string') roles.push(entity.record1roleid);

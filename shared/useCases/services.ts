@@ -1,6 +1,9 @@
 import type { TableClient } from '@azure/data-tables';
 import { realWaiting } from '../protocol/concurrency';
 import { ConnectionRoleService } from './connectionRoles';
+import { ConnectionCascade } from './cascade';
+import { ConnectionCommands } from './connectionCommands';
+import { ConnectionQueries } from './connectionQueries';
 import { ConnectionService } from './connections';
 import { ConsistencyWalker } from '../protocol/repair/consistencyWalker';
 import { buildObjectTypeRegistry, type ObjectTypeRegistry, parseCustomObjectTypes } from '../domain/objectTypes';
@@ -79,7 +82,9 @@ export function createDomain(
   const reservations = new RoleReservations(index, roleStore, store);
   const roles = new ConnectionRoleService(roleStore, reservations, types, options.clock, options.protocol);
   const protocol = new ConnectionProtocol(store, index, reservations, options.protocol);
-  const connections = new ConnectionService(protocol, store, index, roles, types, options.clock);
+  const commands = new ConnectionCommands(protocol, roles, types, options.clock);
+  const queries = new ConnectionQueries(protocol, store, index, roles, types);
+  const connections = new ConnectionService(commands, queries, new ConnectionCascade(store, commands));
   const consistency = new ConsistencyWalker(tables, protocol, () => options.clock().getTime(), options.log);
   return { connections, roles, consistency, protocol };
 }
