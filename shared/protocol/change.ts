@@ -113,15 +113,15 @@ export class Changes {
     if (!located) throw connectionNotFound();
     const { target, authoritative } = located;
     // The derived half, as the URL's read gave it or read now (propagation then needs no second read).
-    const other = target === authoritative ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid) : target;
-    if (other && !other.tombstone && !pairsWith(other.half, authoritative.half)) {
+    const inDerivedSlot = target === authoritative ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid) : target;
+    if (inDerivedSlot && !inDerivedSlot.tombstone && !pairsWith(inDerivedSlot.half, authoritative.half)) {
       // Its derived half's slot holds another connection's copy: this one was a create of an id used
       // twice that was refused (and not undone before its caller went away). It is not a connection.
       if (!authoritative.tombstone) await this.repairs.endDuplicateId(authoritative, authoritative.half.modifiedon).catch(() => undefined);
       throw connectionNotFound();
     }
     // Another connection's tombstone in the slot: unknown to this one (propagation decides).
-    const derived = other && pairsWith(other.half, authoritative.half) ? knownVersion(other) : undefined;
+    const derived = inDerivedSlot && pairsWith(inDerivedSlot.half, authoritative.half) ? knownVersion(inDerivedSlot) : undefined;
     if (latestRequest(authoritative.lastop) === request.fingerprint) {
       await this.propagateChanged(authoritative, derived);
       return done(masterOf(authoritative.half), target, true, authoritative.tombstone);
@@ -178,7 +178,7 @@ export class Changes {
   }
 
   /**
-   * Propagation within a change. If the other half's slot turns out to hold another connection (it took
+   * Propagation within a change. If the derived half's slot turns out to hold another connection (it took
    * the slot after this one was checked), this one is a refused create of an id used twice: it is ended,
    * and is not found.
    */

@@ -19,10 +19,10 @@ import type { RoleReservations } from './reservations';
  *    change is decided on it (access, If-Match, what to write) and is one ETag-conditional entity group
  *    transaction there: the half at version + 1 and the move of its uniqueness guard. That commit is the
  *    linearisation point: a change either committed or did not.
- * 2. **Commit, then propagate.** Every other copy is derived from the authoritative one and written by a
- *    fenced write (copies.ts, fencedPut): a copy is only ever replaced by a later state of the same connection
- *    (ordered by incarnation, then version), never by another connection's. Propagating is idempotent
- *    and order-free, so anyone may repeat it at any time.
+ * 2. **Commit, then propagate.** Every derived copy (the derived half, role-index entries) is derived from
+ *    the authoritative one and written by a fenced write (copies.ts, fencedPut): a copy is only ever
+ *    replaced by a later state of the same connection (ordered by incarnation, then version), never by
+ *    another connection's. Propagating is idempotent and order-free, so anyone may repeat it at any time.
  * 3. **Tombstones.** A delete commits a tombstone (version + 1) and propagates tombstones to every copy,
  *    so a late propagation of an older version finds a newer copy and stops: nothing deleted comes back.
  *    The repair job removes tombstones once no request that could still write an older version can be
@@ -36,6 +36,15 @@ import type { RoleReservations } from './reservations';
  *    as the first attempt was, after propagating, never with a 404, 409 or 412. A commit that fails on
  *    an ETag its own call changed (the storage SDK resent it after a lost response) is recognised by
  *    its nonce among the stamps, even if other changes came after it, and is a success.
+ *
+ * Prefetch, decide, write: the protocol never calls back into a use case. A create's conflicts and
+ * possible repeats come back as data (CreateOutcome) for the use case to judge; a change hands the
+ * current master half to the use case (beginChange), which decides on it (loading the role catalog
+ * first when it needs it) and hands its Decision back (commitChange).
+ *
+ * Where each job lives: copies.ts (the copy model, the fence rule), commit.ts (a commit and its audit
+ * record), claims.ts (id claims, fences), reservations.ts (roles reserved before a commit),
+ * propagation.ts, conflicts.ts (the pair's holder), create.ts, change.ts, repairOperations.ts, stamps.ts.
  */
 export class ConnectionProtocol {
   private readonly claims: IdClaims;

@@ -1,3 +1,4 @@
+// Use cases: connection roles (the organisation's catalog): administrators change them, connection writes check against a cached catalog.
 import type { Caller } from '../domain/caller';
 import { ACTIVE, resolveObjectType } from '../domain/connection';
 import { jitteredPause, realWaiting, type Waiting } from '../protocol/concurrency';

@@ -1,3 +1,4 @@
+// Use cases: the composition root (settings, table clients, stores, the protocol and the use cases, built once per process).
 import type { TableClient } from '@azure/data-tables';
 import { realWaiting } from '../protocol/concurrency';
 import { ConnectionRoleService } from './connectionRoles';
