@@ -102,7 +102,7 @@ registerRoute({
   params: recordParams,
   response: { status: 200, description: 'The roles the record plays.', schema: recordRolesSchema },
   handler: async ({ services, caller, params: { recordid } }) => {
-    const roles = await services.connections.rolesOf(recordid, caller);
+    const roles = await services.connections.recordRoles(recordid, caller);
     return json(200, { recordid, count: roles.length, value: roles });
   },
 });

@@ -1,13 +1,15 @@
 // Dev, simulation: the auditor: what must hold at the step each answer is given, and after quiescence and repair, read from the raw tables.
+import { authoritativeOf, claimsGuard, isAuthoritative, isLater, pairsWith, type StoredCopy } from '../../shared/protocol/copies';
+import { derivedOf } from '../../shared/protocol/propagation';
 import { type ConnectionHalf, reciprocalOf, sameContent } from '../../shared/domain/connection';
 import type { DomainError } from '../../shared/domain/errors';
 import { reciprocalIdOf } from '../../shared/domain/ids';
-import { authoritativeOf, derivedOf } from '../../shared/protocol/connectionProtocol';
+
 import { currentIndexKeys } from '../../shared/protocol/indexKeys';
 import { invariantLabel, type InvariantNumber } from '../../shared/protocol/invariants';
 import { FINDING_INVARIANT, type Violation } from '../../shared/protocol/repair/findings';
 import { latestRequest } from '../../shared/protocol/stamps';
-import { claimPartitionOf, claimsGuard, fromStored, guardRowKey, halfRowKey, isAuthoritative, isGuardRowKey, isLater, pairsWith, type StoredCopy } from '../../shared/storage/connectionStore';
+import { claimPartitionOf, fromStored, guardRowKey, halfRowKey, isGuardRowKey } from '../../shared/storage/connectionStore';
 import { indexRowKey, isReservationRowKey } from '../../shared/storage/roleIndexStore';
 import type { Outcome } from './scheduler';
 import type { SimTableService } from './simTable';

@@ -1,9 +1,10 @@
 // Dev, simulation: the workload: the world every schedule starts from, the operations its clients send (drawn from the seed) and how they retry.
+import { CLAIM_GRACE_MS } from '../../shared/protocol/claims';
 import { type ConnectionHalf, createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/domain/connection';
-import { requestPrint } from '../../shared/useCases/connections';
+import { requestPrint } from '../../shared/useCases/connectionCommands';
 import { DomainError } from '../../shared/domain/errors';
 import { reciprocalIdOf } from '../../shared/domain/ids';
-import { CLAIM_GRACE_MS } from '../../shared/protocol/connectionProtocol';
+
 import type { createDomain } from '../../shared/useCases/services';
 import { asDomainError } from '../../shared/storage/storageErrors';
 import type { Caller } from '../../shared/domain/caller';

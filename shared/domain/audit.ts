@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { rightsOf, type Share } from './access';
-import { type ConnectionHalf, reciprocalOf } from './connection';
+import type { ConnectionHalf } from './connection';
 import { doc } from './doc';
 
 /**
@@ -72,8 +72,6 @@ export function seenFromOtherSide(record: AuditRecord): AuditRecord {
   const swap = (attribute: string) => attribute.replace(/^record([12])/, (_match, side: string) => `record${side === '1' ? '2' : '1'}`);
   return { ...record, changes: record.changes.map((change) => ({ ...change, attribute: swap(change.attribute) })) };
 }
-
-export const masterOrientation = (half: ConnectionHalf): ConnectionHalf => (half.ismaster ? half : reciprocalOf(half));
 
 export const auditChangeSchema = z.object({
   attribute: z.string().meta(doc('Attribute', 'The field that changed, or "share:" and the principal whose rights changed.')),

@@ -199,6 +199,9 @@ export function reciprocalOf(master: ConnectionHalf): ConnectionHalf {
   };
 }
 
+/** A half in its creator's orientation (the master half): itself, or its reciprocal. */
+export const masterOf = (half: ConnectionHalf): ConnectionHalf => (half.ismaster ? half : reciprocalOf(half));
+
 /** The fields a client chose on create; two creates with equal fields are the same request. */
 const createdFields = [
   'record1id', 'record1objecttypecode', 'record1roleid', 'record1name',

@@ -1,3 +1,4 @@
+// Protocol: bounded concurrency and jittered pauses for the protocol's rounds (real time in the app, the scheduler's in the simulation).
 /**
  * Runs `action` over `items` with at most `limit` in flight. The first failure stops new items from
  * starting, and is thrown only once every action in flight has ended: nothing keeps writing after the

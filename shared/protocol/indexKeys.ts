@@ -20,3 +20,6 @@ export const roleOfIndexKey = (key: string): string => key.slice(2);
 
 /** Whether the entry is the authoritative half's (else the derived half's). */
 export const isAuthoritativeEntry = (key: string): boolean => key.startsWith('a:');
+
+/** Lists of index keys as one sorted list without repeats (what an authoritative copy's `indexed` keeps). */
+export const mergedKeys = (...lists: string[][]): string[] => [...new Set(lists.flat())].sort();

@@ -1,10 +1,9 @@
+// Storage: the connections table's layout (halves, guards, audit records, id claims) and its rows.
 import { z } from 'zod';
-import { ACTIVE, type ConnectionHalf, INACTIVE, statusOfState } from '../domain/connection';
-import { type AuditRecord, auditRecordSchema, changesBetween, masterOrientation, operationOf } from '../domain/audit';
-import { idKeyOf, reciprocalIdOf } from '../domain/ids';
-import { byRepair } from '../protocol/stamps';
-import { conflict, type DomainError, unavailable } from '../domain/errors';
-import { countMatching, queryRange, type Range, scanColumns, sharesColumnSchema, type RowFilter } from './ranges';
+import type { ConnectionHalf } from '../domain/connection';
+import { type AuditRecord, auditRecordSchema } from '../domain/audit';
+import { idKeyOf } from '../domain/ids';
+import { countMatching, queryRange, type Range, type RowFilter, scanColumns, sharesColumnSchema } from './ranges';
 import { ANY_ETAG, type Condition, isStorageStatus, queryAll, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
 
 /**
@@ -16,12 +15,11 @@ import { ANY_ETAG, type Condition, isStorageStatus, queryAll, type Stored, type 
  *   RowKey "h_<connectionid>_<incarnation>_<version>" audit record of a version (authoritative partition
  *                                                   only), newest first: both numbers stored inverted
  *
- * Of a connection's two halves, the one in the partition of the lower record id is **authoritative**:
- * every change is one ETag-conditional entity group transaction there (the half, version + 1, and its
- * guard), and everything else (the other half, role-index entries) is derived from it by version-fenced
- * writes. Because both directions of a pair meet in the same partition, the guard makes "one active
- * connection per unordered pair of records and roles" a storage rule: the second create fails its
- * conditional insert with 409, whichever side it came from.
+ * The rules of what is written where and when (the authoritative half, derived copies, fences, the guard)
+ * are the write protocol's (shared/protocol/); this module only maps rows and runs single conditional
+ * operations and the transactions it is given. Because both directions of a pair meet in the partition of
+ * the authoritative half, the guard makes "one active connection per unordered pair of records and roles"
+ * a storage rule: the second create fails its conditional insert with 409, whichever side it came from.
  */
 const HALF_PREFIX = 'c_';
 const HALF_RANGE_END = 'c`'; // the character after '_', so [c_, c`) is exactly the halves
@@ -43,20 +41,16 @@ export const incarnationAuditPrefix = (half: Pick<ConnectionHalf, 'connectionid'
 const auditRowKey = (half: Pick<ConnectionHalf, 'connectionid' | 'createdon' | 'versionnumber'>): string =>
   `${incarnationAuditPrefix(half)}${inverted(half.versionnumber, 10)}`;
 
-/** The audit record of a commit, as an entity beside the version it records (see shared/audit.ts). */
-function auditEntity(next: Copy, previous: Copy | undefined): TableEntity {
-  const before = previous && !previous.tombstone ? masterOrientation(previous.half) : undefined;
-  const after = masterOrientation(next.half);
-  return {
-    partitionKey: next.half.record1id,
-    rowKey: auditRowKey(next.half),
-    operation: operationOf(before, after, next.tombstone, byRepair(next.lastop)),
-    userid: next.half.modifiedby,
-    changedon: next.half.modifiedon,
-    versionnumber: next.half.versionnumber,
-    changes: JSON.stringify(changesBetween(before, after)),
-  };
-}
+/** An audit record (built by the protocol, see protocol/commit.ts) as the entity beside the version it records. */
+const auditEntity = (half: ConnectionHalf, record: AuditRecord): TableEntity => ({
+  partitionKey: half.record1id,
+  rowKey: auditRowKey(half),
+  operation: record.operation,
+  userid: record.userid,
+  changedon: record.createdon,
+  versionnumber: record.versionnumber,
+  changes: JSON.stringify(record.changes),
+});
 
 const auditFromEntity = (entity: Record<string, unknown>): AuditRecord => auditRecordSchema.parse({
   operation: entity.operation,
@@ -70,24 +64,18 @@ export const isGuardRowKey = (rowKey: string): boolean => rowKey.startsWith(GUAR
 export const guardRowKey = (half: Pick<ConnectionHalf, 'record2id' | 'record1roleid' | 'record2roleid'>): string =>
   `${GUARD_PREFIX}${half.record2id}_${half.record1roleid ?? '-'}_${half.record2roleid ?? '-'}`;
 
-/** Whether a half is the authoritative one of its connection: the one in the lower record's partition. */
-export const isAuthoritative = (half: Pick<ConnectionHalf, 'record1id' | 'record2id'>): boolean => half.record1id < half.record2id;
-
 /**
- * A copy of a connection as stored: its half, whether it is a tombstone (the connection was deleted at
- * this version), and, on the authoritative copy only, the fingerprint of the request that made this
- * version and the role-index entries that may still hold a live copy.
+ * A row holding a copy of a connection half (a half, or a role-index entry): the half, whether it is a
+ * tombstone, and the protocol's bookkeeping (`lastop`, `indexed`; see protocol/copies.ts, Copy).
  */
-export interface Copy {
+export interface CopyRow {
   half: ConnectionHalf;
   tombstone: boolean;
-  /** Authoritative copy only: fingerprint of the request that committed this version ('' elsewhere). */
   lastop: string;
-  /** Authoritative copy only: index keys (see IndexKey) that may hold a live entry ([] elsewhere). */
   indexed: string[];
 }
 
-export interface StoredCopy extends Copy {
+export interface StoredCopyRow extends CopyRow {
   /** Storage ETag of this entity, for conditional writes. */
   etag: string;
   /** RowKey of the entity it was read from (a half, or an index entry), for paging. */
@@ -130,7 +118,7 @@ const storedCopySchema = z.object({
 });
 
 /** A copy as an entity; other tables (the role index) store the same shape under their own keys. */
-export function toEntity(copy: Copy, partitionKey = copy.half.record1id, rowKey = halfRowKey(copy.half.connectionid)): TableEntity {
+export function toEntity(copy: CopyRow, partitionKey = copy.half.record1id, rowKey = halfRowKey(copy.half.connectionid)): TableEntity {
   const entity: TableEntity = {
     partitionKey,
     rowKey,
@@ -149,16 +137,14 @@ export function toEntity(copy: Copy, partitionKey = copy.half.record1id, rowKey 
   return entity;
 }
 
-export function fromStored(stored: Stored): StoredCopy {
+export function fromStored(stored: Stored): StoredCopyRow {
   const { shares, tombstone, lastop, indexed, ...half } = storedCopySchema.parse(stored.entity);
   return { half: { ...half, shares }, tombstone, lastop, indexed, etag: stored.etag, key: stored.entity.rowKey };
 }
 
-/** What readers see: tombstones are the protocol's, never a client's. */
-export const isLive = (copy: Pick<Copy, 'tombstone'>): boolean => !copy.tombstone;
-
-interface GuardHolder {
-  /** The authoritative half holding the guard, and its twin (absent on guards older than this protocol). */
+/** The connection holding a guard (row "u_..."), as the guard names it. */
+export interface GuardHolder {
+  /** The authoritative half holding the guard, and its derived half (absent on guards older than this protocol). */
   connectionid: string;
   relatedconnectionid?: string;
 }
@@ -170,9 +156,6 @@ const guardEntity = (half: ConnectionHalf): TableEntity => ({
   relatedconnectionid: half.relatedconnectionid,
 });
 
-/** Whether a copy claims the uniqueness guard: a live, active connection. */
-export const claimsGuard = (copy: Copy): boolean => !copy.tombstone && copy.half.statecode === ACTIVE;
-
 export interface HalfQuery {
   recordId: string;
   otherTypeCode?: number;
@@ -183,88 +166,39 @@ export interface HalfQuery {
   activeOn?: string;
 }
 
-const MAX_FENCE_ROUNDS = 10;
-
-/**
- * Where a copy stands in its connection's history. Versions order the changes of one incarnation; a
- * connection id deleted, purged and created again starts a new incarnation with a later `createdon`,
- * so a late write of the old one still loses.
- */
-export interface CopyVersion {
+/** What a fenced write (protocol/copies.ts) needs of a stored copy: its version and owner, read without parsing the rest. */
+export interface RowVersion {
   createdon: string;
-  version: number;
-}
-
-/** Whether `a` is a later state than `b`. */
-export const isLater = (a: CopyVersion, b: CopyVersion): boolean =>
-  a.createdon > b.createdon || (a.createdon === b.createdon && a.version > b.version);
-
-/** The version, owner and ETag of a copy as last read. */
-export interface KnownVersion extends CopyVersion {
-  etag: string;
+  versionnumber: number;
+  record2id: string;
+  relatedconnectionid: string;
   tombstone: boolean;
-  /** Whose copy it is: the other half it pairs with ("<record2id>/<relatedconnectionid>"). */
-  owner: string;
+  etag: string;
 }
 
-const ownerOf = (properties: Record<string, unknown>): string => `${String(properties.record2id)}/${String(properties.relatedconnectionid)}`;
-const versionOf = (properties: Record<string, unknown>): CopyVersion => ({ createdon: String(properties.createdon), version: Number(properties.versionnumber) });
-
-export const knownVersion = (copy: StoredCopy): KnownVersion => ({
-  createdon: copy.half.createdon, version: copy.half.versionnumber, etag: copy.etag, tombstone: copy.tombstone, owner: `${copy.half.record2id}/${copy.half.relatedconnectionid}`,
-});
-
-/** The slot a copy would go to holds a copy of another connection (a connection id used twice). */
-export const foreignCopy = (): DomainError =>
-  conflict('DuplicateRecord', 'This connection id is already used by a connection between other records: choose another connectionid.');
-
-/**
- * Writes a derived copy (the other half, an index entry) so that it only ever moves forward: it
- * replaces what is stored only when that is an earlier state of the same connection, and otherwise
- * leaves it. Any process may repeat it at any time, in any order, with any older or newer version, and
- * the copy still ends at the latest state written. A slot held by another connection's copy is never
- * written: a live copy is refused (foreignCopy), a tombstone is simply not needed there. `known` is the
- * stored copy when the caller has just read it, or null when it is believed absent (a first write tries
- * an insert without reading).
- */
-export async function fencedPut(table: TablePort, entity: TableEntity, known?: KnownVersion | null): Promise<'ours' | 'foreign'> {
-  const wanted = versionOf(entity);
-  const owner = ownerOf(entity);
-  let current = known;
-  for (let round = 0; round < MAX_FENCE_ROUNDS; round++) {
-    if (current === undefined) {
-      const stored = await table.get(entity.partitionKey, entity.rowKey);
-      current = stored ? { ...versionOf(stored.entity), etag: stored.etag, owner: ownerOf(stored.entity), tombstone: stored.entity.tombstone === true } : null;
-    }
-    if (current !== null && current.owner !== owner) {
-      // Another connection's copy (live, or its tombstone until the grace period is over) holds the slot.
-      if (entity.tombstone === true) return 'foreign';
-      throw foreignCopy();
-    }
-    if (current !== null && !isLater(wanted, current)) return 'ours';
-    try {
-      await table.write(current === null ? { op: 'insert', entity } : { op: 'replace', entity, etag: current.etag });
-      return 'ours';
-    } catch (error) {
-      // Someone else wrote it meanwhile (409: it appeared, 412: it changed, 404: it was purged): look again.
-      if (!isStorageStatus(error, 409) && !isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
-      current = undefined;
-    }
-  }
-  throw unavailable('A copy of the connection is being written by many requests at once; retry the request.', 1);
+/** The version of the copy stored at a key, or null when there is none: one point read. */
+export async function readRowVersion(table: TablePort, partitionKey: string, rowKey: string): Promise<RowVersion | null> {
+  const stored = await table.get(partitionKey, rowKey);
+  if (!stored) return null;
+  const { entity } = stored;
+  return {
+    createdon: String(entity.createdon), versionnumber: Number(entity.versionnumber),
+    record2id: String(entity.record2id), relatedconnectionid: String(entity.relatedconnectionid),
+    tombstone: entity.tombstone === true, etag: stored.etag,
+  };
 }
 
-/** Whether a derived copy and an authoritative one are two halves of one connection. */
-export const pairsWith = (derived: ConnectionHalf, authoritative: ConnectionHalf): boolean =>
-  authoritative.record2id === derived.record1id && authoritative.relatedconnectionid === derived.connectionid &&
-  derived.record2id === authoritative.record1id && derived.relatedconnectionid === authoritative.connectionid;
+/** Inserts an entity (etag null: 409 when it exists) or replaces it if its ETag is still `etag` (412/404 otherwise). */
+export async function insertOrReplace(table: TablePort, entity: TableEntity, etag: string | null): Promise<void> {
+  await table.write(etag === null ? { op: 'insert', entity } : { op: 'replace', entity, etag });
+}
 
 /**
  * Id claims make a connection id unique across all records, which no partition can do alone:
  *   PartitionKey "i_<claim key>" (idKeyOf: the same for both ids of a connection), RowKey "claim"
  * The row names the authoritative slot (record 1, connection id) whose connection owns the id. A create
  * claims the id before it commits; another slot takes a claim over only after fencing the slot it
- * names (fenceSlot), so a commit decided before the takeover can no longer land. Claims are never
+ * names (protocol/claims.ts, fenceSlot), so a commit decided before the takeover can no longer land. Claims are never
  * deleted: a claim naming a slot that no longer holds the id is simply taken over.
  */
 const CLAIM_PARTITION_PREFIX = 'i_';
@@ -296,48 +230,10 @@ const claimSchema = z.object({
   claimedon: z.string(),
 });
 
-export const slotOf = (authoritative: ConnectionHalf): ClaimedSlot => ({
-  record1id: authoritative.record1id,
-  connectionid: authoritative.connectionid,
-  record2id: authoritative.record2id,
-  record1objecttypecode: authoritative.record1objecttypecode,
-  record2objecttypecode: authoritative.record2objecttypecode,
-});
-
-export const sameSlot = (a: Pick<ClaimedSlot, 'record1id' | 'connectionid'>, b: Pick<ClaimedSlot, 'record1id' | 'connectionid'>): boolean =>
-  a.record1id === b.record1id && a.connectionid === b.connectionid;
-
-/** Whether a live copy owns the claim key of `connectionId` (either of its ids has that key). */
-export const ownsIdOf = (copy: Copy, connectionId: string): boolean =>
-  !copy.tombstone && (idKeyOf(copy.half.connectionid) === idKeyOf(connectionId) || idKeyOf(copy.half.relatedconnectionid) === idKeyOf(connectionId));
-
-/** Whether a copy is a fence's tombstone (version 0): it stands for no connection, and has no other copies. */
-export const isFence = (copy: Copy): boolean => copy.tombstone && copy.half.versionnumber === 0;
-
-/**
- * The tombstone a fence leaves in an empty slot: it stands for a connection that never committed there,
- * so whatever create was decided on the empty slot fails, and one that meets it decides again.
- */
-function fenceTombstone(slot: ClaimedSlot, now: string): Copy {
-  return {
-    half: {
-      connectionid: slot.connectionid, relatedconnectionid: reciprocalIdOf(slot.connectionid), ismaster: true,
-      record1id: slot.record1id, record1objecttypecode: slot.record1objecttypecode, record1roleid: null, record1name: null,
-      record2id: slot.record2id, record2objecttypecode: slot.record2objecttypecode, record2roleid: null, record2name: null,
-      name: null, description: null, effectivestart: null, effectiveend: null,
-      statecode: INACTIVE, statuscode: statusOfState[INACTIVE], ownerid: '', createdon: now, createdby: '', modifiedon: now, modifiedby: '',
-      versionnumber: 0, shares: [],
-    },
-    tombstone: true,
-    lastop: '',
-    indexed: [],
-  };
-}
-
 export class ConnectionStore {
   constructor(readonly table: TablePort) {}
 
-  async read(recordId: string, connectionId: string): Promise<StoredCopy | undefined> {
+  async read(recordId: string, connectionId: string): Promise<StoredCopyRow | undefined> {
     const stored = await this.table.get(recordId, halfRowKey(connectionId));
     return stored && fromStored(stored);
   }
@@ -357,17 +253,9 @@ export class ConnectionStore {
     await this.table.write(etag === undefined ? { op: 'insert', entity } : { op: 'replace', entity, etag });
   }
 
-  /**
-   * Fences a slot: after this, no commit decided on what the slot held before can land (commits are
-   * conditional on the slot's ETag, or on its absence). A copy is rewritten as it is; an empty slot gets
-   * a tombstone. Throws 409/412/404 when the slot changed since `held` was read.
-   */
-  async fenceSlot(slot: ClaimedSlot, held: StoredCopy | undefined, now: string): Promise<void> {
-    if (!held) await this.table.write({ op: 'insert', entity: toEntity(fenceTombstone(slot, now)) });
-    // A tombstone fenced is kept for a whole grace period from now: purged earlier, its slot would be
-    // empty again while the write it fenced out may still be running.
-    else if (held.tombstone) await this.rewrite({ ...held, half: { ...held.half, modifiedon: now > held.half.modifiedon ? now : held.half.modifiedon } }, held.etag);
-    else await this.rewrite(held, held.etag);
+  /** Inserts a copy where none is (409 when the row exists). */
+  async insert(copy: CopyRow): Promise<void> {
+    await this.table.write({ op: 'insert', entity: toEntity(copy) });
   }
 
   /** The connection holding the guard an authoritative half would take, if any. */
@@ -380,20 +268,19 @@ export class ConnectionStore {
   }
 
   /**
-   * Commits a version of a connection on its authoritative copy: one entity group transaction that
-   * inserts it (no `previous`) or replaces `previous` if its ETag still matches, and moves the guard
-   * with it. The guard only ever changes in the same transaction as its half, so it always names the
-   * live, active authoritative half it guards, and can be deleted here without a check (`holdsGuard`
-   * false is for the repair job's demotion of a duplicate, which never held it). Throws 409
-   * (the row exists, or another connection holds the guard) or 412 (the copy changed) and writes nothing.
+   * One commit on an authoritative copy, as the protocol decided it (protocol/commit.ts): one entity group
+   * transaction that inserts `next` (no `previous`) or replaces `previous` if its ETag still matches, inserts
+   * its audit record, and moves the guard: `guard.release` deletes the guard of `previous`, `guard.take`
+   * inserts the one of `next` (nothing when they are the same row). Throws 409 (the row exists, or another
+   * connection holds the guard) or 412 (the copy changed) and writes nothing.
    */
-  async commit(next: Copy, previous: StoredCopy | undefined, holdsGuard = true): Promise<void> {
+  async commit(next: CopyRow, previous: StoredCopyRow | undefined, audit: AuditRecord, guard: { release: boolean; take: boolean }): Promise<void> {
     const ops: WriteOp[] = [
       previous ? { op: 'replace', entity: toEntity(next), etag: previous.etag } : { op: 'insert', entity: toEntity(next) },
-      { op: 'insert', entity: auditEntity(next, previous) },
+      { op: 'insert', entity: auditEntity(next.half, audit) },
     ];
-    const oldGuard = previous && holdsGuard && claimsGuard(previous) ? guardRowKey(previous.half) : undefined;
-    const newGuard = claimsGuard(next) ? guardRowKey(next.half) : undefined;
+    const oldGuard = previous && guard.release ? guardRowKey(previous.half) : undefined;
+    const newGuard = guard.take ? guardRowKey(next.half) : undefined;
     if (oldGuard !== newGuard) {
       if (oldGuard) ops.push({ op: 'delete', partitionKey: next.half.record1id, rowKey: oldGuard, etag: ANY_ETAG });
       if (newGuard) ops.push({ op: 'insert', entity: guardEntity(next.half) });
@@ -402,17 +289,22 @@ export class ConnectionStore {
   }
 
   /** Rewrites the authoritative copy as it is, if unchanged since read (bookkeeping of the repair job). */
-  async rewrite(copy: Copy, etag: string): Promise<void> {
+  async rewrite(copy: CopyRow, etag: string): Promise<void> {
     await this.table.write({ op: 'replace', entity: toEntity(copy), etag });
   }
 
-  /** Writes a derived half: version-fenced (see fencedPut). */
-  putDerived(copy: Copy, known?: KnownVersion | null): Promise<'ours' | 'foreign'> {
-    return fencedPut(this.table, toEntity(copy), known);
+  /** The version of the half stored in a slot (for a fenced write of a derived half). */
+  readVersion(half: Pick<ConnectionHalf, 'record1id' | 'connectionid'>): Promise<RowVersion | null> {
+    return readRowVersion(this.table, half.record1id, halfRowKey(half.connectionid));
+  }
+
+  /** Writes a half: an insert (etag null) or a replace if unchanged since read. */
+  async write(copy: CopyRow, etag: string | null): Promise<void> {
+    await insertOrReplace(this.table, toEntity(copy), etag);
   }
 
   /** Deletes a copy if it is still the one read (a tombstone whose grace has passed). */
-  async purge(copy: StoredCopy): Promise<void> {
+  async purge(copy: StoredCopyRow): Promise<void> {
     await this.deleteIfUnchanged(copy.half.record1id, halfRowKey(copy.half.connectionid), copy.etag);
   }
 
@@ -421,7 +313,7 @@ export class ConnectionStore {
    * in one transaction with a rewrite of the half as read, so it happens only if the half is still in
    * the state that claims it.
    */
-  async claimGuard(authoritative: StoredCopy): Promise<void> {
+  async claimGuard(authoritative: StoredCopyRow): Promise<void> {
     await this.table.batch([
       { op: 'replace', entity: toEntity(authoritative), etag: authoritative.etag },
       { op: 'upsert', entity: guardEntity(authoritative.half) },
@@ -452,7 +344,7 @@ export class ConnectionStore {
    * later incarnation of the id, made since, keeps its own). Before the copy itself, so a stop midway
    * leaves the tombstone, and the next pass finishes.
    */
-  async purgeAudit(authoritative: StoredCopy): Promise<void> {
+  async purgeAudit(authoritative: StoredCopyRow): Promise<void> {
     const prefix = auditPrefix(authoritative.half.connectionid);
     const from = `${prefix}${inverted(Date.parse(authoritative.half.createdon), 15)}`;
     for await (const page of queryAll(this.table, { partitionKey: authoritative.half.record1id, rowKey: { ge: from, lt: `${prefix}~` }, select: [] }, 100)) {
@@ -461,7 +353,7 @@ export class ConnectionStore {
   }
 
   /** Up to `limit` of a record's halves (tombstones included) after a row key: one partition range query. */
-  range(query: HalfQuery, limit: number, after?: string): Promise<Range<StoredCopy>> {
+  range(query: HalfQuery, limit: number, after?: string): Promise<Range<StoredCopyRow>> {
     return queryRange(this.table, halfQuery(query, after), limit, fromStored);
   }
 
@@ -470,7 +362,7 @@ export class ConnectionStore {
   }
 
   /** The role ids a record's live (and visible) halves give it, one entry per half that has one. */
-  async rolesOf(recordId: string, visible?: RowFilter): Promise<string[]> {
+  async roleIdsOfRecord(recordId: string, visible?: RowFilter): Promise<string[]> {
     const roles: string[] = [];
     await scanColumns(this.table, halfQuery({ recordId }), ['record1roleid'], visible, (entity) => {
       if (typeof entity.record1roleid === 'string') roles.push(entity.record1roleid);

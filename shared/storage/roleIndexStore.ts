@@ -1,6 +1,7 @@
+// Storage: the role index table's layout (entries by role, reservations) and its rows.
 import { z } from 'zod';
 import type { ConnectionHalf } from '../domain/connection';
-import { type ClaimedSlot, type Copy, fencedPut, fromStored, type KnownVersion, type StoredCopy, toEntity } from './connectionStore';
+import { type ClaimedSlot, type CopyRow, fromStored, insertOrReplace, readRowVersion, type RowVersion, type StoredCopyRow, toEntity } from './connectionStore';
 import { countMatching, queryRange, type Range, type RowFilter } from './ranges';
 import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './tablePort';
 
@@ -10,9 +11,9 @@ import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './ta
  *   RowKey = "<record 1 type code, 10 digits>_<record1id>_<connectionid>"
  * "Every record with role R" is one partition, "every contact with role R" a prefix range of it, so a
  * role query reads only the answer. Each entry is a full copy of its half, so answering needs no second
- * read. Entries are derived copies: written by version-fenced writes from the authoritative half, and
- * turned into tombstones (not deleted) when the half loses the role or the connection is deleted, so a
- * late write of an older version cannot bring an entry back.
+ * read. Entries are derived copies: the protocol writes them by version-fenced writes from the
+ * authoritative half (protocol/copies.ts), and turns them into tombstones (not deleted) when the half loses
+ * the role or the connection is deleted, so a late write of an older version cannot bring an entry back.
  */
 const TYPE_WIDTH = 10;
 // Entries' row keys start with a digit (the type code); reservations' with "r_", outside that range.
@@ -22,7 +23,7 @@ export const isEntryRowKey = (rowKey: string): boolean => rowKey >= ENTRY_RANGE.
 export const isReservationRowKey = (rowKey: string): boolean => rowKey.startsWith(RESERVATION_PREFIX);
 
 /**
- * A reservation of a role by a connection about to commit with it (see RoleUsage): written in the role's
+ * A reservation of a role by a connection about to commit with it (see protocol/reservations.ts): written in the role's
  * partition before the commit, so a role deletion that checks the partition afterwards sees it.
  *   RowKey "r_<record1id>_<connectionid>" of the connection's authoritative slot
  */
@@ -66,21 +67,26 @@ function roleQuery(query: RoleQuery, after?: string): TableQuery {
 export class RoleIndexStore {
   constructor(readonly table: TablePort) {}
 
-  /**
-   * Writes the entry of `copy.half` under `roleId` (the role its record 1 plays now, or played before:
-   * then `copy` is a tombstone), version-fenced.
-   */
-  async put(roleId: string, copy: Copy, known?: KnownVersion | null): Promise<void> {
-    await fencedPut(this.table, toEntity(copy, roleId, indexRowKey(copy.half)), known);
+  /** The version of the entry of `half` under `roleId` (for a fenced write of it). */
+  readVersion(roleId: string, half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): Promise<RowVersion | null> {
+    return readRowVersion(this.table, roleId, indexRowKey(half));
   }
 
-  async read(roleId: string, half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): Promise<StoredCopy | undefined> {
+  /**
+   * Writes the entry of `copy.half` under `roleId` (the role its record 1 plays now, or played before:
+   * then `copy` is a tombstone): an insert (etag null) or a replace if unchanged since read.
+   */
+  async write(roleId: string, copy: CopyRow, etag: string | null): Promise<void> {
+    await insertOrReplace(this.table, toEntity(copy, roleId, indexRowKey(copy.half)), etag);
+  }
+
+  async read(roleId: string, half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): Promise<StoredCopyRow | undefined> {
     const stored = await this.table.get(roleId, indexRowKey(half));
     return stored && fromStored(stored);
   }
 
   /** Index entries (tombstones included) of a role query, after a row key. */
-  range(query: RoleQuery, limit: number, after?: string): Promise<Range<StoredCopy>> {
+  range(query: RoleQuery, limit: number, after?: string): Promise<Range<StoredCopyRow>> {
     return queryRange(this.table, roleQuery(query, after), limit, fromStored);
   }
 

@@ -1,3 +1,4 @@
+// Storage: the roles table's layout (roles, matching roles, the deletion mark) and its rows.
 import { z } from 'zod';
 import type { ConnectionRole } from '../domain/roles';
 import { ANY_ETAG, isStorageStatus, queryAll, type Stored, type TablePort, type TableEntity, type WriteOp } from './tablePort';

@@ -1,3 +1,4 @@
+// Use cases: connection roles (the organisation's catalog): administrators change them, connection writes check against a cached catalog.
 import type { Caller } from '../domain/caller';
 import { ACTIVE, resolveObjectType } from '../domain/connection';
 import { jitteredPause, realWaiting, type Waiting } from '../protocol/concurrency';
@@ -16,7 +17,7 @@ import {
   roleEtagOf,
   type UpdateRoleInput,
 } from '../domain/roles';
-import type { RoleUsage } from '../protocol/roleUsage';
+import type { RoleReservations } from '../protocol/reservations';
 import type { RoleStore, StoredRole } from '../storage/roleStore';
 import { isStorageStatus } from '../storage/storageErrors';
 
@@ -71,7 +72,7 @@ export class ConnectionRoleService {
 
   constructor(
     private readonly store: RoleStore,
-    private readonly usage: RoleUsage,
+    private readonly reservations: RoleReservations,
     private readonly types: ObjectTypeRegistry,
     private readonly clock: () => Date = () => new Date(),
     private readonly waiting: Waiting = realWaiting,
@@ -171,7 +172,7 @@ export class ConnectionRoleService {
    * roles on many connections is not something a client should trigger by accident. Deactivate the role
    * instead (existing connections keep it, new ones cannot take it), or change those connections first.
    *
-   * Safe against connection writes racing it (see RoleUsage): the role is marked as being deleted, then
+   * Safe against connection writes racing it (see protocol/reservations.ts): the role is marked as being deleted, then
    * checked, then deleted with its matches in one transaction, only if its row is still as marked; a
    * write that changed it meanwhile (another deletion, an update, which clears the mark) makes it look
    * again. A deletion that stops after marking leaves the role refused to new connections until it is
@@ -195,7 +196,7 @@ export class ConnectionRoleService {
         await jitteredPause(this.waiting, attempt); // changed meanwhile: look again (If-Match compares versions)
         continue;
       }
-      if (await this.usage.inUse(id, now)) {
+      if (await this.reservations.inUse(id, now)) {
         // Unmarked only if nobody wrote the role since; whoever did decides what it is now.
         await this.store.unmark(stored.role, marked).catch((error: unknown) => {
           if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;

@@ -1,6 +1,7 @@
 import type { Caller } from '../domain/caller';
 import { type ConnectionHalf, type ConnectionView, toView } from '../domain/connection';
-import type { ConnectionService, ListQuery } from './connections';
+import type { ListQuery } from './connectionQueries';
+import type { ConnectionService } from './connections';
 import type { ObjectTypeRegistry } from '../domain/objectTypes';
 import type { RoleCatalog } from '../domain/roles';
 

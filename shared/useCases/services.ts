@@ -1,6 +1,10 @@
+// Use cases: the composition root (settings, table clients, stores, the protocol and the use cases, built once per process).
 import type { TableClient } from '@azure/data-tables';
 import { realWaiting } from '../protocol/concurrency';
 import { ConnectionRoleService } from './connectionRoles';
+import { ConnectionCascade } from './cascade';
+import { ConnectionCommands } from './connectionCommands';
+import { ConnectionQueries } from './connectionQueries';
 import { ConnectionService } from './connections';
 import type { RepairPort } from '../protocol/repair/repairPort';
 import { ConsistencyWalker } from '../protocol/repair/walker';
@@ -12,8 +16,9 @@ import { RoleStore } from '../storage/roleStore';
 import { AzureTable } from '../storage/azureTable';
 import type { TablePort } from '../storage/tablePort';
 import { createTableClient, ensureTable } from '../storage/tables';
-import { ConnectionProtocol, type ProtocolOptions } from '../protocol/connectionProtocol';
-import { RoleUsage } from '../protocol/roleUsage';
+import type { ProtocolOptions } from '../protocol/claims';
+import { ConnectionProtocol } from '../protocol/connectionProtocol';
+import { RoleReservations } from '../protocol/reservations';
 
 /** The composition root: settings read once, clients created once per process and reused. */
 export interface Services {
@@ -76,28 +81,30 @@ export function createDomain(
   const index = new RoleIndexStore(tables.roleIndex);
   const roleStore = new RoleStore(tables.roles);
   const store = new ConnectionStore(tables.connections);
-  const usage = new RoleUsage(index, roleStore, store);
-  const roles = new ConnectionRoleService(roleStore, usage, types, options.clock, options.protocol);
-  const protocol = new ConnectionProtocol(store, index, usage, options.protocol);
-  const connections = new ConnectionService(protocol, roles, types, options.clock);
-  const consistency = new ConsistencyWalker(tables, repairPortOf(protocol, store, index, usage), () => options.clock().getTime(), options.log);
+  const reservations = new RoleReservations(index, roleStore, store);
+  const roles = new ConnectionRoleService(roleStore, reservations, types, options.clock, options.protocol);
+  const protocol = new ConnectionProtocol(store, index, reservations, options.protocol);
+  const commands = new ConnectionCommands(protocol, roles, types, options.clock);
+  const queries = new ConnectionQueries(protocol, store, index, roles, types);
+  const connections = new ConnectionService(commands, queries, new ConnectionCascade(store, commands));
+  const consistency = new ConsistencyWalker(tables, repairPortOf(protocol, store, index, reservations), () => options.clock().getTime(), options.log);
   return { connections, roles, consistency, protocol };
 }
 
 /** What the repair walk may do, bound to the protocol and the stores it works through (and nothing else of theirs). */
-function repairPortOf(protocol: ConnectionProtocol, store: ConnectionStore, index: RoleIndexStore, usage: RoleUsage): RepairPort {
+function repairPortOf(protocol: ConnectionProtocol, store: ConnectionStore, index: RoleIndexStore, reservations: RoleReservations): RepairPort {
   return {
     propagate: (authoritative) => protocol.propagate(authoritative),
     claimId: (authoritative, id) => protocol.claimId(authoritative, id, 'ensure'),
     demoteDuplicate: (loser, now) => protocol.demoteDuplicate(loser, now),
     endDuplicateId: (intruder, now) => protocol.endDuplicateId(intruder, now),
-    settleReservation: (reservation, now) => usage.settle(reservation, now),
-    clearStaleRoleMarks: (now, staleMs) => usage.clearStaleMarks(now, staleMs),
+    settleReservation: (reservation, now) => reservations.settle(reservation, now),
+    clearStaleRoleMarks: (now, staleMs) => reservations.clearStaleMarks(now, staleMs),
     readHalf: (recordId, connectionId) => store.read(recordId, connectionId),
     readClaim: (connectionId) => store.readClaim(connectionId),
     guardHolderOf: (authoritative) => store.guardHolder(authoritative),
     claimGuard: (authoritative) => store.claimGuard(authoritative),
-    putDerived: (copy, known) => store.putDerived(copy, known),
+    putDerived: (copy, known) => protocol.putDerived(copy, known),
     rewriteAuthoritative: (copy, etag) => store.rewrite(copy, etag),
     deleteConnectionRow: (partitionKey, rowKey, etag) => store.deleteIfUnchanged(partitionKey, rowKey, etag),
     purgeAudit: (authoritative) => store.purgeAudit(authoritative),

@@ -5,7 +5,7 @@ import { createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } 
 import type { ConnectionService } from '../../shared/useCases/connections';
 import type { DomainError } from '../../shared/domain/errors';
 import { rejection } from '../support/errors';
-import { authoritativeOf } from '../../shared/protocol/connectionProtocol';
+import { authoritativeOf } from '../../shared/protocol/copies';
 import { AzureTable } from '../../shared/storage/azureTable';
 import { ConnectionStore, guardRowKey, toEntity } from '../../shared/storage/connectionStore';
 import { createServices, type Services } from '../../shared/useCases/services';

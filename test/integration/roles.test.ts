@@ -141,7 +141,7 @@ describe('roles on connections', () => {
     expect(asDoctor.items).toHaveLength(2);
     expect(asDoctor.count).toBe(2);
     expect((await services.connections.list({ recordId: clinic, otherroleid: patient }, alice, { top: 100 })).items).toHaveLength(2);
-    expect(await services.connections.rolesOf(clinic, alice)).toEqual([
+    expect(await services.connections.recordRoles(clinic, alice)).toEqual([
       { connectionroleid: doctor, name: 'Doctor', count: 2 },
       { connectionroleid: friend, name: 'Friend', count: 1 },
     ]);

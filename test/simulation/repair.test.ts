@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Caller } from '../../shared/domain/caller';
 import { type ConnectionHalf, createConnectionSchema, reciprocalOf } from '../../shared/domain/connection';
 import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
-import { authoritativeOf } from '../../shared/protocol/connectionProtocol';
+import { authoritativeOf } from '../../shared/protocol/copies';
 import { createDomain } from '../../shared/useCases/services';
 import { fromStored, guardRowKey, halfRowKey, toEntity } from '../../shared/storage/connectionStore';
 import { indexRowKey } from '../../shared/storage/roleIndexStore';

@@ -1,8 +1,10 @@
 // Protocol, repair: tombstones removed for good once their grace period is over (derived copies first, the authoritative last).
+import { derivedOf, entriesOf } from '../propagation';
+import { type Copy, pairsWith, type StoredCopy } from '../copies';
 import { allSettled } from '../concurrency';
-import { derivedOf, entriesOf } from '../connectionProtocol';
+
 import { roleOfIndexKey } from '../indexKeys';
-import { type Copy, pairsWith, type StoredCopy } from '../../storage/connectionStore';
+
 import { isStorageStatus } from '../../storage/tablePort';
 import type { Pass } from './pass';
 

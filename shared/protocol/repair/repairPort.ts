@@ -1,6 +1,7 @@
 // Protocol, repair: the narrow interface the repair walk works through: the protocol's repair primitives and the store operations it needs.
+import { type Copy, type KnownVersion, type StoredCopy } from '../copies';
 import type { ConnectionHalf } from '../../domain/connection';
-import type { Copy, IdClaim, KnownVersion, StoredCopy } from '../../storage/connectionStore';
+import type { IdClaim } from '../../storage/connectionStore';
 import type { Reservation } from '../../storage/roleIndexStore';
 
 /**

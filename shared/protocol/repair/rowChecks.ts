@@ -1,26 +1,14 @@
 // Protocol, repair: the checks of one row each (a half, a guard, an index entry, a reservation), repairing when asked.
+import { derivedOf, entriesOf } from '../propagation';
+import { claimsGuard, type Copy, isAuthoritative, isLater, knownVersion, pairsWith, type StoredCopy } from '../copies';
+import { sameSlot } from '../claims';
 import { allSettled } from '../concurrency';
 import { sameContent } from '../../domain/connection';
 import { DomainError } from '../../domain/errors';
 import { idKeyOf } from '../../domain/ids';
-import { derivedOf, entriesOf } from '../connectionProtocol';
+
 import { currentIndexKeys } from '../indexKeys';
-import {
-  claimsGuard,
-  type Copy,
-  fromStored,
-  guardRowKey,
-  halfRowKey,
-  isAuthoritative,
-  isLater,
-  knownVersion,
-  pairsWith,
-  sameSlot,
-  isGuardRowKey,
-  isHalfRowKey,
-  type StoredCopy,
-  toEntity,
-} from '../../storage/connectionStore';
+import { fromStored, guardRowKey, halfRowKey, isGuardRowKey, isHalfRowKey, toEntity } from '../../storage/connectionStore';
 import { indexRowKey, isReservationRowKey, reservationOf } from '../../storage/roleIndexStore';
 import { isStorageStatus, type Stored, type TableEntity, type TablePort } from '../../storage/tablePort';
 import type { Violation, ViolationKind } from './findings';

@@ -1,7 +1,10 @@
+// Protocol: reservations of roles by connections about to commit with them, so a role is deleted only when no connection has it or can still commit with it.
 import { forEachLimited } from './concurrency';
 import type { ConnectionHalf } from '../domain/connection';
 import { validationError } from '../domain/errors';
-import { type ConnectionStore, type Copy, slotOf } from '../storage/connectionStore';
+import type { ConnectionStore } from '../storage/connectionStore';
+import { fenceSlot, slotOf } from './claims';
+import type { Copy } from './copies';
 import type { Reservation, RoleIndexStore } from '../storage/roleIndexStore';
 import type { RoleStore } from '../storage/roleStore';
 import { isStorageStatus } from '../storage/tablePort';
@@ -22,11 +25,11 @@ import { currentIndexKeys, roleOfIndexKey } from './indexKeys';
  * A deletion marks the role (its ETag then orders it against every write of the role row), then looks at
  * the partition: a live entry, or a reservation whose connection has the role, means in use. A
  * reservation whose connection does not have the role may belong to a write still in flight: its slot
- * is fenced (ConnectionStore.fenceSlot), so that write's commit fails and, decided again, meets the mark
+ * is fenced (claims.ts, fenceSlot), so that write's commit fails and, decided again, meets the mark
  * in step 2. A write whose step 2 came before the mark made its reservation before it too, so the
  * deletion sees it; a write whose step 2 came after the mark refuses the role.
  */
-export class RoleUsage {
+export class RoleReservations {
   constructor(
     private readonly index: RoleIndexStore,
     private readonly roles: RoleStore,
@@ -91,9 +94,9 @@ export class RoleUsage {
     const { slot } = reservation;
     for (let round = 0; round < 5; round++) {
       const held = await this.connections.read(slot.record1id, slot.connectionid);
-      if (held && !held.tombstone && rolesOf(held.half).includes(reservation.roleId)) return true;
+      if (held && !held.tombstone && connectionRoleIds(held.half).includes(reservation.roleId)) return true;
       try {
-        await this.connections.fenceSlot(slot, held, now);
+        await fenceSlot(this.connections, slot, held, now);
       } catch (error) {
         // The slot changed since read (a commit landed): look at what it holds now.
         if (isStorageStatus(error, 409) || isStorageStatus(error, 412) || isStorageStatus(error, 404)) continue;
@@ -108,6 +111,9 @@ export class RoleUsage {
 
 const SETTLE_CONCURRENCY = 8;
 
+/** The field a client named a role in, by the master's orientation (for a refusal). */
+export const fieldsOf = (master: ConnectionHalf) => (roleId: string): string => (master.record1roleid === roleId ? 'record1roleid' : 'record2roleid');
+
 /** The distinct roles a connection's two records play. */
-export const rolesOf = (half: Pick<ConnectionHalf, 'record1roleid' | 'record2roleid'>): string[] =>
+export const connectionRoleIds = (half: Pick<ConnectionHalf, 'record1roleid' | 'record2roleid'>): string[] =>
   [...new Set([half.record1roleid, half.record2roleid].filter((roleId): roleId is string => roleId !== null))];
