@@ -1,5 +1,5 @@
 // Dev, load: an HTTP proxy between the app and Azurite that fails, delays or cuts chosen storage requests.
-import { createServer, request as forward, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as forward, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -76,7 +76,8 @@ export async function startFaultProxy(targetConnectionString: string): Promise<F
   let rules: ActiveRule[] = [];
   const seen: SeenRequest[] = [];
 
-  const server: Server = createServer(async (incoming, outgoing) => {
+  const server: Server = createServer((incoming, outgoing) => void relay(incoming, outgoing));
+  async function relay(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const body = await readBody(incoming);
     const seenRequest: SeenRequest = {
       method: incoming.method ?? 'GET',
@@ -114,7 +115,7 @@ export async function startFaultProxy(targetConnectionString: string): Promise<F
     );
     upstream.on('error', () => incoming.socket.destroy());
     upstream.end(body);
-  });
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

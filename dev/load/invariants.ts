@@ -138,7 +138,6 @@ export function oriented(view: View, record1: string): Record<string, unknown> {
   return turned;
 }
 
-const sortedJson = (value: Record<string, unknown>): string => JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))));
 
 /** Field names in which two halves (or two reads) of one connection differ, once oriented alike. */
 export function differences(a: View, b: View, record1: string): string[] {
@@ -383,7 +382,7 @@ export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckC
     }
     const existing = typeof named === 'string' ? history.refOf(named) : undefined;
     if (!existing) {
-      violations.push({ check: 'conflict-names-live-connection', detail: `${describe(op)} names ${String(named)}, which no create asked for` });
+      violations.push({ check: 'conflict-names-live-connection', detail: `${describe(op)} names ${JSON.stringify(named)}, which no create asked for` });
       continue;
     }
     // Read right after the 409 if that read succeeded, else the state after the load.
@@ -396,7 +395,7 @@ export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckC
       if (changes.some(deleting)) continue;
       violations.push({
         check: 'conflict-names-live-connection',
-        detail: `${describe(op)} names ${String(named)} (created ${existing.record1} -> ${existing.record2}), which record ${record} does not have (${lookedAt.when}), and no delete ran meanwhile; through the other record it answers ${otherRecordStatus ?? 'nothing'} after the load`,
+        detail: `${describe(op)} names ${JSON.stringify(named)} (created ${existing.record1} -> ${existing.record2}), which record ${record} does not have (${lookedAt.when}), and no delete ran meanwhile; through the other record it answers ${otherRecordStatus ?? 'nothing'} after the load`,
       });
       continue;
     }
@@ -404,7 +403,7 @@ export function conflictNamesLiveConnection({ history, snapshot, phase }: CheckC
     if ((found.statecode === 0 && rolesMatch) || changes.some((candidate) => deleting(candidate) || candidate.kind === 'state' || candidate.kind === 'role')) continue;
     violations.push({
       check: 'conflict-names-live-connection',
-      detail: `${describe(op)} names ${String(named)}, which record ${record} has with statecode ${found.statecode} and roles ${found.record1roleid}/${found.record2roleid} (${lookedAt.when}), not active with ${op.roles?.join('/') ?? 'its roles'}`,
+      detail: `${describe(op)} names ${JSON.stringify(named)}, which record ${record} has with statecode ${found.statecode} and roles ${found.record1roleid}/${found.record2roleid} (${lookedAt.when}), not active with ${op.roles?.join('/') ?? 'its roles'}`,
     });
   }
   return violations;

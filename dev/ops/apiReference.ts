@@ -15,20 +15,19 @@ type Json = { [key: string]: unknown };
 export const API_REFERENCE_PATH = join('docs', 'api-reference.md');
 
 /** A table cell: one line, no column breaks. */
-const cell = (text: unknown): string => String(text ?? '').replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+const cell = (text: string | number | boolean | undefined): string => String(text ?? '').replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
 
 const code = (text: string): string => `\`${text}\``;
 
 /** A parameter's or field's type as a reader needs it: type, format, allowed values, bounds. */
 function typeOf(property: Json): string {
   const items = property.items as Json | undefined;
-  let type = property.type === 'array' && items ? `array of ${typeOf(items)}` : String(property.type ?? 'any');
+  let type = property.type === 'array' && items ? `array of ${typeOf(items)}` : (typeof property.type === 'string' ? property.type : 'any');
   if (typeof property.format === 'string') type += ` (${property.format})`;
   const details: string[] = [];
   if (Array.isArray(property.enum)) details.push(`one of ${property.enum.map((value) => code(String(value))).join(', ')}`);
-  if (typeof property.minimum === 'number' || typeof property.maximum === 'number') {
-    details.push(`${property.minimum ?? '…'}-${property.maximum ?? '…'}`);
-  }
+  const bound = (value: unknown): string => (typeof value === 'number' ? String(value) : '…');
+  if (typeof property.minimum === 'number' || typeof property.maximum === 'number') details.push(`${bound(property.minimum)}-${bound(property.maximum)}`);
   if (typeof property.maxLength === 'number') details.push(`at most ${property.maxLength} characters`);
   return details.length > 0 ? `${type}: ${details.join('; ')}` : type;
 }
@@ -52,7 +51,7 @@ function fieldTable(schema: z.ZodType, none: string): string[] {
     '| Name | Type | Required | Description |',
     '|---|---|---|---|',
     ...properties.map(([name, property]) =>
-      `| ${code(name)} | ${cell(typeOf(property))} | ${cell(presence(property, required.has(name)))} | ${cell(property.description)} |`),
+      `| ${code(name)} | ${cell(typeOf(property))} | ${cell(presence(property, required.has(name)))} | ${cell(typeof property.description === 'string' ? property.description : undefined)} |`),
   ];
 }
 
@@ -65,7 +64,7 @@ function titleOf(schema: z.ZodType): string | undefined {
 /** The top-level fields of a response body, by name. */
 function responseFields(schema: z.ZodType): string {
   const json = swaggerSchema(schema, 'output');
-  const names = Object.keys((json.properties ?? {}) as Json);
+  const names = Object.keys(json.properties ?? {});
   return names.length > 0 ? names.map(code).join(', ') : 'a JSON object';
 }
 

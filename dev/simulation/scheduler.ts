@@ -209,6 +209,7 @@ export class Scheduler {
         try {
           promise = body();
         } catch (error) {
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the storage call's own failure, passed on as it was thrown
           promise = Promise.reject(error);
         }
         promise.then(
@@ -234,6 +235,7 @@ export class Scheduler {
         task,
         label,
         apply,
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the storage call's own failure, passed on as it was thrown
         settle: (result) => (result.ok ? resolve(result.value as R) : reject(result.error)),
         retry: false,
       });

@@ -42,6 +42,7 @@ export interface SimTableOptions {
 
 // Azurite's limits and checks (TableHandler.validateKey, checkProperties; utils.isEtagValid).
 const MAX_KEY_LENGTH = 512;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what Azurite refuses in keys
 const INVALID_KEY_CHARACTER = /[\u0000-\u001f\u007f-\u009f/\\#?]/;
 /** A string property holds at most 32K UTF-16 code units (64 KiB). */
 const MAX_STRING_LENGTH = 32 * 1024;

@@ -116,5 +116,5 @@ if (isMainThread) {
   );
 } else {
   const { from, count } = workerData as { from: number; count: number };
-  runRange(from, count, {}, (progress) => parentPort?.postMessage({ progress })).then((summary) => parentPort?.postMessage(summary));
+  void runRange(from, count, {}, (progress) => parentPort?.postMessage({ progress })).then((summary) => parentPort?.postMessage(summary));
 }

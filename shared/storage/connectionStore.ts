@@ -57,7 +57,7 @@ const auditFromEntity = (entity: Record<string, unknown>): AuditRecord => auditR
   userid: entity.userid,
   createdon: entity.changedon,
   versionnumber: entity.versionnumber,
-  changes: JSON.parse(String(entity.changes ?? '[]')),
+  changes: JSON.parse(typeof entity.changes === 'string' ? entity.changes : '[]') as unknown,
 });
 export const isHalfRowKey = (rowKey: string): boolean => rowKey.startsWith(HALF_PREFIX);
 export const isGuardRowKey = (rowKey: string): boolean => rowKey.startsWith(GUARD_PREFIX);

@@ -8,6 +8,7 @@ import { checkInvariants, coverage, formatViolations, type Observer, observeAfte
 import { finalStatus, GIVE_UP_AT_ONCE, History, identity, isRetryable, type Op as Sent, perform } from '../../dev/load/traffic';
 import { type Step, Workload } from '../../dev/load/workload';
 import { call, principal, startApi, type TestApi } from '../support/http';
+import type { LooseJson } from '../support/json';
 import { uniqueTableName } from '../support/storage';
 
 /**
@@ -90,7 +91,7 @@ const principalOf = (index: number): { id: string; type: 'systemuser' | 'team' }
   index < users.length ? { id: users[index] as string, type: 'systemuser' } : { id: team, type: 'team' };
 
 /** Sends a request, retrying 503s as a client must; returns the final status and whether a retry happened. */
-async function send(url: string, init: Parameters<typeof call>[1]): Promise<{ status: number; body: any; retried: boolean }> {
+async function send(url: string, init: Parameters<typeof call>[1]): Promise<{ status: number; body: LooseJson; retried: boolean }> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const response = await call(url, init);
     if (response.status !== 503) return { ...response, retried: attempt > 0 };
