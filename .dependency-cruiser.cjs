@@ -28,7 +28,8 @@ module.exports = {
     },
     {
       name: 'storage-knows-only-the-domain',
-      comment: 'Storage is the port, the Azure adapter, key layouts and entity mapping: it may use the domain types and nothing above it.',
+      comment:
+        'Storage is the port, the Azure adapter, key layouts and entity mapping: it may use the domain types and nothing above it.',
       severity: 'error',
       from: { path: layer('storage') },
       to: { path: notIn('api', 'hosts', 'useCases', 'protocol') },

@@ -15,9 +15,27 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const mode = document.documentElement.dataset.mode === 'local' ? 'local' : 'azure';
 
 const presets = [
-  { key: 'walkthrough', label: 'README walkthrough user', id: '11111111-1111-4111-8111-111111111111', teams: '', admin: false },
-  { key: 'second', label: 'Second user (one connection shared with them)', id: '22222222-2222-4222-8222-222222222222', teams: '', admin: false },
-  { key: 'admin', label: 'Administrator (sees everything)', id: 'ad000000-0000-4000-8000-0000000000ad', teams: '', admin: true },
+  {
+    key: 'walkthrough',
+    label: 'README walkthrough user',
+    id: '11111111-1111-4111-8111-111111111111',
+    teams: '',
+    admin: false,
+  },
+  {
+    key: 'second',
+    label: 'Second user (one connection shared with them)',
+    id: '22222222-2222-4222-8222-222222222222',
+    teams: '',
+    admin: false,
+  },
+  {
+    key: 'admin',
+    label: 'Administrator (sees everything)',
+    id: 'ad000000-0000-4000-8000-0000000000ad',
+    teams: '',
+    admin: true,
+  },
   { key: 'custom', label: 'Someone else…', id: '', teams: '', admin: false },
 ];
 
@@ -32,7 +50,8 @@ function h(tag, attributes = {}, ...children) {
     else if (name === 'dataset') Object.assign(element.dataset, value);
     else element.setAttribute(name, value === true ? '' : String(value));
   }
-  for (const child of children.flat()) if (child !== undefined && child !== null) element.append(child instanceof Node ? child : String(child));
+  for (const child of children.flat())
+    if (child !== undefined && child !== null) element.append(child instanceof Node ? child : String(child));
   return element;
 }
 
@@ -73,7 +92,11 @@ let caller = loadCaller();
 /** The header App Service Authentication would set, made by hand: trusted only in local development mode. */
 function principalHeader() {
   const claims = [{ typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier', val: caller.id.trim() }];
-  for (const team of caller.teams.split(',').map((value) => value.trim()).filter(Boolean)) claims.push({ typ: 'groups', val: team });
+  for (const team of caller.teams
+    .split(',')
+    .map((value) => value.trim())
+    .filter(Boolean))
+    claims.push({ typ: 'groups', val: team });
   if (caller.admin) claims.push({ typ: 'roles', val: 'Connections.Admin' });
   return btoa(JSON.stringify({ auth_typ: 'aad', role_typ: 'roles', claims }));
 }
@@ -87,7 +110,9 @@ class ApiError extends Error {
 }
 
 async function api(pathOrUrl) {
-  const url = pathOrUrl.startsWith('http') ? new URL(pathOrUrl).pathname + new URL(pathOrUrl).search : `${API}${pathOrUrl}`;
+  const url = pathOrUrl.startsWith('http')
+    ? new URL(pathOrUrl).pathname + new URL(pathOrUrl).search
+    : `${API}${pathOrUrl}`;
   const headers = { accept: 'application/json' };
   if (mode === 'local') headers['x-ms-client-principal'] = principalHeader();
   const response = await fetch(url, { headers, credentials: 'same-origin' });
@@ -145,12 +170,16 @@ function filterParams(first) {
   return query;
 }
 
-const typeName = (code) => (code === null || code === undefined ? 'unknown type' : (state.types.get(code) ?? String(code)));
+const typeName = (code) =>
+  code === null || code === undefined ? 'unknown type' : (state.types.get(code) ?? String(code));
 const recordLabel = (record) => record.name ?? `Record ${shortId(record.recordid)}`;
 
 function inEffect(edge) {
   const instant = state.filters.activeon ? new Date(state.filters.activeon).toISOString() : today();
-  return (edge.effectivestart === null || edge.effectivestart <= instant) && (edge.effectiveend === null || instant <= edge.effectiveend);
+  return (
+    (edge.effectivestart === null || edge.effectivestart <= instant) &&
+    (edge.effectiveend === null || instant <= edge.effectiveend)
+  );
 }
 
 function edgeState(edge) {
@@ -181,30 +210,93 @@ function createGraph() {
       {
         selector: 'node',
         style: {
-          label: 'data(label)', 'text-wrap': 'wrap', 'text-max-width': 140, 'text-valign': 'bottom', 'text-margin-y': 4,
-          'font-size': 13, color: textColour, 'text-background-color': '#ffffff', 'text-background-opacity': 0.85, 'text-background-padding': 1,
-          'background-color': 'data(colour)', shape: 'data(shape)', width: 34, height: 34,
-          'border-width': 1, 'border-color': '#ffffff',
+          label: 'data(label)',
+          'text-wrap': 'wrap',
+          'text-max-width': 140,
+          'text-valign': 'bottom',
+          'text-margin-y': 4,
+          'font-size': 13,
+          color: textColour,
+          'text-background-color': '#ffffff',
+          'text-background-opacity': 0.85,
+          'text-background-padding': 1,
+          'background-color': 'data(colour)',
+          shape: 'data(shape)',
+          width: 34,
+          height: 34,
+          'border-width': 1,
+          'border-color': '#ffffff',
         },
       },
-      { selector: 'node[badge]', style: { 'background-image': 'data(badge)', 'background-fit': 'contain', 'background-clip': 'none' } },
-      { selector: 'node.root', style: { width: 50, height: 50, 'border-width': 4, 'border-color': textColour, 'font-size': 15, 'font-weight': 'bold' } },
-      { selector: 'node.group', style: { width: 46, height: 30, 'border-width': 2, 'border-style': 'dashed', 'border-color': textColour } },
-      { selector: 'node:selected', style: { 'overlay-color': '#0f5ea8', 'overlay-opacity': 0.25, 'overlay-padding': 6, 'border-width': 4, 'border-color': '#0f5ea8' } },
+      {
+        selector: 'node[badge]',
+        style: { 'background-image': 'data(badge)', 'background-fit': 'contain', 'background-clip': 'none' },
+      },
+      {
+        selector: 'node.root',
+        style: {
+          width: 50,
+          height: 50,
+          'border-width': 4,
+          'border-color': textColour,
+          'font-size': 15,
+          'font-weight': 'bold',
+        },
+      },
+      {
+        selector: 'node.group',
+        style: { width: 46, height: 30, 'border-width': 2, 'border-style': 'dashed', 'border-color': textColour },
+      },
+      {
+        selector: 'node:selected',
+        style: {
+          'overlay-color': '#0f5ea8',
+          'overlay-opacity': 0.25,
+          'overlay-padding': 6,
+          'border-width': 4,
+          'border-color': '#0f5ea8',
+        },
+      },
       {
         selector: 'edge',
         style: {
-          width: 2, 'line-color': edgeColours.current, 'curve-style': 'bezier', 'target-arrow-shape': 'none',
-          'source-label': 'data(sourceRole)', 'target-label': 'data(targetRole)', 'source-text-offset': 46, 'target-text-offset': 46,
-          label: 'data(note)', 'font-size': 11, color: textColour, 'text-background-color': '#ffffff', 'text-background-opacity': 0.9,
-          'text-background-padding': 1, 'text-rotation': 'autorotate',
+          width: 2,
+          'line-color': edgeColours.current,
+          'curve-style': 'bezier',
+          'target-arrow-shape': 'none',
+          'source-label': 'data(sourceRole)',
+          'target-label': 'data(targetRole)',
+          'source-text-offset': 46,
+          'target-text-offset': 46,
+          label: 'data(note)',
+          'font-size': 11,
+          color: textColour,
+          'text-background-color': '#ffffff',
+          'text-background-opacity': 0.9,
+          'text-background-padding': 1,
+          'text-rotation': 'autorotate',
         },
       },
-      { selector: 'edge.inactive', style: { 'line-style': 'dashed', 'line-dash-pattern': [8, 5], 'line-color': edgeColours.inactive } },
-      { selector: 'edge.out-of-date', style: { 'line-style': 'dotted', width: 3, 'line-color': edgeColours.outOfDate } },
+      {
+        selector: 'edge.inactive',
+        style: { 'line-style': 'dashed', 'line-dash-pattern': [8, 5], 'line-color': edgeColours.inactive },
+      },
+      {
+        selector: 'edge.out-of-date',
+        style: { 'line-style': 'dotted', width: 3, 'line-color': edgeColours.outOfDate },
+      },
       // Drawn from a group, whose label already names the shared role or type.
       { selector: 'edge.via-group', style: { 'source-label': '', width: 1 } },
-      { selector: 'edge.group-link', style: { width: 4, 'line-color': groupStyle.colour, 'line-style': 'dashed', 'line-dash-pattern': [2, 4], label: 'data(note)' } },
+      {
+        selector: 'edge.group-link',
+        style: {
+          width: 4,
+          'line-color': groupStyle.colour,
+          'line-style': 'dashed',
+          'line-dash-pattern': [2, 4],
+          label: 'data(note)',
+        },
+      },
       { selector: 'edge:selected', style: { width: 5, 'line-color': '#0f5ea8' } },
     ],
   });
@@ -224,7 +316,15 @@ function recordElement(record) {
   const label = `${recordLabel(record)}\n${typeName(record.objecttypecode)}${unexpanded ? ` · ${plural(record.connectioncount, 'connection')}` : ''}`;
   return {
     group: 'nodes',
-    data: { id: recordNodeId(record.recordid), label, colour: style.colour, shape: style.shape, ring: record.ring, treeParent: record.parent ?? null, ...(unexpanded && { badge: badge(record.connectioncount) }) },
+    data: {
+      id: recordNodeId(record.recordid),
+      label,
+      colour: style.colour,
+      shape: style.shape,
+      ring: record.ring,
+      treeParent: record.parent ?? null,
+      ...(unexpanded && { badge: badge(record.connectioncount) }),
+    },
     classes: record.recordid === state.root ? 'record root' : 'record',
   };
 }
@@ -233,7 +333,15 @@ function groupElement(group) {
   const shown = group.shown > 0 ? ` · ${number.format(group.shown)} shown` : '';
   return {
     group: 'nodes',
-    data: { id: group.id, label: `${group.label}\n${plural(group.count, 'connection')}${shown}`, colour: groupStyle.colour, shape: groupStyle.shape, ring: state.records.get(group.owner).ring + 1, treeParent: recordNodeId(group.owner), badge: badge(group.count) },
+    data: {
+      id: group.id,
+      label: `${group.label}\n${plural(group.count, 'connection')}${shown}`,
+      colour: groupStyle.colour,
+      shape: groupStyle.shape,
+      ring: state.records.get(group.owner).ring + 1,
+      treeParent: recordNodeId(group.owner),
+      badge: badge(group.count),
+    },
     classes: 'group',
   };
 }
@@ -241,14 +349,27 @@ function groupElement(group) {
 function edgeElement(edge) {
   const kind = edgeState(edge);
   const instant = state.filters.activeon ? new Date(state.filters.activeon).toISOString() : today();
-  const note = kind === 'inactive' ? 'inactive' : kind === 'out-of-date' ? (edge.effectiveend && edge.effectiveend < instant ? 'ended' : 'not started') : '';
+  const note =
+    kind === 'inactive'
+      ? 'inactive'
+      : kind === 'out-of-date'
+        ? edge.effectiveend && edge.effectiveend < instant
+          ? 'ended'
+          : 'not started'
+        : '';
   return {
     group: 'edges',
     data: {
-      id: `c-${connectionKey(edge)}`, source: edge.drawnFrom, target: recordNodeId(edge.record2id),
-      sourceRole: edge.record1rolename ?? '', targetRole: edge.record2rolename ?? '', note,
+      id: `c-${connectionKey(edge)}`,
+      source: edge.drawnFrom,
+      target: recordNodeId(edge.record2id),
+      sourceRole: edge.record1rolename ?? '',
+      targetRole: edge.record2rolename ?? '',
+      note,
     },
-    classes: ['connection', kind === 'current' ? '' : kind, edge.drawnFrom.startsWith('g-') ? 'via-group' : ''].filter(Boolean).join(' '),
+    classes: ['connection', kind === 'current' ? '' : kind, edge.drawnFrom.startsWith('g-') ? 'via-group' : '']
+      .filter(Boolean)
+      .join(' '),
   };
 }
 
@@ -269,7 +390,11 @@ function draw() {
       if (existing.nonempty()) existing.data(element.data);
       else {
         cy.add(element);
-        cy.add({ group: 'edges', data: { id: `l-${group.id}`, source: recordNodeId(group.owner), target: group.id, note: '' }, classes: 'group-link' });
+        cy.add({
+          group: 'edges',
+          data: { id: `l-${group.id}`, source: recordNodeId(group.owner), target: group.id, note: '' },
+          classes: 'group-link',
+        });
       }
     }
     for (const edge of state.connections.values()) {
@@ -298,7 +423,8 @@ function radialPositions() {
     if (!children.has(parent)) children.set(parent, []);
     children.get(parent).push(node.id());
   }
-  for (const list of children.values()) list.sort((a, b) => cy.getElementById(a).data('label').localeCompare(cy.getElementById(b).data('label')));
+  for (const list of children.values())
+    list.sort((a, b) => cy.getElementById(a).data('label').localeCompare(cy.getElementById(b).data('label')));
   const weight = new Map();
   const weigh = (id) => {
     const own = (children.get(id) ?? []).reduce((sum, child) => sum + weigh(child), 0);
@@ -318,7 +444,8 @@ function radialPositions() {
   };
   walk(rootId);
   const radius = [0];
-  for (let depth = 1; depth < depthCount.length; depth++) radius[depth] = Math.max(radius[depth - 1] + 210, (depthCount[depth] * 64) / (2 * Math.PI));
+  for (let depth = 1; depth < depthCount.length; depth++)
+    radius[depth] = Math.max(radius[depth - 1] + 210, (depthCount[depth] * 64) / (2 * Math.PI));
   const positions = new Map([[rootId, { x: 0, y: 0 }]]);
   const place = (id, from, to) => {
     let start = from;
@@ -337,7 +464,13 @@ function radialPositions() {
 
 function layout() {
   const positions = radialPositions();
-  cy.layout({ name: 'preset', positions: (node) => positions.get(node.id()) ?? { x: 0, y: 0 }, animate: false, fit: true, padding: 40 }).run();
+  cy.layout({
+    name: 'preset',
+    positions: (node) => positions.get(node.id()) ?? { x: 0, y: 0 },
+    animate: false,
+    fit: true,
+    padding: 40,
+  }).run();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -354,7 +487,13 @@ function addGraph(graph, owner, from) {
       state.capped = true;
       continue;
     }
-    const record = { ...node, depth: ownerRecord.depth + 1, ring: from.startsWith('g-') ? ownerRecord.ring + 2 : ownerRecord.ring + 1, parent: from, expanded: false };
+    const record = {
+      ...node,
+      depth: ownerRecord.depth + 1,
+      ring: from.startsWith('g-') ? ownerRecord.ring + 2 : ownerRecord.ring + 1,
+      parent: from,
+      expanded: false,
+    };
     state.records.set(node.recordid, record);
     fresh.push(record);
   }
@@ -404,7 +543,12 @@ async function loadRoot() {
   select(null);
   renderCharts(undefined);
   if (!GUID.test(state.root)) {
-    setStatus(state.root ? `"${state.root}" is not a record ID (a GUID).` : 'Enter or paste a record ID to see its connections.', !!state.root);
+    setStatus(
+      state.root
+        ? `"${state.root}" is not a record ID (a GUID).`
+        : 'Enter or paste a record ID to see its connections.',
+      !!state.root,
+    );
     draw();
     return;
   }
@@ -424,11 +568,15 @@ function describeRoot() {
   const who = `${recordLabel(root)} (${typeName(root.objecttypecode)})`;
   if (root.grouped) {
     const groups = [...state.groups.values()].filter((group) => group.owner === root.recordid);
-    setStatus(`${who} has ${plural(root.connectioncount, 'connection')}: too many to draw one by one, so they are grouped by ${state.groupBy === 'role' ? 'role' : 'record type'} (${plural(groups.length, 'group')}). Select a group to draw its first ${PAGE}.`);
+    setStatus(
+      `${who} has ${plural(root.connectioncount, 'connection')}: too many to draw one by one, so they are grouped by ${state.groupBy === 'role' ? 'role' : 'record type'} (${plural(groups.length, 'group')}). Select a group to draw its first ${PAGE}.`,
+    );
   } else if (root.connectioncount === 0) {
     setStatus(`${who}: no connections you can read${hasFilters() ? ' with these filters' : ''}.`);
   } else {
-    setStatus(`${who}: ${plural(root.connectioncount, 'connection')}${hasFilters() ? ' with these filters' : ''}. Select a record to see its connections.`);
+    setStatus(
+      `${who}: ${plural(root.connectioncount, 'connection')}${hasFilters() ? ' with these filters' : ''}. Select a record to see its connections.`,
+    );
   }
 }
 
@@ -443,17 +591,26 @@ async function expandRecord(recordId) {
   }
   setStatus(`Loading the connections of ${recordLabel(record)}…`);
   const { self, graph } = await firstPage(recordId);
-  Object.assign(record, { expanded: true, hasmore: self.hasmore, connectioncount: self.connectioncount, nextLink: self.nextLink });
+  Object.assign(record, {
+    expanded: true,
+    hasmore: self.hasmore,
+    connectioncount: self.connectioncount,
+    nextLink: self.nextLink,
+  });
   if (!record.name && self.name) record.name = self.name;
   if (self.hasmore) {
     await groupRecord(recordId);
     draw();
-    setStatus(`${recordLabel(record)} has ${plural(record.connectioncount, 'connection')}: grouped by ${state.groupBy === 'role' ? 'role' : 'record type'}.`);
+    setStatus(
+      `${recordLabel(record)} has ${plural(record.connectioncount, 'connection')}: grouped by ${state.groupBy === 'role' ? 'role' : 'record type'}.`,
+    );
     return;
   }
   const { fresh, added } = graph ? addGraph(graph, recordId, recordNodeId(recordId)) : { fresh: [], added: 0 };
   draw();
-  setStatus(`${recordLabel(record)}: ${plural(added, 'more connection')} and ${plural(fresh.length, 'more record')} drawn${state.capped ? ` (at most ${MAX_DRAWN} records are drawn: use the filters or the table)` : ''}.`);
+  setStatus(
+    `${recordLabel(record)}: ${plural(added, 'more connection')} and ${plural(fresh.length, 'more record')} drawn${state.capped ? ` (at most ${MAX_DRAWN} records are drawn: use the filters or the table)` : ''}.`,
+  );
 }
 
 /** Counts a record's connections with extra filters, with the API's count=true (one row read plus the count). */
@@ -470,7 +627,11 @@ const rolesCache = new Map();
 
 /** The roles a record plays (GET /records/{id}/roles), asked once per load of the page's centre record. */
 function rolesOf(recordId) {
-  if (!rolesCache.has(recordId)) rolesCache.set(recordId, api(`/records/${recordId}/roles`).then((answer) => answer.value));
+  if (!rolesCache.has(recordId))
+    rolesCache.set(
+      recordId,
+      api(`/records/${recordId}/roles`).then((answer) => answer.value),
+    );
   return rolesCache.get(recordId);
 }
 
@@ -479,8 +640,20 @@ async function countsByType(recordId, codes) {
   const key = `${recordId}?${filterParams(recordId === state.root)}&${codes?.join(',') ?? '*'}`;
   if (!typeCountCache.has(key)) {
     const wanted = codes ?? [...state.types.keys()];
-    const fixed = recordId === state.root && state.filters.othertypecode ? wanted.filter((code) => String(code) === state.filters.othertypecode || state.types.get(code) === state.filters.othertypecode) : wanted;
-    typeCountCache.set(key, mapLimited(fixed, CONCURRENCY, async (code) => ({ code, count: await countWith(recordId, { othertypecode: String(code) }) })));
+    const fixed =
+      recordId === state.root && state.filters.othertypecode
+        ? wanted.filter(
+            (code) =>
+              String(code) === state.filters.othertypecode || state.types.get(code) === state.filters.othertypecode,
+          )
+        : wanted;
+    typeCountCache.set(
+      key,
+      mapLimited(fixed, CONCURRENCY, async (code) => ({
+        code,
+        count: await countWith(recordId, { othertypecode: String(code) }),
+      })),
+    );
   }
   return (await typeCountCache.get(key)).filter((entry) => entry.count > 0).sort((a, b) => b.count - a.count);
 }
@@ -494,28 +667,54 @@ async function groupRecord(recordId) {
     const roles = await rolesOf(recordId);
     const onlyRole = first ? state.filters.roleid : '';
     const wanted = roles.filter((role) => !onlyRole || role.connectionroleid === onlyRole);
-    const plain = first ? !state.filters.statecode && !state.filters.activeon && !state.filters.othertypecode : !state.filters.statecode && !state.filters.activeon;
-    const counts = plain ? wanted.map((role) => role.count) : await mapLimited(wanted, CONCURRENCY, (role) => countWith(recordId, { roleid: role.connectionroleid }));
+    const plain = first
+      ? !state.filters.statecode && !state.filters.activeon && !state.filters.othertypecode
+      : !state.filters.statecode && !state.filters.activeon;
+    const counts = plain
+      ? wanted.map((role) => role.count)
+      : await mapLimited(wanted, CONCURRENCY, (role) => countWith(recordId, { roleid: role.connectionroleid }));
     wanted.forEach((role, index) => {
-      if (counts[index] > 0) addGroup(recordId, 'role', role.connectionroleid, role.name ?? `Role ${shortId(role.connectionroleid)}`, counts[index], true);
+      if (counts[index] > 0)
+        addGroup(
+          recordId,
+          'role',
+          role.connectionroleid,
+          role.name ?? `Role ${shortId(role.connectionroleid)}`,
+          counts[index],
+          true,
+        );
     });
     const rest = record.connectioncount - counts.reduce((sum, count) => sum + count, 0);
     if (rest > 0 && !onlyRole) addGroup(recordId, 'role', 'none', 'No role', rest, false);
   } else {
-    for (const { code, count } of await countsByType(recordId)) addGroup(recordId, 'type', String(code), typeName(code), count, true);
+    for (const { code, count } of await countsByType(recordId))
+      addGroup(recordId, 'type', String(code), typeName(code), count, true);
   }
 }
 
 function addGroup(owner, kind, value, label, count, expandable) {
   const id = `g-${owner}-${kind}-${value}`;
-  state.groups.set(id, { id, owner, kind, value, label, count, shown: 0, loaded: false, nextLink: undefined, expandable });
+  state.groups.set(id, {
+    id,
+    owner,
+    kind,
+    value,
+    label,
+    count,
+    shown: 0,
+    loaded: false,
+    nextLink: undefined,
+    expandable,
+  });
 }
 
 /** Draws a group's first page of connections, or its next page. */
 async function expandGroup(groupId) {
   const group = state.groups.get(groupId);
   if (!group.expandable) {
-    setStatus(`Connections without a role cannot be picked out by a filter: group by record type to browse them, or use the API.`);
+    setStatus(
+      `Connections without a role cannot be picked out by a filter: group by record type to browse them, or use the API.`,
+    );
     return;
   }
   if (group.loaded) {
@@ -529,11 +728,15 @@ async function expandGroup(groupId) {
   const { added } = addGraph(graph, group.owner, groupId);
   Object.assign(group, { loaded: true, shown: group.shown + added, nextLink: graph.nodes[0].nextLink });
   draw();
-  setStatus(`${group.label}: ${number.format(group.shown)} of ${plural(group.count, 'connection')} drawn${group.nextLink ? `; select the group again for ${PAGE} more` : ''}.`);
+  setStatus(
+    `${group.label}: ${number.format(group.shown)} of ${plural(group.count, 'connection')} drawn${group.nextLink ? `; select the group again for ${PAGE} more` : ''}.`,
+  );
 }
 
 async function roleNames() {
-  state.roleNames ??= api('/connectionroles?top=1000').then((page) => new Map(page.value.map((role) => [role.connectionroleid, role.name])));
+  state.roleNames ??= api('/connectionroles?top=1000').then(
+    (page) => new Map(page.value.map((role) => [role.connectionroleid, role.name])),
+  );
   return state.roleNames;
 }
 
@@ -549,11 +752,19 @@ async function loadMore(target) {
   url.searchParams.set('top', String(PAGE));
   const [page, names] = await Promise.all([api(url.toString()), roleNames()]);
   const nodes = page.value.map((half) => ({
-    recordid: half.record2id, objecttypecode: half.record2objecttypecode, objecttypename: half.record2objecttypename, name: half.record2name,
-    depth: ownerRecord.depth + 1, expanded: false, hasmore: false,
+    recordid: half.record2id,
+    objecttypecode: half.record2objecttypecode,
+    objecttypename: half.record2objecttypename,
+    name: half.record2name,
+    depth: ownerRecord.depth + 1,
+    expanded: false,
+    hasmore: false,
   }));
   const edges = page.value.map((half) => ({
-    ...half, record1rolename: names.get(half.record1roleid) ?? null, record2rolename: names.get(half.record2roleid) ?? null, depth: ownerRecord.depth + 1,
+    ...half,
+    record1rolename: names.get(half.record1roleid) ?? null,
+    record2rolename: names.get(half.record2roleid) ?? null,
+    depth: ownerRecord.depth + 1,
   }));
   const { fresh, added } = addGraph({ nodes, edges }, owner, target.id ?? recordNodeId(owner));
   // Counts for the badges of the records just added, with the filters of their next hop.
@@ -597,7 +808,9 @@ function describe(elementId) {
     return `Group ${group.label}, ${plural(group.count, 'connection')}, ${number.format(group.shown)} shown.`;
   }
   const edge = state.connections.get(elementId.slice(2));
-  return edge ? `Connection from ${edge.record1name ?? shortId(edge.record1id)} to ${edge.record2name ?? shortId(edge.record2id)}.` : '';
+  return edge
+    ? `Connection from ${edge.record1name ?? shortId(edge.record1id)} to ${edge.record2name ?? shortId(edge.record2id)}.`
+    : '';
 }
 
 /** Selecting a record or group also expands it (a click or Enter): one action, one more hop. */
@@ -610,7 +823,10 @@ async function activate(elementId, expand) {
 }
 
 function navigationOrder() {
-  return cy.nodes().sort((a, b) => (a.data('ring') - b.data('ring')) || a.data('label').localeCompare(b.data('label'))).map((node) => node.id());
+  return cy
+    .nodes()
+    .sort((a, b) => a.data('ring') - b.data('ring') || a.data('label').localeCompare(b.data('label')))
+    .map((node) => node.id());
 }
 
 function onGraphKey(event) {
@@ -619,22 +835,44 @@ function onGraphKey(event) {
   const index = selected ? order.indexOf(selected) : -1;
   let next;
   switch (event.key) {
-    case 'ArrowRight': case 'ArrowDown': next = order[(index + 1) % order.length]; break;
-    case 'ArrowLeft': case 'ArrowUp': next = order[(index - 1 + order.length) % order.length]; break;
-    case 'Home': next = order[0]; break;
-    case 'End': next = order[order.length - 1]; break;
-    case 'Enter': case ' ':
+    case 'ArrowRight':
+    case 'ArrowDown':
+      next = order[(index + 1) % order.length];
+      break;
+    case 'ArrowLeft':
+    case 'ArrowUp':
+      next = order[(index - 1 + order.length) % order.length];
+      break;
+    case 'Home':
+      next = order[0];
+      break;
+    case 'End':
+      next = order[order.length - 1];
+      break;
+    case 'Enter':
+    case ' ':
       if (selected && !selected.startsWith('c-')) queue(() => activate(selected, true));
       event.preventDefault();
       return;
-    case 'Escape': select(null); event.preventDefault(); return;
-    default: return;
+    case 'Escape':
+      select(null);
+      event.preventDefault();
+      return;
+    default:
+      return;
   }
   event.preventDefault();
   select(next);
 }
 
-const fieldRows = (pairs) => h('dl', {}, pairs.filter(([, value]) => value !== undefined).flatMap(([name, value]) => [h('dt', {}, name), h('dd', {}, value ?? '—')]));
+const fieldRows = (pairs) =>
+  h(
+    'dl',
+    {},
+    pairs
+      .filter(([, value]) => value !== undefined)
+      .flatMap(([name, value]) => [h('dt', {}, name), h('dd', {}, value ?? '—')]),
+  );
 
 function renderDetails(elementId) {
   const body = $('details-body');
@@ -652,7 +890,10 @@ function renderRecordDetails(body, record) {
   body.append(
     h('h3', {}, recordLabel(record)),
     fieldRows([
-      ['Type', `${typeName(record.objecttypecode)}${record.objecttypecode === null ? '' : ` (${record.objecttypecode})`}`],
+      [
+        'Type',
+        `${typeName(record.objecttypecode)}${record.objecttypecode === null ? '' : ` (${record.objecttypecode})`}`,
+      ],
       ['Record ID', record.recordid],
       ['Hops from the centre', String(record.depth)],
       ['Connections', record.connectioncount === undefined ? 'not counted' : number.format(record.connectioncount)],
@@ -660,16 +901,51 @@ function renderRecordDetails(body, record) {
     ]),
   );
   const actions = h('div', { class: 'actions' });
-  if (!record.expanded) actions.append(h('button', { type: 'button', onclick: () => queue(() => activate(recordNodeId(record.recordid), true)) }, 'Expand'));
-  else if (record.hasmore && !record.grouped && record.nextLink) actions.append(h('button', { type: 'button', onclick: () => queue(() => activate(recordNodeId(record.recordid), true)) }, `Load ${PAGE} more`));
-  if (record.recordid !== state.root) actions.append(h('button', { type: 'button', onclick: () => navigate(record.recordid) }, 'Centre on this record'));
+  if (!record.expanded)
+    actions.append(
+      h(
+        'button',
+        { type: 'button', onclick: () => queue(() => activate(recordNodeId(record.recordid), true)) },
+        'Expand',
+      ),
+    );
+  else if (record.hasmore && !record.grouped && record.nextLink)
+    actions.append(
+      h(
+        'button',
+        { type: 'button', onclick: () => queue(() => activate(recordNodeId(record.recordid), true)) },
+        `Load ${PAGE} more`,
+      ),
+    );
+  if (record.recordid !== state.root)
+    actions.append(h('button', { type: 'button', onclick: () => navigate(record.recordid) }, 'Centre on this record'));
   body.append(actions);
-  const drawn = [...state.connections.values()].filter((edge) => edge.record1id === record.recordid || edge.record2id === record.recordid);
+  const drawn = [...state.connections.values()].filter(
+    (edge) => edge.record1id === record.recordid || edge.record2id === record.recordid,
+  );
   if (drawn.length > 0) {
-    body.append(h('h3', {}, `Connections drawn (${drawn.length})`), h('ul', {}, drawn.map((edge) => {
-      const other = edge.record1id === record.recordid ? { id: edge.record2id, name: edge.record2name } : { id: edge.record1id, name: edge.record1name };
-      return h('li', {}, h('button', { type: 'button', class: 'link', onclick: () => select(`c-${connectionKey(edge)}`) }, `${other.name ?? shortId(other.id)}${edge.statecode === 1 ? ' (inactive)' : ''}`));
-    })));
+    body.append(
+      h('h3', {}, `Connections drawn (${drawn.length})`),
+      h(
+        'ul',
+        {},
+        drawn.map((edge) => {
+          const other =
+            edge.record1id === record.recordid
+              ? { id: edge.record2id, name: edge.record2name }
+              : { id: edge.record1id, name: edge.record1name };
+          return h(
+            'li',
+            {},
+            h(
+              'button',
+              { type: 'button', class: 'link', onclick: () => select(`c-${connectionKey(edge)}`) },
+              `${other.name ?? shortId(other.id)}${edge.statecode === 1 ? ' (inactive)' : ''}`,
+            ),
+          );
+        }),
+      ),
+    );
   }
 }
 
@@ -686,9 +962,18 @@ function renderGroupDetails(body, group) {
   );
   const actions = h('div', { class: 'actions' });
   if (group.expandable && (!group.loaded || group.nextLink)) {
-    actions.append(h('button', { type: 'button', onclick: () => queue(() => activate(group.id, true)) }, group.loaded ? `Load ${PAGE} more` : `Draw the first ${PAGE}`));
+    actions.append(
+      h(
+        'button',
+        { type: 'button', onclick: () => queue(() => activate(group.id, true)) },
+        group.loaded ? `Load ${PAGE} more` : `Draw the first ${PAGE}`,
+      ),
+    );
   }
-  if (!group.expandable) body.append(h('p', {}, 'Connections without a role cannot be picked out by a filter: group by record type to browse them.'));
+  if (!group.expandable)
+    body.append(
+      h('p', {}, 'Connections without a role cannot be picked out by a filter: group by record type to browse them.'),
+    );
   body.append(actions);
 }
 
@@ -706,7 +991,10 @@ function renderConnectionDetails(body, edge) {
       ['Description', edge.description],
       ['Starting', dateOnly(edge.effectivestart) || 'open'],
       ['Ending', dateOnly(edge.effectiveend) || 'open'],
-      ['Status', `${states[edge.statecode] ?? edge.statecode}${edgeState(edge) === 'out-of-date' ? ' (not in effect on the date)' : ''}`],
+      [
+        'Status',
+        `${states[edge.statecode] ?? edge.statecode}${edgeState(edge) === 'out-of-date' ? ' (not in effect on the date)' : ''}`,
+      ],
       ['Owner', edge.ownerid],
       ['Created', `${edge.createdon.slice(0, 16).replace('T', ' ')} by ${shortId(edge.createdby)}`],
       ['Modified', `${edge.modifiedon.slice(0, 16).replace('T', ' ')} by ${shortId(edge.modifiedby)}`],
@@ -720,25 +1008,80 @@ function renderConnectionDetails(body, edge) {
   body.append(h('h3', {}, 'Shared with'), shares);
   api(`/records/${edge.record1id}/connections/${edge.connectionid}/access`).then(
     (answer) => {
-      shares.replaceChildren(answer.value.length === 0
-        ? h('p', {}, 'Nobody: only its owner and administrators can see it.')
-        : h('ul', {}, answer.value.map((share) => h('li', { dataset: { principal: share.principalid } }, `${share.principaltype} ${share.principalid}: ${share.accessrights}`))));
+      shares.replaceChildren(
+        answer.value.length === 0
+          ? h('p', {}, 'Nobody: only its owner and administrators can see it.')
+          : h(
+              'ul',
+              {},
+              answer.value.map((share) =>
+                h(
+                  'li',
+                  { dataset: { principal: share.principalid } },
+                  `${share.principaltype} ${share.principalid}: ${share.accessrights}`,
+                ),
+              ),
+            ),
+      );
     },
-    (error) => shares.replaceChildren(h('p', {}, error.status === 404 || error.status === 403 ? 'You may not read its shares.' : error.message)),
+    (error) =>
+      shares.replaceChildren(
+        h('p', {}, error.status === 404 || error.status === 403 ? 'You may not read its shares.' : error.message),
+      ),
   );
   const history = h('div', { id: 'details-history' }, h('p', {}, 'Loading its history…'));
   body.append(h('h3', {}, 'History'), history);
   api(`/records/${edge.record1id}/connections/${edge.connectionid}/audit?top=20`).then(
-    (answer) => history.replaceChildren(h('ol', { class: 'history' }, answer.value.map((record) => h('li', { dataset: { version: String(record.versionnumber) } },
-      h('strong', {}, record.operation), ` v${record.versionnumber}, ${record.createdon.slice(0, 16).replace('T', ' ')} by ${shortId(record.userid)}`,
-      record.changes.length === 0 ? null : h('ul', {}, record.changes.map((change) =>
-        h('li', {}, `${change.attribute}: ${change.oldvalue ?? '—'} → ${change.newvalue ?? '—'}`))))))),
-    (error) => history.replaceChildren(h('p', {}, error.status === 404 || error.status === 403 ? 'You may not read its history.' : error.message)),
+    (answer) =>
+      history.replaceChildren(
+        h(
+          'ol',
+          { class: 'history' },
+          answer.value.map((record) =>
+            h(
+              'li',
+              { dataset: { version: String(record.versionnumber) } },
+              h('strong', {}, record.operation),
+              ` v${record.versionnumber}, ${record.createdon.slice(0, 16).replace('T', ' ')} by ${shortId(record.userid)}`,
+              record.changes.length === 0
+                ? null
+                : h(
+                    'ul',
+                    {},
+                    record.changes.map((change) =>
+                      h('li', {}, `${change.attribute}: ${change.oldvalue ?? '—'} → ${change.newvalue ?? '—'}`),
+                    ),
+                  ),
+            ),
+          ),
+        ),
+      ),
+    (error) =>
+      history.replaceChildren(
+        h('p', {}, error.status === 404 || error.status === 403 ? 'You may not read its history.' : error.message),
+      ),
   );
   const other = edge.record2id;
-  body.append(h('div', { class: 'actions' },
-    state.records.get(other) && !state.records.get(other).expanded ? h('button', { type: 'button', onclick: () => queue(() => activate(recordNodeId(other), true)) }, `Expand ${edge.record2name ?? 'the other record'}`) : null,
-    other !== state.root ? h('button', { type: 'button', onclick: () => navigate(other) }, `Centre on ${edge.record2name ?? 'the other record'}`) : null));
+  body.append(
+    h(
+      'div',
+      { class: 'actions' },
+      state.records.get(other) && !state.records.get(other).expanded
+        ? h(
+            'button',
+            { type: 'button', onclick: () => queue(() => activate(recordNodeId(other), true)) },
+            `Expand ${edge.record2name ?? 'the other record'}`,
+          )
+        : null,
+      other !== state.root
+        ? h(
+            'button',
+            { type: 'button', onclick: () => navigate(other) },
+            `Centre on ${edge.record2name ?? 'the other record'}`,
+          )
+        : null,
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -749,45 +1092,101 @@ function recordCell(id, name, typeCode) {
 }
 
 function renderTable() {
-  const rows = [...state.connections.values()].sort((a, b) => a.depth - b.depth || (a.record2name ?? '').localeCompare(b.record2name ?? ''));
-  $('table-caption').textContent = `${plural(state.records.size, 'record')}, ${plural(rows.length, 'connection')} drawn${state.groups.size ? `, ${plural(state.groups.size, 'group')}` : ''}`;
-  $('connections-table').tBodies[0].replaceChildren(...rows.map((edge) => {
-    const kind = edgeState(edge);
-    const other = state.records.get(edge.record2id);
-    return h('tr', { class: kind, dataset: { connection: connectionKey(edge) } },
-      recordCell(edge.record1id, edge.record1name, edge.record1objecttypecode),
-      h('td', {}, edge.record1rolename ?? '—'),
-      recordCell(edge.record2id, edge.record2name, edge.record2objecttypecode),
-      h('td', {}, edge.record2rolename ?? '—'),
-      h('td', {}, kind === 'current' ? 'Active' : kind === 'inactive' ? 'Inactive' : 'Active, not in effect'),
-      h('td', {}, dateOnly(edge.effectivestart) || 'open'),
-      h('td', {}, dateOnly(edge.effectiveend) || 'open'),
-      h('td', {}, String(edge.depth)),
-      h('td', {}, h('button', { type: 'button', onclick: () => select(`c-${connectionKey(edge)}`) }, 'Details'),
-        other && !other.expanded ? [' ', h('button', { type: 'button', onclick: () => queue(() => activate(recordNodeId(edge.record2id), true)) }, `Expand (${number.format(other.connectioncount ?? 0)})`)] : null));
-  }));
+  const rows = [...state.connections.values()].sort(
+    (a, b) => a.depth - b.depth || (a.record2name ?? '').localeCompare(b.record2name ?? ''),
+  );
+  $('table-caption').textContent =
+    `${plural(state.records.size, 'record')}, ${plural(rows.length, 'connection')} drawn${state.groups.size ? `, ${plural(state.groups.size, 'group')}` : ''}`;
+  $('connections-table').tBodies[0].replaceChildren(
+    ...rows.map((edge) => {
+      const kind = edgeState(edge);
+      const other = state.records.get(edge.record2id);
+      return h(
+        'tr',
+        { class: kind, dataset: { connection: connectionKey(edge) } },
+        recordCell(edge.record1id, edge.record1name, edge.record1objecttypecode),
+        h('td', {}, edge.record1rolename ?? '—'),
+        recordCell(edge.record2id, edge.record2name, edge.record2objecttypecode),
+        h('td', {}, edge.record2rolename ?? '—'),
+        h('td', {}, kind === 'current' ? 'Active' : kind === 'inactive' ? 'Inactive' : 'Active, not in effect'),
+        h('td', {}, dateOnly(edge.effectivestart) || 'open'),
+        h('td', {}, dateOnly(edge.effectiveend) || 'open'),
+        h('td', {}, String(edge.depth)),
+        h(
+          'td',
+          {},
+          h('button', { type: 'button', onclick: () => select(`c-${connectionKey(edge)}`) }, 'Details'),
+          other && !other.expanded
+            ? [
+                ' ',
+                h(
+                  'button',
+                  { type: 'button', onclick: () => queue(() => activate(recordNodeId(edge.record2id), true)) },
+                  `Expand (${number.format(other.connectioncount ?? 0)})`,
+                ),
+              ]
+            : null,
+        ),
+      );
+    }),
+  );
   const groups = [...state.groups.values()];
   $('groups-table').hidden = groups.length === 0;
-  $('groups-table').tBodies[0].replaceChildren(...groups.map((group) => h('tr', { dataset: { group: group.id } },
-    h('td', {}, recordLabel(state.records.get(group.owner))),
-    h('td', {}, `${group.kind === 'role' ? 'Role' : 'Type'}: ${group.label}`),
-    h('td', {}, number.format(group.count)),
-    h('td', {}, number.format(group.shown)),
-    h('td', {}, group.expandable && (!group.loaded || group.nextLink) ? h('button', { type: 'button', onclick: () => queue(() => activate(group.id, true)) }, group.loaded ? `Load ${PAGE} more` : `Draw the first ${PAGE}`) : ''))));
+  $('groups-table').tBodies[0].replaceChildren(
+    ...groups.map((group) =>
+      h(
+        'tr',
+        { dataset: { group: group.id } },
+        h('td', {}, recordLabel(state.records.get(group.owner))),
+        h('td', {}, `${group.kind === 'role' ? 'Role' : 'Type'}: ${group.label}`),
+        h('td', {}, number.format(group.count)),
+        h('td', {}, number.format(group.shown)),
+        h(
+          'td',
+          {},
+          group.expandable && (!group.loaded || group.nextLink)
+            ? h(
+                'button',
+                { type: 'button', onclick: () => queue(() => activate(group.id, true)) },
+                group.loaded ? `Load ${PAGE} more` : `Draw the first ${PAGE}`,
+              )
+            : '',
+        ),
+      ),
+    ),
+  );
 }
 
 function bars(list, entries, options) {
   const max = Math.max(1, ...entries.map((entry) => entry.count));
-  list.replaceChildren(...(entries.length === 0 ? [h('li', {}, h('span', { class: 'empty' }, options.empty))] : entries.map((entry) => {
-    const fill = h('span', { class: 'bar-fill' });
-    fill.style.width = `${(100 * entry.count) / max}%`;
-    if (entry.colour) fill.style.background = entry.colour;
-    const label = options.onPick
-      ? h('button', { type: 'button', class: 'bar-label', title: `Filter by ${entry.label}`, onclick: () => options.onPick(entry) }, entry.label)
-      : h('span', { class: 'bar-label' }, entry.label);
-    return h('li', { dataset: { key: entry.key, count: String(entry.count) }, 'aria-label': `${entry.label}: ${entry.count}` },
-      label, h('span', { class: 'bar-track', 'aria-hidden': 'true' }, fill), h('span', { class: 'bar-value' }, number.format(entry.count)));
-  })));
+  list.replaceChildren(
+    ...(entries.length === 0
+      ? [h('li', {}, h('span', { class: 'empty' }, options.empty))]
+      : entries.map((entry) => {
+          const fill = h('span', { class: 'bar-fill' });
+          fill.style.width = `${(100 * entry.count) / max}%`;
+          if (entry.colour) fill.style.background = entry.colour;
+          const label = options.onPick
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'bar-label',
+                  title: `Filter by ${entry.label}`,
+                  onclick: () => options.onPick(entry),
+                },
+                entry.label,
+              )
+            : h('span', { class: 'bar-label' }, entry.label);
+          return h(
+            'li',
+            { dataset: { key: entry.key, count: String(entry.count) }, 'aria-label': `${entry.label}: ${entry.count}` },
+            label,
+            h('span', { class: 'bar-track', 'aria-hidden': 'true' }, fill),
+            h('span', { class: 'bar-value' }, number.format(entry.count)),
+          );
+        })),
+  );
 }
 
 function renderCharts(charts) {
@@ -796,8 +1195,14 @@ function renderCharts(charts) {
     $('chart-types').replaceChildren();
     return;
   }
-  bars($('chart-roles'), charts.roles, { empty: 'It plays no role in the connections you can read.', onPick: (entry) => setFilter('roleid', entry.key) });
-  bars($('chart-types'), charts.types, { empty: 'No connections with these filters.', onPick: (entry) => setFilter('othertypecode', entry.key) });
+  bars($('chart-roles'), charts.roles, {
+    empty: 'It plays no role in the connections you can read.',
+    onPick: (entry) => setFilter('roleid', entry.key),
+  });
+  bars($('chart-types'), charts.types, {
+    empty: 'No connections with these filters.',
+    onPick: (entry) => setFilter('othertypecode', entry.key),
+  });
 }
 
 /** The charts: roles the record plays (/records/{id}/roles) and its connections by other type (count=true). */
@@ -805,11 +1210,30 @@ async function loadCharts() {
   const root = state.records.get(state.root);
   const roles = rolesOf(state.root);
   // With all of its connections loaded, their types are all the types there are; otherwise ask for every type.
-  const seen = root.grouped ? undefined : [...new Set([...state.connections.values()].filter((edge) => edge.record1id === state.root).map((edge) => edge.record2objecttypecode))];
+  const seen = root.grouped
+    ? undefined
+    : [
+        ...new Set(
+          [...state.connections.values()]
+            .filter((edge) => edge.record1id === state.root)
+            .map((edge) => edge.record2objecttypecode),
+        ),
+      ];
   const types = seen && seen.length === 0 ? [] : await countsByType(state.root, seen);
   renderCharts({
-    roles: (await roles).map((role) => ({ key: role.connectionroleid, label: role.name ?? shortId(role.connectionroleid), count: role.count })).sort((a, b) => b.count - a.count),
-    types: types.map(({ code, count }) => ({ key: typeName(code), label: typeName(code), count, colour: styleOfType(code).colour })),
+    roles: (await roles)
+      .map((role) => ({
+        key: role.connectionroleid,
+        label: role.name ?? shortId(role.connectionroleid),
+        count: role.count,
+      }))
+      .sort((a, b) => b.count - a.count),
+    types: types.map(({ code, count }) => ({
+      key: typeName(code),
+      label: typeName(code),
+      count,
+      colour: styleOfType(code).colour,
+    })),
   });
 }
 
@@ -817,18 +1241,27 @@ async function loadRoleFilter() {
   const select = $('filter-role');
   const roles = await rolesOf(state.root);
   const wanted = state.filters.roleid;
-  select.replaceChildren(h('option', { value: '' }, 'Any role'), ...roles.map((role) => h('option', { value: role.connectionroleid }, `${role.name ?? shortId(role.connectionroleid)} (${role.count})`)));
-  if (wanted && !roles.some((role) => role.connectionroleid === wanted)) select.append(h('option', { value: wanted }, `Role ${shortId(wanted)}`));
+  select.replaceChildren(
+    h('option', { value: '' }, 'Any role'),
+    ...roles.map((role) =>
+      h('option', { value: role.connectionroleid }, `${role.name ?? shortId(role.connectionroleid)} (${role.count})`),
+    ),
+  );
+  if (wanted && !roles.some((role) => role.connectionroleid === wanted))
+    select.append(h('option', { value: wanted }, `Role ${shortId(wanted)}`));
   select.value = wanted;
 }
 
 function renderLegend() {
   const known = Object.keys(typeStyles).map(Number);
-  $('legend-types').replaceChildren(...known.map((code) => {
-    const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
-    swatch.style.background = styleOfType(code).colour;
-    return h('li', {}, swatch, `${typeName(code)} (${styleOfType(code).shape.replace('round-', '')})`);
-  }), h('li', {}, h('span', { class: 'swatch', 'aria-hidden': 'true' }), 'other types'));
+  $('legend-types').replaceChildren(
+    ...known.map((code) => {
+      const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+      swatch.style.background = styleOfType(code).colour;
+      return h('li', {}, swatch, `${typeName(code)} (${styleOfType(code).shape.replace('round-', '')})`);
+    }),
+    h('li', {}, h('span', { class: 'swatch', 'aria-hidden': 'true' }), 'other types'),
+  );
   const other = $('legend-types').lastElementChild.firstElementChild;
   other.style.background = styleOfType(10000).colour;
 }
@@ -873,13 +1306,23 @@ let running = 0;
 function queue(task) {
   running++;
   document.body.dataset.state = 'loading';
-  pending = pending.then(task).catch((error) => {
-    setStatus(error.status === 401 ? (mode === 'local' ? 'The caller is not valid: pick one above.' : 'Sign in to see connections.') : `Could not load: ${error.message}`, true);
-    console.warn(error);
-  }).finally(() => {
-    running--;
-    if (running === 0) document.body.dataset.state = 'ready';
-  });
+  pending = pending
+    .then(task)
+    .catch((error) => {
+      setStatus(
+        error.status === 401
+          ? mode === 'local'
+            ? 'The caller is not valid: pick one above.'
+            : 'Sign in to see connections.'
+          : `Could not load: ${error.message}`,
+        true,
+      );
+      console.warn(error);
+    })
+    .finally(() => {
+      running--;
+      if (running === 0) document.body.dataset.state = 'ready';
+    });
   return pending;
 }
 
@@ -899,7 +1342,12 @@ function setUpLocalCaller() {
   };
   show();
   const apply = () => {
-    caller = { preset: preset.value, id: $('caller-id').value.trim(), teams: $('caller-teams').value, admin: $('caller-admin').checked };
+    caller = {
+      preset: preset.value,
+      id: $('caller-id').value.trim(),
+      teams: $('caller-teams').value,
+      admin: $('caller-admin').checked,
+    };
     localStorage.setItem('explorer.caller', JSON.stringify(caller));
     typeCountCache.clear();
     navigate(state.root);
@@ -923,7 +1371,12 @@ async function start() {
     event.preventDefault();
     navigate($('record-input').value.trim());
   });
-  for (const [id, name] of [['filter-role', 'roleid'], ['filter-type', 'othertypecode'], ['filter-state', 'statecode'], ['filter-activeon', 'activeon']]) {
+  for (const [id, name] of [
+    ['filter-role', 'roleid'],
+    ['filter-type', 'othertypecode'],
+    ['filter-state', 'statecode'],
+    ['filter-activeon', 'activeon'],
+  ]) {
     $(id).addEventListener('change', () => setFilter(name, $(id).value));
   }
   $('group-by').addEventListener('change', () => {
@@ -958,10 +1411,18 @@ async function start() {
 
 // A hook for the browser tests and for people poking at the page from the console.
 window.explorer = {
-  get cy() { return cy; },
+  get cy() {
+    return cy;
+  },
   state,
   idle: () => pending,
-  counts: () => ({ records: state.records.size, connections: state.connections.size, groups: state.groups.size, drawnNodes: cy.nodes().length, drawnEdges: cy.edges('.connection').length }),
+  counts: () => ({
+    records: state.records.size,
+    connections: state.connections.size,
+    groups: state.groups.size,
+    drawnNodes: cy.nodes().length,
+    drawnEdges: cy.edges('.connection').length,
+  }),
 };
 
 if (typeof cytoscape === 'undefined') {

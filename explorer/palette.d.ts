@@ -1,5 +1,8 @@
 // Types of palette.js, for the unit test that checks its contrast.
-export interface TypeStyle { colour: string; shape: string }
+export interface TypeStyle {
+  colour: string;
+  shape: string;
+}
 export const typeStyles: Record<number, TypeStyle>;
 export const fallbackStyles: TypeStyle[];
 export const unknownStyle: TypeStyle;

@@ -1,7 +1,13 @@
 import { formatRights, grantAccessSchema, modifyAccessSchema, shareView } from '../shared/domain/access';
 import { json, noContent } from '../shared/api/route';
 import { registerRoute } from '../shared/hosts/azureFunctions/register';
-import { connectionParams, principalAccessSchema, principalParams, shareListSchema, shareViewSchema } from '../shared/api/schemas';
+import {
+  connectionParams,
+  principalAccessSchema,
+  principalParams,
+  shareListSchema,
+  shareViewSchema,
+} from '../shared/api/schemas';
 
 // Dataverse's sharing messages for one connection; a share applies to both halves, whichever URL is used.
 
@@ -9,12 +15,13 @@ registerRoute({
   name: 'grantAccess',
   operationId: 'GrantAccess',
   summary: 'Grant access to a connection',
-  description: 'Adds rights on the connection for a user or team, on top of any they already hold; you can only grant rights you hold.',
+  description:
+    'Adds rights on the connection for a user or team, on top of any they already hold; you can only grant rights you hold.',
   method: 'POST',
   route: 'records/{recordid}/connections/{connectionid}/access',
   params: connectionParams,
   body: grantAccessSchema,
-  response: { status: 200, description: 'The principal\'s share after the grant.', schema: shareViewSchema },
+  response: { status: 200, description: "The principal's share after the grant.", schema: shareViewSchema },
   handler: async ({ services, caller, params: { recordid, connectionid }, body }) =>
     json(200, shareView(await services.connections.grantAccess(recordid, connectionid, caller, body))),
 });
@@ -43,7 +50,7 @@ registerRoute({
   route: 'records/{recordid}/connections/{connectionid}/access/{principalid}',
   params: principalParams,
   body: modifyAccessSchema,
-  response: { status: 200, description: 'The principal\'s share after the change.', schema: shareViewSchema },
+  response: { status: 200, description: "The principal's share after the change.", schema: shareViewSchema },
   handler: async ({ services, caller, params: { recordid, connectionid, principalid }, body }) =>
     json(200, shareView(await services.connections.modifyAccess(recordid, connectionid, caller, principalid, body))),
 });
@@ -52,7 +59,7 @@ registerRoute({
   name: 'revokeAccess',
   operationId: 'RevokeAccess',
   summary: 'Revoke access to a connection',
-  description: 'Removes a user\'s or team\'s share of the connection entirely.',
+  description: "Removes a user's or team's share of the connection entirely.",
   method: 'DELETE',
   route: 'records/{recordid}/connections/{connectionid}/access/{principalid}',
   params: principalParams,
@@ -74,6 +81,11 @@ registerRoute({
   response: { status: 200, description: 'The effective rights.', schema: principalAccessSchema },
   handler: async ({ services, caller, params: { recordid, connectionid, principalid } }) => {
     const access = await services.connections.principalAccess(recordid, connectionid, caller, principalid);
-    return json(200, { principalid, accessmask: access.mask, accessrights: formatRights(access.mask), origins: access.origins });
+    return json(200, {
+      principalid,
+      accessmask: access.mask,
+      accessrights: formatRights(access.mask),
+      origins: access.origins,
+    });
   },
 });

@@ -7,11 +7,16 @@ registerRoute({
   name: 'apiDefinition',
   operationId: 'GetApiDefinition',
   summary: 'Get the API definition',
-  description: 'Returns the Swagger 2.0 definition of this API, generated from the code, for the Power Automate custom connector.',
+  description:
+    'Returns the Swagger 2.0 definition of this API, generated from the code, for the Power Automate custom connector.',
   method: 'GET',
   route: 'swagger.json',
   anonymous: true,
   hidden: true,
-  response: { status: 200, description: 'The definition.', schema: z.object({}).meta({ title: 'Swagger', description: 'A Swagger 2.0 document.' }) },
+  response: {
+    status: 200,
+    description: 'The definition.',
+    schema: z.object({}).meta({ title: 'Swagger', description: 'A Swagger 2.0 document.' }),
+  },
   handler: async ({ request }) => json(200, buildSwagger(routes, { host: new URL(request.url).host })),
 });

@@ -1,10 +1,19 @@
 import { json, listResponse, noContent } from '../shared/api/route';
 import { registerRoute } from '../shared/hosts/azureFunctions/register';
-import { matchingRolesSchema, matchParams, parseIfMatch, roleListQuerySchema, roleListSchema, roleParams, roleViewSchema } from '../shared/api/schemas';
+import {
+  matchingRolesSchema,
+  matchParams,
+  parseIfMatch,
+  roleListQuerySchema,
+  roleListSchema,
+  roleParams,
+  roleViewSchema,
+} from '../shared/api/schemas';
 import { createRoleSchema, roleEtagOf, toRoleView, updateRoleSchema } from '../shared/domain/roles';
 
-const roleUrl = (requestUrl: string, roleId: string): string => new URL(`/api/connectionroles/${roleId}`, requestUrl).toString();
-const roleEtag = { etag: 'The role\'s version, for If-Match.' };
+const roleUrl = (requestUrl: string, roleId: string): string =>
+  new URL(`/api/connectionroles/${roleId}`, requestUrl).toString();
+const roleEtag = { etag: "The role's version, for If-Match." };
 
 registerRoute({
   name: 'createConnectionRole',
@@ -20,11 +29,14 @@ registerRoute({
     description: 'The role.',
     alternatives: { 200: 'The same request was already done: the role it made, unchanged.' },
     schema: roleViewSchema,
-    headers: { location: 'The role\'s URL.', ...roleEtag },
+    headers: { location: "The role's URL.", ...roleEtag },
   },
   handler: async ({ request, services, caller, body }) => {
     const { role, created } = await services.roles.create(body, caller);
-    return json(created ? 201 : 200, toRoleView(role, services.types), { location: roleUrl(request.url, role.connectionroleid), etag: roleEtagOf(role) });
+    return json(created ? 201 : 200, toRoleView(role, services.types), {
+      location: roleUrl(request.url, role.connectionroleid),
+      etag: roleEtagOf(role),
+    });
   },
 });
 
@@ -40,10 +52,14 @@ registerRoute({
   response: { status: 200, description: 'A page of roles.', schema: roleListSchema },
   handler: async ({ request, services, query: { top, skiptoken, count, ...query } }) => {
     const page = await services.roles.list(query, top, skiptoken);
-    return listResponse(request, page.items.map((role) => toRoleView(role, services.types)), {
-      ...(page.skiptoken && { skiptoken: page.skiptoken }),
-      ...(count && { count: page.count }),
-    });
+    return listResponse(
+      request,
+      page.items.map((role) => toRoleView(role, services.types)),
+      {
+        ...(page.skiptoken && { skiptoken: page.skiptoken }),
+        ...(count && { count: page.count }),
+      },
+    );
   },
 });
 
@@ -66,7 +82,7 @@ registerRoute({
   name: 'updateConnectionRole',
   operationId: 'UpdateConnectionRole',
   summary: 'Update a connection role',
-  description: 'Changes a role\'s name, category, description, record types or status; for administrators.',
+  description: "Changes a role's name, category, description, record types or status; for administrators.",
   method: 'PATCH',
   route: 'connectionroles/{connectionroleid}',
   params: roleParams,
@@ -75,7 +91,12 @@ registerRoute({
   visibility: 'advanced',
   response: { status: 200, description: 'The changed role.', schema: roleViewSchema, headers: roleEtag },
   handler: async ({ request, services, caller, params: { connectionroleid }, body }) => {
-    const role = await services.roles.update(connectionroleid, body, caller, parseIfMatch(request.headers.get('if-match')));
+    const role = await services.roles.update(
+      connectionroleid,
+      body,
+      caller,
+      parseIfMatch(request.headers.get('if-match')),
+    );
     return json(200, toRoleView(role, services.types), { etag: roleEtagOf(role) });
   },
 });

@@ -32,7 +32,7 @@ registerRoute({
     description: 'The connection as record 1 sees it.',
     alternatives: { 200: 'The same request was already done: the connection it made, unchanged.' },
     schema: connectionViewSchema,
-    headers: { location: 'The connection\'s URL.', ...etagHeader },
+    headers: { location: "The connection's URL.", ...etagHeader },
   },
   handler: async ({ request, services, caller, body }) => {
     const { half, created } = await services.connections.create(body, caller);
@@ -47,15 +47,24 @@ registerRoute({
   name: 'listConnectionsByRole',
   operationId: 'ListConnectionsByRole',
   summary: 'List connections by role',
-  description: 'Lists the connections in which a record plays the given role, across all records, optionally of one record type.',
+  description:
+    'Lists the connections in which a record plays the given role, across all records, optionally of one record type.',
   method: 'GET',
   route: 'connections',
   query: roleQuerySchema,
   pageable: true,
   response: { status: 200, description: 'A page of connections.', schema: connectionListSchema },
   handler: async ({ request, services, caller, query: { top, skiptoken, count, ...query } }) => {
-    const page = await services.connections.listByRole(query, caller, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
-    return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
+    const page = await services.connections.listByRole(query, caller, {
+      top,
+      ...(skiptoken && { skiptoken }),
+      ...(count && { count }),
+    });
+    return listResponse(
+      request,
+      page.items.map((half) => toView(half, services.types)),
+      page,
+    );
   },
 });
 
@@ -63,16 +72,31 @@ registerRoute({
   name: 'listConnections',
   operationId: 'ListConnections',
   summary: 'List the connections of a record',
-  description: 'Lists every connection a record takes part in, on either side, filtered by the other record, roles, status or date.',
+  description:
+    'Lists every connection a record takes part in, on either side, filtered by the other record, roles, status or date.',
   method: 'GET',
   route: 'records/{recordid}/connections',
   params: recordParams,
   query: listQuerySchema,
   pageable: true,
   response: { status: 200, description: 'A page of connections.', schema: connectionListSchema },
-  handler: async ({ request, services, caller, params: { recordid }, query: { top, skiptoken, count, ...filters } }) => {
-    const page = await services.connections.list({ recordId: recordid, ...filters }, caller, { top, ...(skiptoken && { skiptoken }), ...(count && { count }) });
-    return listResponse(request, page.items.map((half) => toView(half, services.types)), page);
+  handler: async ({
+    request,
+    services,
+    caller,
+    params: { recordid },
+    query: { top, skiptoken, count, ...filters },
+  }) => {
+    const page = await services.connections.list({ recordId: recordid, ...filters }, caller, {
+      top,
+      ...(skiptoken && { skiptoken }),
+      ...(count && { count }),
+    });
+    return listResponse(
+      request,
+      page.items.map((half) => toView(half, services.types)),
+      page,
+    );
   },
 });
 
@@ -80,7 +104,8 @@ registerRoute({
   name: 'deleteRecordConnections',
   operationId: 'DeleteRecordConnections',
   summary: 'Delete all connections of a record',
-  description: 'Deletes every connection of a record, both halves of each, as when the record itself is deleted; for administrators.',
+  description:
+    'Deletes every connection of a record, both halves of each, as when the record itself is deleted; for administrators.',
   method: 'DELETE',
   route: 'records/{recordid}/connections',
   params: recordParams,
@@ -126,13 +151,14 @@ registerRoute({
   name: 'getConnectionAudit',
   operationId: 'GetConnectionAudit',
   summary: 'Get the audit history of a connection',
-  description: 'Lists the changes of a connection, newest first: who made each, when, what it did, and each field\'s old and new value.',
+  description:
+    "Lists the changes of a connection, newest first: who made each, when, what it did, and each field's old and new value.",
   method: 'GET',
   route: 'records/{recordid}/connections/{connectionid}/audit',
   params: connectionParams,
   query: auditQuerySchema,
   pageable: true,
-  response: { status: 200, description: 'A page of the connection\'s changes.', schema: auditListSchema },
+  response: { status: 200, description: "A page of the connection's changes.", schema: auditListSchema },
   handler: async ({ request, services, caller, params: { recordid, connectionid }, query: { top, skiptoken } }) => {
     const page = await services.connections.history(recordid, connectionid, caller, { top, skiptoken });
     return listResponse(request, page.items, page);
@@ -151,7 +177,13 @@ registerRoute({
   ifMatch: true,
   response: { status: 200, description: 'The changed connection.', schema: connectionViewSchema, headers: etagHeader },
   handler: async ({ request, services, caller, params: { recordid, connectionid }, body }) => {
-    const half = await services.connections.update(recordid, connectionid, body, caller, parseIfMatch(request.headers.get('if-match')));
+    const half = await services.connections.update(
+      recordid,
+      connectionid,
+      body,
+      caller,
+      parseIfMatch(request.headers.get('if-match')),
+    );
     return json(200, toView(half, services.types), { etag: etagOf(half) });
   },
 });

@@ -17,24 +17,46 @@ const root = appRoot(__dirname);
 const folder = join(root, 'explorer');
 const revalidate = 'private, no-cache';
 const page = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'referrer-policy': 'no-referrer',
 };
 const files = new StaticFiles({
-  'index.html': { paths: [join(folder, 'index.html')], contentType: 'text/html; charset=utf-8', cacheControl: revalidate, headers: page },
-  'explorer.js': { paths: [join(folder, 'explorer.js')], contentType: 'text/javascript; charset=utf-8', cacheControl: revalidate },
-  'palette.js': { paths: [join(folder, 'palette.js')], contentType: 'text/javascript; charset=utf-8', cacheControl: revalidate },
-  'explorer.css': { paths: [join(folder, 'explorer.css')], contentType: 'text/css; charset=utf-8', cacheControl: revalidate },
+  'index.html': {
+    paths: [join(folder, 'index.html')],
+    contentType: 'text/html; charset=utf-8',
+    cacheControl: revalidate,
+    headers: page,
+  },
+  'explorer.js': {
+    paths: [join(folder, 'explorer.js')],
+    contentType: 'text/javascript; charset=utf-8',
+    cacheControl: revalidate,
+  },
+  'palette.js': {
+    paths: [join(folder, 'palette.js')],
+    contentType: 'text/javascript; charset=utf-8',
+    cacheControl: revalidate,
+  },
+  'explorer.css': {
+    paths: [join(folder, 'explorer.css')],
+    contentType: 'text/css; charset=utf-8',
+    cacheControl: revalidate,
+  },
   // A copy made by `npm run bundle`; from source and tsc's output, the installed package.
   'cytoscape.min.js': {
-    paths: [join(folder, 'vendor', 'cytoscape.min.js'), join(root, 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js')],
+    paths: [
+      join(folder, 'vendor', 'cytoscape.min.js'),
+      join(root, 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js'),
+    ],
     contentType: 'text/javascript; charset=utf-8',
     cacheControl: 'private, max-age=86400',
   },
 });
 
 /** Local development mode: the page offers its caller picker and sends the principal header itself. */
-const modeOf = (settings: Settings): 'local' | 'azure' => (settings.LOCAL_DEVELOPMENT_MODE && !settings.WEBSITE_AUTH_ENABLED ? 'local' : 'azure');
+const modeOf = (settings: Settings): 'local' | 'azure' =>
+  settings.LOCAL_DEVELOPMENT_MODE && !settings.WEBSITE_AUTH_ENABLED ? 'local' : 'azure';
 
 /** A file; the page says which mode it runs in (the same under both of its URLs). */
 function fileFor(name: string, settings: Settings): LoadedFile {
@@ -47,7 +69,8 @@ registerRoute({
   name: 'explorer',
   operationId: 'GetExplorer',
   summary: 'Open the connection explorer',
-  description: 'Serves the connection explorer page, which draws a record\'s connections as a graph with charts and a table.',
+  description:
+    "Serves the connection explorer page, which draws a record's connections as a graph with charts and a table.",
   method: 'GET',
   route: 'explorer',
   // The page keeps its state (record, filters) in the address and reads it itself, so the whole query string is the page's own.
@@ -62,7 +85,7 @@ registerRoute({
   name: 'explorerFile',
   operationId: 'GetExplorerFile',
   summary: 'Get a file of the connection explorer',
-  description: 'Serves the explorer\'s scripts and style sheet, cytoscape included, from the app\'s own files.',
+  description: "Serves the explorer's scripts and style sheet, cytoscape included, from the app's own files.",
   method: 'GET',
   route: 'explorer/{file}',
   params: z.object({ file: z.string().max(200) }),

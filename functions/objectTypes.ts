@@ -11,5 +11,8 @@ registerRoute({
   route: 'objecttypes',
   visibility: 'internal',
   response: { status: 200, description: 'The record types.', schema: objectTypesSchema },
-  handler: async ({ services }) => json(200, { value: services.types.list().map(({ code, name }) => ({ objecttypecode: code, objecttypename: name })) }),
+  handler: async ({ services }) =>
+    json(200, {
+      value: services.types.list().map(({ code, name }) => ({ objecttypecode: code, objecttypename: name })),
+    }),
 });

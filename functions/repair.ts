@@ -16,7 +16,12 @@ registerTimer({
   schedule: SCHEDULE,
   handler: async (services, log) => {
     const result = await repairSlice(services.consistency, BUDGET_MS, GRACE_MS);
-    for (const violation of result.violations) log.warn(`repaired ${violation.kind} (${invariantLabel(FINDING_INVARIANT[violation.kind])}): ${violation.partitionKey}/${violation.rowKey} (${violation.detail})`);
-    log.log(`repair: scanned ${result.scanned}, repaired ${result.repaired}, ${result.next ? 'continues next run' : 'pass complete'}`);
+    for (const violation of result.violations)
+      log.warn(
+        `repaired ${violation.kind} (${invariantLabel(FINDING_INVARIANT[violation.kind])}): ${violation.partitionKey}/${violation.rowKey} (${violation.detail})`,
+      );
+    log.log(
+      `repair: scanned ${result.scanned}, repaired ${result.repaired}, ${result.next ? 'continues next run' : 'pass complete'}`,
+    );
   },
 });

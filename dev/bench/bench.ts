@@ -49,7 +49,10 @@ const progress = (message: string) => console.log(`[${new Date().toISOString().s
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const probeFile = join(__dirname, 'cpuProbe.js');
-const probeEnv = (port: number): Record<string, string> => ({ NODE_OPTIONS: `--require ${probeFile}`, CPU_PROBE_PORT: String(port) });
+const probeEnv = (port: number): Record<string, string> => ({
+  NODE_OPTIONS: `--require ${probeFile}`,
+  CPU_PROBE_PORT: String(port),
+});
 
 /** CPU time (user + system, µs) a process has used so far, from its probe. */
 async function cpuOf(probePort: number): Promise<number> {
@@ -74,15 +77,28 @@ interface Answer {
   value: unknown[];
 }
 
-async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: Answer; etag: string | null }> {
+async function call(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: Answer; etag: string | null }> {
   const response = await fetch(url, init);
   const text = await response.text();
   if (response.status >= 400) throw new Error(`${init.method ?? 'GET'} ${url}: ${response.status} ${text}`);
-  return { status: response.status, body: (text ? JSON.parse(text) : {}) as Answer, etag: response.headers.get('etag') };
+  return {
+    status: response.status,
+    body: (text ? JSON.parse(text) : {}) as Answer,
+    etag: response.headers.get('etag'),
+  };
 }
 
 const newConnection = (extra: object = {}) =>
-  JSON.stringify({ record1id: randomUUID(), record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact', ...extra });
+  JSON.stringify({
+    record1id: randomUUID(),
+    record1objecttypecode: 'account',
+    record2id: randomUUID(),
+    record2objecttypecode: 'contact',
+    ...extra,
+  });
 
 /** A connection the app made, with the URL of each half. */
 interface Made {
@@ -96,7 +112,11 @@ interface Made {
 }
 
 async function connect(baseUrl: string, extra: object = {}): Promise<Made> {
-  const { body, etag } = await call(`${baseUrl}/connections`, { method: 'POST', headers: user, body: newConnection(extra) });
+  const { body, etag } = await call(`${baseUrl}/connections`, {
+    method: 'POST',
+    headers: user,
+    body: newConnection(extra),
+  });
   return {
     record1id: body.record1id,
     record2id: body.record2id,
@@ -111,12 +131,14 @@ async function connect(baseUrl: string, extra: object = {}): Promise<Made> {
 async function parallel<T>(count: number, concurrency: number, make: (index: number) => Promise<T>): Promise<T[]> {
   const made: T[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
-    while (next < count) {
-      const index = next++;
-      made[index] = await make(index);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) {
+        const index = next++;
+        made[index] = await make(index);
+      }
+    }),
+  );
   return made;
 }
 
@@ -136,16 +158,24 @@ interface AppFixtures {
 
 async function prepareApp(baseUrl: string, supplyOf: (concurrency: number) => number): Promise<AppFixtures> {
   const role = async (name: string) =>
-    (await call(`${baseUrl}/connectionroles`, { method: 'POST', headers: admin, body: JSON.stringify({ name }) })).body.connectionroleid;
-  const match = (a: string, b: string) => call(`${baseUrl}/connectionroles/${a}/matchingroles/${b}`, { method: 'PUT', headers: admin });
-  const [lead, follower, doctor, patient] = [await role('Lead'), await role('Follower'), await role('Doctor'), await role('Patient')];
+    (await call(`${baseUrl}/connectionroles`, { method: 'POST', headers: admin, body: JSON.stringify({ name }) })).body
+      .connectionroleid;
+  const match = (a: string, b: string) =>
+    call(`${baseUrl}/connectionroles/${a}/matchingroles/${b}`, { method: 'PUT', headers: admin });
+  const [lead, follower, doctor, patient] = [
+    await role('Lead'),
+    await role('Follower'),
+    await role('Doctor'),
+    await role('Patient'),
+  ];
   await match(lead, follower);
   await match(doctor, patient);
   const hub = randomUUID();
   await parallel(20, 4, () => connect(baseUrl, { record1id: hub, record1roleid: lead }));
   const own = await parallel(16, 16, () => connect(baseUrl));
   const supply = new Map<number, Made[]>();
-  for (const concurrency of CONCURRENCIES) supply.set(concurrency, await parallel(supplyOf(concurrency), 16, () => connect(baseUrl)));
+  for (const concurrency of CONCURRENCIES)
+    supply.set(concurrency, await parallel(supplyOf(concurrency), 16, () => connect(baseUrl)));
   return { hub, lead, doctor, patient, own, supply };
 }
 
@@ -171,14 +201,24 @@ const PAGE_SIZE = 100; // the app reads max(top, 100) rows; the bench asks for t
  * The floor's configuration: the app's tables, and templates taken from entities the app stored for a
  * connection without roles and one with a role (so every write of the floor has the app's shape).
  */
-async function floorConfig(connectionString: string, prefix: string, app: AppFixtures, baseUrl: string): Promise<FloorConfig> {
+async function floorConfig(
+  connectionString: string,
+  prefix: string,
+  app: AppFixtures,
+  baseUrl: string,
+): Promise<FloorConfig> {
   const names = tableNames({ TABLE_NAME_PREFIX: prefix });
-  const client = (table: string) => TableClient.fromConnectionString(connectionString, table, { allowInsecureConnection: true });
+  const client = (table: string) =>
+    TableClient.fromConnectionString(connectionString, table, { allowInsecureConnection: true });
   const connections = client(names.connections);
   const roleIndex = client(names.roleIndex);
   const first = async (table: TableClient, partition: string, from: string, to: string) => {
-    const page = await table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${partition}' and RowKey ge '${from}' and RowKey lt '${to}'` } })
-      .byPage({ maxPageSize: 1 }).next();
+    const page = await table
+      .listEntities<Record<string, unknown>>({
+        queryOptions: { filter: `PartitionKey eq '${partition}' and RowKey ge '${from}' and RowKey lt '${to}'` },
+      })
+      .byPage({ maxPageSize: 1 })
+      .next();
     const found = page.done ? undefined : page.value[0];
     if (!found) throw new Error(`no entity in ${partition} between ${from} and ${to}`);
     return propertiesOf(found);
@@ -186,8 +226,14 @@ async function floorConfig(connectionString: string, prefix: string, app: AppFix
   const halves = async (made: Made) => {
     const authoritativeFirst = made.record1id < made.record2id;
     const [authoritative, derived] = authoritativeFirst
-      ? [[made.record1id, made.connectionid], [made.record2id, made.relatedconnectionid]] as const
-      : [[made.record2id, made.relatedconnectionid], [made.record1id, made.connectionid]] as const;
+      ? ([
+          [made.record1id, made.connectionid],
+          [made.record2id, made.relatedconnectionid],
+        ] as const)
+      : ([
+          [made.record2id, made.relatedconnectionid],
+          [made.record1id, made.connectionid],
+        ] as const);
     return {
       half: propertiesOf(await connections.getEntity(authoritative[0], halfRowKey(authoritative[1]))),
       otherHalf: propertiesOf(await connections.getEntity(derived[0], halfRowKey(derived[1]))),
@@ -201,7 +247,11 @@ async function floorConfig(connectionString: string, prefix: string, app: AppFix
   const floorPrefix = `${prefix}Floor`;
   return {
     connectionString,
-    tables: { ...names, floorConnections: `${floorPrefix}Connections`, floorRoleIndex: `${floorPrefix}ConnectionRoleIndex` },
+    tables: {
+      ...names,
+      floorConnections: `${floorPrefix}Connections`,
+      floorRoleIndex: `${floorPrefix}ConnectionRoleIndex`,
+    },
     templates: {
       half,
       roleHalf,
@@ -210,7 +260,12 @@ async function floorConfig(connectionString: string, prefix: string, app: AppFix
       reservation: await first(roleIndex, app.doctor, 'r_', 'r`'),
       entry: await first(roleIndex, app.doctor, '0', ':'),
       // An audit record the app wrote beside a commit (the floor writes one in each of its commits too).
-      audit: await first(connections, plain.record1id < plain.record2id ? plain.record1id : plain.record2id, 'h_', 'h`'),
+      audit: await first(
+        connections,
+        plain.record1id < plain.record2id ? plain.record1id : plain.record2id,
+        'h_',
+        'h`',
+      ),
     },
     roles: { partitionKey: 'roles', rowKeys: [`r_${app.doctor}`, `r_${app.patient}`], ids: [app.doctor, app.patient] },
     filters: { list: LIST_FILTER, role: ROLE_FILTER },
@@ -225,12 +280,19 @@ interface FloorFixtures {
 
 /** The floor's own connections (for changes, grants and deletes), written straight into its table. */
 async function prepareFloor(config: FloorConfig, supplyOf: (concurrency: number) => number): Promise<FloorFixtures> {
-  const client = (table: string) => TableClient.fromConnectionString(config.connectionString, table, { allowInsecureConnection: true });
+  const client = (table: string) =>
+    TableClient.fromConnectionString(config.connectionString, table, { allowInsecureConnection: true });
   const table = client(config.tables.floorConnections);
   await table.createTable();
   await client(config.tables.floorRoleIndex).createTable();
   const pair = async (): Promise<FloorPair> => {
-    const made = { pk1: randomUUID(), rk1: `c_${randomUUID()}`, pk2: randomUUID(), rk2: `c_${randomUUID()}`, guard: `u_${randomUUID()}_-_-` };
+    const made = {
+      pk1: randomUUID(),
+      rk1: `c_${randomUUID()}`,
+      pk2: randomUUID(),
+      rk2: `c_${randomUUID()}`,
+      guard: `u_${randomUUID()}_-_-`,
+    };
     const batch: TransactionAction[] = [
       ['create', { partitionKey: made.pk1, rowKey: made.rk1, ...config.templates.half }],
       ['create', { partitionKey: made.pk1, rowKey: made.guard, ...config.templates.guard }],
@@ -287,7 +349,12 @@ interface Operation {
   floor: (concurrency: number) => Op;
 }
 
-function operations(appUrl: string, app: AppFixtures, floorUrl: string, floor: FloorFixtures): { reads: Operation[]; writes: Operation[] } {
+function operations(
+  appUrl: string,
+  app: AppFixtures,
+  floorUrl: string,
+  floor: FloorFixtures,
+): { reads: Operation[]; writes: Operation[] } {
   const supplied = <T>(supply: Map<number, T[]>, concurrency: number, index: number): T => {
     const item = supply.get(concurrency)?.[index];
     if (!item) throw new Error(`no connection left for call ${index} at concurrency ${concurrency}`);
@@ -295,15 +362,29 @@ function operations(appUrl: string, app: AppFixtures, floorUrl: string, floor: F
   };
   const mine = (worker: number) => app.own[worker] as Made;
   const floorMine = (worker: number) => floor.own[worker] as FloorPair;
-  const grantBody = JSON.stringify({ principalid: '0b000000-0000-4000-8000-000000000001', principaltype: 'systemuser', accessmask: 'ReadAccess' });
+  const grantBody = JSON.stringify({
+    principalid: '0b000000-0000-4000-8000-000000000001',
+    principaltype: 'systemuser',
+    accessmask: 'ReadAccess',
+  });
   const reads: Operation[] = [
     {
-      name: 'get', least: 1, why: 'one point read of the half the URL names',
-      app: () => async (worker) => { await call(mine(worker).url, { headers: user }); },
-      floor: () => async (worker) => { await call(`${floorUrl}/get/${mine(worker).record1id}/${halfRowKey(mine(worker).connectionid)}`, { headers: user }); },
+      name: 'get',
+      least: 1,
+      why: 'one point read of the half the URL names',
+      app: () => async (worker) => {
+        await call(mine(worker).url, { headers: user });
+      },
+      floor: () => async (worker) => {
+        await call(`${floorUrl}/get/${mine(worker).record1id}/${halfRowKey(mine(worker).connectionid)}`, {
+          headers: user,
+        });
+      },
     },
     {
-      name: 'list by record (20)', least: 1, why: "one range query of the record's partition per page (20 rows, one page)",
+      name: 'list by record (20)',
+      least: 1,
+      why: "one range query of the record's partition per page (20 rows, one page)",
       app: () => async () => {
         const page = await call(`${appUrl}/records/${app.hub}/connections?top=100`, { headers: user });
         if (page.body.value.length !== 20) throw new Error('list returned the wrong rows');
@@ -314,7 +395,9 @@ function operations(appUrl: string, app: AppFixtures, floorUrl: string, floor: F
       },
     },
     {
-      name: 'role query (20)', least: 1, why: "one range query of the role's index partition per page (20 entries)",
+      name: 'role query (20)',
+      least: 1,
+      why: "one range query of the role's index partition per page (20 entries)",
       app: () => async () => {
         const page = await call(`${appUrl}/connections?roleid=${app.lead}&top=100`, { headers: user });
         if (page.body.value.length !== 20) throw new Error('role query returned the wrong rows');
@@ -327,42 +410,88 @@ function operations(appUrl: string, app: AppFixtures, floorUrl: string, floor: F
   ];
   const writes: Operation[] = [
     {
-      name: 'create', least: 3, why: 'id claim (insert), commit (half + guard, one batch), other half (insert)',
-      app: () => async () => { await call(`${appUrl}/connections`, { method: 'POST', headers: user, body: newConnection() }); },
-      floor: () => async () => { await call(`${floorUrl}/create`, { method: 'POST', headers: user, body: newConnection() }); },
+      name: 'create',
+      least: 3,
+      why: 'id claim (insert), commit (half + guard, one batch), other half (insert)',
+      app: () => async () => {
+        await call(`${appUrl}/connections`, { method: 'POST', headers: user, body: newConnection() });
+      },
+      floor: () => async () => {
+        await call(`${floorUrl}/create`, { method: 'POST', headers: user, body: newConnection() });
+      },
     },
     {
-      name: 'create with a role', least: 9,
+      name: 'create with a role',
+      least: 9,
       why: 'claim, 2 role reservations and 2 fresh role reads (record 2 takes the matching role), commit, other half, 2 index entries',
-      app: () => async () => { await call(`${appUrl}/connections`, { method: 'POST', headers: user, body: newConnection({ record1roleid: app.doctor }) }); },
-      floor: () => async () => { await call(`${floorUrl}/create-role`, { method: 'POST', headers: user, body: newConnection({ record1roleid: app.doctor }) }); },
+      app: () => async () => {
+        await call(`${appUrl}/connections`, {
+          method: 'POST',
+          headers: user,
+          body: newConnection({ record1roleid: app.doctor }),
+        });
+      },
+      floor: () => async () => {
+        await call(`${floorUrl}/create-role`, {
+          method: 'POST',
+          headers: user,
+          body: newConnection({ record1roleid: app.doctor }),
+        });
+      },
     },
     {
-      name: 'update (If-Match)', least: 4, why: 'read the URL\'s half and the authoritative one (or the other), commit (batch), fenced write of the other half',
+      name: 'update (If-Match)',
+      least: 4,
+      why: "read the URL's half and the authoritative one (or the other), commit (batch), fenced write of the other half",
       app: () => async (worker) => {
         const own = mine(worker);
-        const updated = await call(own.url, { method: 'PATCH', headers: { ...user, 'if-match': own.etag }, body: JSON.stringify({ description: `at ${performance.now()}` }) });
+        const updated = await call(own.url, {
+          method: 'PATCH',
+          headers: { ...user, 'if-match': own.etag },
+          body: JSON.stringify({ description: `at ${performance.now()}` }),
+        });
         own.etag = updated.etag ?? '';
       },
       floor: () => async (worker) => {
-        await call(`${floorUrl}/change/${pairPath(floorMine(worker))}`, { method: 'PATCH', headers: user, body: JSON.stringify({ description: `at ${performance.now()}` }) });
+        await call(`${floorUrl}/change/${pairPath(floorMine(worker))}`, {
+          method: 'PATCH',
+          headers: user,
+          body: JSON.stringify({ description: `at ${performance.now()}` }),
+        });
       },
     },
     {
-      name: 'grant', least: 4, why: 'as an update: two reads, commit, the other half',
+      name: 'grant',
+      least: 4,
+      why: 'as an update: two reads, commit, the other half',
       app: (concurrency) => async (_worker, index) => {
-        await call(`${supplied(app.supply, concurrency, index).url}/access`, { method: 'POST', headers: user, body: grantBody });
+        await call(`${supplied(app.supply, concurrency, index).url}/access`, {
+          method: 'POST',
+          headers: user,
+          body: grantBody,
+        });
       },
       floor: (concurrency) => async (_worker, index) => {
-        await call(`${floorUrl}/change/${pairPath(supplied(floor.supply, concurrency, index))}`, { method: 'PATCH', headers: user, body: grantBody });
+        await call(`${floorUrl}/change/${pairPath(supplied(floor.supply, concurrency, index))}`, {
+          method: 'PATCH',
+          headers: user,
+          body: grantBody,
+        });
       },
     },
     {
-      name: 'delete', least: 4, why: 'two reads, commit of the tombstone (batch, with the guard\'s delete), tombstone of the other half',
-      app: (concurrency) => async (_worker, index) => { await call(supplied(app.supply, concurrency, index).url, { method: 'DELETE', headers: user }); },
+      name: 'delete',
+      least: 4,
+      why: "two reads, commit of the tombstone (batch, with the guard's delete), tombstone of the other half",
+      app: (concurrency) => async (_worker, index) => {
+        await call(supplied(app.supply, concurrency, index).url, { method: 'DELETE', headers: user });
+      },
       floor: (concurrency) => async (_worker, index) => {
         const pair = supplied(floor.supply, concurrency, index);
-        await call(`${floorUrl}/delete/${pairPath(pair)}/${encodeURIComponent(pair.guard)}`, { method: 'DELETE', headers: user });
+        await call(`${floorUrl}/delete/${pairPath(pair)}/${encodeURIComponent(pair.guard)}`, {
+          method: 'DELETE',
+          headers: user,
+        });
       },
     },
   ];
@@ -381,18 +510,25 @@ interface Timing {
 }
 
 /** `count` calls by `concurrency` clients; their latencies (ms) and how long they all took (s). */
-async function timed(count: number, concurrency: number, op: Op, offset = 0): Promise<{ latencies: number[]; seconds: number }> {
+async function timed(
+  count: number,
+  concurrency: number,
+  op: Op,
+  offset = 0,
+): Promise<{ latencies: number[]; seconds: number }> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async (_, worker) => {
-    while (next < count) {
-      const index = offset + next++;
-      const begin = performance.now();
-      await op(worker, index);
-      latencies.push(performance.now() - begin);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (next < count) {
+        const index = offset + next++;
+        const begin = performance.now();
+        await op(worker, index);
+        latencies.push(performance.now() - begin);
+      }
+    }),
+  );
   return { latencies, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -433,7 +569,15 @@ async function measure(azuriteProbe: number, concurrency: number, sides: [Measur
     const latencies = total.latencies.sort((a, b) => a - b);
     const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0;
     const ops = latencies.length;
-    return { ops, seconds: total.seconds, opsPerSecond: ops / total.seconds, p50: at(50), p99: at(99), cpuUsPerOp: total.cpu / ops, azuriteUsPerOp: total.azurite / ops };
+    return {
+      ops,
+      seconds: total.seconds,
+      opsPerSecond: ops / total.seconds,
+      p50: at(50),
+      p99: at(99),
+      cpuUsPerOp: total.cpu / ops,
+      azuriteUsPerOp: total.azurite / ops,
+    };
   }) as [Side, Side];
   return [app, floor];
 }
@@ -452,7 +596,11 @@ async function requestsOf(proxy: FaultProxy, action: () => Promise<void>): Promi
   proxy.resetSeen();
   await action();
   const kind = (request: SeenRequest) =>
-    isBatch(request) ? 'batch' : request.path.endsWith('()') ? 'query' : `${request.method} ${request.path.includes('(') ? 'entity' : 'table'}`;
+    isBatch(request)
+      ? 'batch'
+      : request.path.endsWith('()')
+        ? 'query'
+        : `${request.method} ${request.path.includes('(') ? 'entity' : 'table'}`;
   return { count: proxy.seen.length, kinds: proxy.seen.map(kind).sort() };
 }
 
@@ -462,7 +610,14 @@ async function requestsOf(proxy: FaultProxy, action: () => Promise<void>): Promi
 function importMs(file: string, runs = 9): number {
   const times: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const result = spawnSync(process.execPath, ['-e', `const t=process.hrtime.bigint();require(${JSON.stringify(file)});console.log(Number(process.hrtime.bigint()-t)/1e6)`], { encoding: 'utf8' });
+    const result = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const t=process.hrtime.bigint();require(${JSON.stringify(file)});console.log(Number(process.hrtime.bigint()-t)/1e6)`,
+      ],
+      { encoding: 'utf8' },
+    );
     times.push(Number(result.stdout.trim()));
   }
   times.sort((a, b) => a - b);
@@ -475,35 +630,62 @@ async function coldStart(): Promise<{ bundleMs: number; helloMs: number; helloTa
   const hello = join(root, 'bench', 'hello', 'main.js');
   await build({
     stdin: {
-      contents: "import { app } from '@azure/functions';\napp.http('hello', { methods: ['GET'], authLevel: 'anonymous', handler: async () => ({ body: 'hello' }) });",
-      resolveDir: root, loader: 'ts',
+      contents:
+        "import { app } from '@azure/functions';\napp.http('hello', { methods: ['GET'], authLevel: 'anonymous', handler: async () => ({ body: 'hello' }) });",
+      resolveDir: root,
+      loader: 'ts',
     },
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['@azure/functions-core'], outfile: hello, minify: true, logLevel: 'warning',
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['@azure/functions-core'],
+    outfile: hello,
+    minify: true,
+    logLevel: 'warning',
   });
   const helloTables = join(root, 'bench', 'hello', 'tables.js');
   await build({
     stdin: {
-      contents: "import { app } from '@azure/functions';\nimport { TableClient } from '@azure/data-tables';\n" +
+      contents:
+        "import { app } from '@azure/functions';\nimport { TableClient } from '@azure/data-tables';\n" +
         "app.http('hello', { methods: ['GET'], authLevel: 'anonymous', handler: async () => ({ jsonBody: await TableClient.fromConnectionString(process.env.C ?? '', 't').getEntity('p', 'r') }) });",
-      resolveDir: root, loader: 'ts',
+      resolveDir: root,
+      loader: 'ts',
     },
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['@azure/functions-core'], outfile: helloTables, minify: true, logLevel: 'warning',
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['@azure/functions-core'],
+    outfile: helloTables,
+    minify: true,
+    logLevel: 'warning',
   });
   const { statSync } = await import('node:fs');
-  return { bundleMs: importMs(appBundle), helloMs: importMs(hello), helloTablesMs: importMs(helloTables), bundleBytes: statSync(appBundle).size };
+  return {
+    bundleMs: importMs(appBundle),
+    helloMs: importMs(hello),
+    helloTablesMs: importMs(helloTables),
+    bundleBytes: statSync(appBundle).size,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg();
-  console.log(`bench: ${opsAt(1)} operations at concurrency 1, ${opsAt(16)} at 16, after ${WARM_OPS} not counted${quick ? ' (quick)' : ''}; load ${loadAtStart.map((load) => load.toFixed(2)).join(' ')}`);
+  console.log(
+    `bench: ${opsAt(1)} operations at concurrency 1, ${opsAt(16)} at 16, after ${WARM_OPS} not counted${quick ? ' (quick)' : ''}; load ${loadAtStart.map((load) => load.toFixed(2)).join(' ')}`,
+  );
   const probes = { azurite: await freePort(), app: await freePort(), floor: await freePort() };
   const azurite = await startAzurite({ services: 'table', env: probeEnv(probes.azurite) });
   const stops: (() => unknown)[] = [() => azurite.stop()];
   process.on('exit', () => stops.forEach((stop) => stop()));
   const prefix = `bench${Date.now().toString(36)}`;
-  const app: AppProcess = await startAppProcess({ env: { DataTables__connectionString: azurite.connectionString, TABLE_NAME_PREFIX: prefix, ...probeEnv(probes.app) } });
+  const app: AppProcess = await startAppProcess({
+    env: { DataTables__connectionString: azurite.connectionString, TABLE_NAME_PREFIX: prefix, ...probeEnv(probes.app) },
+  });
   stops.push(() => app.stop());
 
   progress('preparing the app and the floor');
@@ -516,7 +698,11 @@ async function main(): Promise<void> {
   const { reads, writes } = operations(app.baseUrl, appFixtures, floor.baseUrl, floorFixtures);
 
   // What each process uses doing nothing, over two seconds (timers, the probe's own answer).
-  const idleBefore = { app: await cpuOf(probes.app), floor: await cpuOf(probes.floor), azurite: await cpuOf(probes.azurite) };
+  const idleBefore = {
+    app: await cpuOf(probes.app),
+    floor: await cpuOf(probes.floor),
+    azurite: await cpuOf(probes.azurite),
+  };
   await pause(2000);
   const idle = {
     app: (await cpuOf(probes.app)) - idleBefore.app,
@@ -529,16 +715,24 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const measureRow = async (operation: string, concurrency: number, appOp: Op, floorOp: Op) => {
     progress(`${operation} at concurrency ${concurrency}`);
-    const [app, floor] = await measure(probes.azurite, concurrency, [{ probe: probes.app, op: appOp }, { probe: probes.floor, op: floorOp }]);
+    const [app, floor] = await measure(probes.azurite, concurrency, [
+      { probe: probes.app, op: appOp },
+      { probe: probes.floor, op: floorOp },
+    ]);
     rows.push({ operation, c: concurrency, app, floor, ratio: app.cpuUsPerOp / floor.cpuUsPerOp });
   };
   // No storage: the app's liveness route (anonymous, no storage) against the floor's bare answer.
-  const health: Op = async () => { await call(`${app.baseUrl}/health`); };
-  const ping: Op = async () => { await call(`${floor.baseUrl}/ping`); };
+  const health: Op = async () => {
+    await call(`${app.baseUrl}/health`);
+  };
+  const ping: Op = async () => {
+    await call(`${floor.baseUrl}/ping`);
+  };
   for (const concurrency of CONCURRENCIES) await measureRow('no storage (app: GET /health)', concurrency, health, ping);
   const run = async (operations: Operation[]) => {
     for (const concurrency of CONCURRENCIES) {
-      for (const operation of operations) await measureRow(operation.name, concurrency, operation.app(concurrency), operation.floor(concurrency));
+      for (const operation of operations)
+        await measureRow(operation.name, concurrency, operation.app(concurrency), operation.floor(concurrency));
     }
   };
   await run(reads);
@@ -550,7 +744,9 @@ async function main(): Promise<void> {
   // A second app and floor, on tables of their own, reach Azurite through a counting proxy.
   const proxy = await startFaultProxy(azurite.connectionString);
   const countPrefix = `count${Date.now().toString(36)}`;
-  const countedApp = await startAppProcess({ env: { DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: countPrefix } });
+  const countedApp = await startAppProcess({
+    env: { DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: countPrefix },
+  });
   stops.push(() => countedApp.stop());
   const countedFixtures = await prepareApp(countedApp.baseUrl, () => 4);
   const countedConfig = await floorConfig(proxy.connectionString, countPrefix, countedFixtures, countedApp.baseUrl);
@@ -558,7 +754,10 @@ async function main(): Promise<void> {
   const countedFloor = await startFloor(countedConfig);
   stops.push(() => countedFloor.stop());
   const counted = operations(countedApp.baseUrl, countedFixtures, countedFloor.baseUrl, countedFloorFixtures);
-  const requests: Record<string, { app: number; floor?: number; sameKinds?: boolean; least: number; why: string; appKinds: string[] }> = {};
+  const requests: Record<
+    string,
+    { app: number; floor?: number; sameKinds?: boolean; least: number; why: string; appKinds: string[] }
+  > = {};
   for (const operation of [...counted.reads, ...counted.writes]) {
     // The first call warms what the app caches (the role catalog); the second is the one counted.
     // Grants and deletes take connections 0 and 1 of the supply of concurrency 1, both sides alike.
@@ -567,15 +766,28 @@ async function main(): Promise<void> {
     const appSeen = await requestsOf(proxy, () => operation.app(1)(0, 1));
     const floorSeen = await requestsOf(proxy, () => operation.floor(1)(0, 1));
     requests[operation.name] = {
-      app: appSeen.count, floor: floorSeen.count, sameKinds: JSON.stringify(appSeen.kinds) === JSON.stringify(floorSeen.kinds),
-      least: operation.least, why: operation.why, appKinds: appSeen.kinds,
+      app: appSeen.count,
+      floor: floorSeen.count,
+      sameKinds: JSON.stringify(appSeen.kinds) === JSON.stringify(floorSeen.kinds),
+      least: operation.least,
+      why: operation.why,
+      appKinds: appSeen.kinds,
     };
   }
   const viaOther = countedFixtures.own[1] as Made;
   const otherSeen = await requestsOf(proxy, async () => {
-    await call(viaOther.otherUrl, { method: 'PATCH', headers: user, body: JSON.stringify({ description: 'through the other half' }) });
+    await call(viaOther.otherUrl, {
+      method: 'PATCH',
+      headers: user,
+      body: JSON.stringify({ description: 'through the other half' }),
+    });
   });
-  requests['update via the other half'] = { app: otherSeen.count, least: 4, why: 'as an update: the URL names the other half', appKinds: otherSeen.kinds };
+  requests['update via the other half'] = {
+    app: otherSeen.count,
+    least: 4,
+    why: 'as an update: the URL names the other half',
+    appKinds: otherSeen.kinds,
+  };
   countedFloor.stop();
   await countedApp.stop();
 
@@ -583,38 +795,65 @@ async function main(): Promise<void> {
   progress('scale: one record with many connections');
   // Local Azurite, as npm start: skiptokens are sealed with the development key (read from the environment).
   process.env.LOCAL_DEVELOPMENT_MODE = 'true';
-  const services: Services = createServices(readSettings({ DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: `scale${Date.now().toString(36)}` }));
+  const services: Services = createServices(
+    readSettings({
+      DataTables__connectionString: proxy.connectionString,
+      TABLE_NAME_PREFIX: `scale${Date.now().toString(36)}`,
+    }),
+  );
   await services.ready();
   const me = { id: randomUUID(), teams: [], isAdmin: false };
   const boss = { ...me, isAdmin: true };
-  const fresh = () => createConnectionSchema.parse({ record1id: randomUUID(), record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact' });
+  const fresh = () =>
+    createConnectionSchema.parse({
+      record1id: randomUUID(),
+      record1objecttypecode: 'account',
+      record2id: randomUUID(),
+      record2objecttypecode: 'contact',
+    });
   const sample = (await services.connections.create(fresh(), me)).half;
   const scale: Record<string, string> = {};
   const bigHub = randomUUID();
   const bigCount = RECORD_CONNECTIONS;
   let made = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    while (made < bigCount) {
-      made++;
-      await services.connections.create(createConnectionSchema.parse({ record1id: bigHub, record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact' }), me);
-    }
-  }));
-  scale[`create ${bigCount} connections of one record (16 parallel)`] = `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (made < bigCount) {
+        made++;
+        await services.connections.create(
+          createConnectionSchema.parse({
+            record1id: bigHub,
+            record1objecttypecode: 'account',
+            record2id: randomUUID(),
+            record2objecttypecode: 'contact',
+          }),
+          me,
+        );
+      }
+    }),
+  );
+  scale[`create ${bigCount} connections of one record (16 parallel)`] =
+    `${((performance.now() - started) / 1000).toFixed(1)} s`;
   proxy.resetSeen();
   let listed = 0;
   let skiptoken: string | undefined;
   const listStart = performance.now();
   do {
-    const page = await services.connections.list({ recordId: bigHub }, me, { top: 1000, ...(skiptoken && { skiptoken }) });
+    const page = await services.connections.list({ recordId: bigHub }, me, {
+      top: 1000,
+      ...(skiptoken && { skiptoken }),
+    });
     listed += page.items.length;
     skiptoken = page.skiptoken;
   } while (skiptoken);
-  scale[`list ${listed} connections, pages of 1000`] = `${((performance.now() - listStart) / 1000).toFixed(2)} s, ${proxy.seen.length} storage requests`;
+  scale[`list ${listed} connections, pages of 1000`] =
+    `${((performance.now() - listStart) / 1000).toFixed(2)} s, ${proxy.seen.length} storage requests`;
   proxy.resetSeen();
   const cascadeStart = performance.now();
   const deleted = await services.connections.deleteAllOf(bigHub, boss);
-  scale[`cascade delete ${deleted} connections`] = `${((performance.now() - cascadeStart) / 1000).toFixed(1)} s, ${proxy.seen.length} storage requests`;
+  scale[`cascade delete ${deleted} connections`] =
+    `${((performance.now() - cascadeStart) / 1000).toFixed(1)} s, ${proxy.seen.length} storage requests`;
 
   progress(`scale: writing ${INDEX_ENTRIES} role index entries`);
   // Role query among many index entries of which 20 match: entries written straight into the index
@@ -626,24 +865,37 @@ async function main(): Promise<void> {
   const fillStart = performance.now();
   const batches: TransactionAction[][] = [];
   for (let offset = 0; offset < entries - 20; offset += 100) {
-    batches.push(Array.from({ length: Math.min(100, entries - 20 - offset) }, (): TransactionAction => {
-      const half = { ...sample, record1id: randomUUID(), connectionid: randomUUID(), record1roleid: crowd };
-      return ['create', toEntity({ half, tombstone: false, lastop: '', indexed: [] }, crowd, indexRowKey(half))];
-    }));
+    batches.push(
+      Array.from({ length: Math.min(100, entries - 20 - offset) }, (): TransactionAction => {
+        const half = { ...sample, record1id: randomUUID(), connectionid: randomUUID(), record1roleid: crowd };
+        return ['create', toEntity({ half, tombstone: false, lastop: '', indexed: [] }, crowd, indexRowKey(half))];
+      }),
+    );
   }
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < batches.length) await indexTable.submitTransaction(batches[next++] as TransactionAction[]);
-  }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < batches.length) await indexTable.submitTransaction(batches[next++] as TransactionAction[]);
+    }),
+  );
   for (let index = 0; index < 20; index++) {
-    const half = { ...sample, record1id: randomUUID(), connectionid: randomUUID(), record1roleid: target, ownerid: me.id };
-    await indexTable.createEntity(toEntity({ half, tombstone: false, lastop: '', indexed: [] }, target, indexRowKey(half)));
+    const half = {
+      ...sample,
+      record1id: randomUUID(),
+      connectionid: randomUUID(),
+      record1roleid: target,
+      ownerid: me.id,
+    };
+    await indexTable.createEntity(
+      toEntity({ half, tombstone: false, lastop: '', indexed: [] }, target, indexRowKey(half)),
+    );
   }
   scale[`write ${entries} index entries`] = `${((performance.now() - fillStart) / 1000).toFixed(1)} s`;
   proxy.resetSeen();
   const roleStart = performance.now();
   const found = await services.connections.listByRole({ roleid: target }, me, { top: 100 });
-  scale[`role query among ${entries} entries, ${found.items.length} match`] = `${(performance.now() - roleStart).toFixed(0)} ms, ${proxy.seen.length} storage request(s)`;
+  scale[`role query among ${entries} entries, ${found.items.length} match`] =
+    `${(performance.now() - roleStart).toFixed(0)} ms, ${proxy.seen.length} storage request(s)`;
   const scaleRequestsOk = proxy.seen.length === 1 && found.items.length === 20;
 
   await proxy.close();
@@ -659,24 +911,40 @@ async function main(): Promise<void> {
   const lines = [
     '| operation | c | app CPU µs/op | floor CPU µs/op | app / floor | app − floor µs/op | Azurite CPU µs/op (app / floor) | app ops/s | app p50 / p99 ms | floor ops/s | floor p50 / p99 ms |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((row) => `| ${row.operation} | ${row.c} | ${fmt(row.app.cpuUsPerOp)} | ${fmt(row.floor.cpuUsPerOp)} | ${fmt(row.ratio, 2)}x | ${fmt(row.app.cpuUsPerOp - row.floor.cpuUsPerOp)} | ${fmt(row.app.azuriteUsPerOp)} / ${fmt(row.floor.azuriteUsPerOp)} | ${fmt(row.app.opsPerSecond)} | ${pair(row.app)} | ${fmt(row.floor.opsPerSecond)} | ${pair(row.floor)} |`),
+    ...rows.map(
+      (row) =>
+        `| ${row.operation} | ${row.c} | ${fmt(row.app.cpuUsPerOp)} | ${fmt(row.floor.cpuUsPerOp)} | ${fmt(row.ratio, 2)}x | ${fmt(row.app.cpuUsPerOp - row.floor.cpuUsPerOp)} | ${fmt(row.app.azuriteUsPerOp)} / ${fmt(row.floor.azuriteUsPerOp)} | ${fmt(row.app.opsPerSecond)} | ${pair(row.app)} | ${fmt(row.floor.opsPerSecond)} | ${pair(row.floor)} |`,
+    ),
   ];
   const requestLines = [
     '| operation | app | floor | least | why the least |',
     '|---|---|---|---|---|',
-    ...Object.entries(requests).map(([name, counts]) => `| ${name} | ${counts.app} | ${counts.floor ?? ''}${counts.sameKinds === false ? ' (other kinds)' : ''} | ${counts.least} | ${counts.why} |`),
+    ...Object.entries(requests).map(
+      ([name, counts]) =>
+        `| ${name} | ${counts.app} | ${counts.floor ?? ''}${counts.sameKinds === false ? ' (other kinds)' : ''} | ${counts.least} | ${counts.why} |`,
+    ),
   ];
   const checks: string[] = [];
   for (const [name, counts] of Object.entries(requests)) {
-    checks.push(`${name}: ${counts.app} storage requests, least ${counts.least}: ${counts.app === counts.least ? 'met' : 'MISSED'}`);
+    checks.push(
+      `${name}: ${counts.app} storage requests, least ${counts.least}: ${counts.app === counts.least ? 'met' : 'MISSED'}`,
+    );
     if (counts.floor !== undefined) {
-      checks.push(`${name}: the floor makes the same requests (${counts.floor}, same kinds): ${counts.floor === counts.app && counts.sameKinds ? 'yes' : 'NO'}`);
+      checks.push(
+        `${name}: the floor makes the same requests (${counts.floor}, same kinds): ${counts.floor === counts.app && counts.sameKinds ? 'yes' : 'NO'}`,
+      );
     }
   }
-  checks.push(`role query among ${entries} entries reads only the answer (1 request): ${scaleRequestsOk ? 'met' : 'MISSED'}`);
+  checks.push(
+    `role query among ${entries} entries reads only the answer (1 request): ${scaleRequestsOk ? 'met' : 'MISSED'}`,
+  );
   const coldRatio = cold.bundleMs / cold.helloMs;
-  checks.push(`cold start: bundle import ${fmt(cold.bundleMs, 1)} ms vs hello world ${fmt(cold.helloMs, 1)} ms = ${fmt(coldRatio, 2)}x (target <= 2x): ${coldRatio <= 2 ? 'met' : 'MISSED'}`);
-  checks.push(`cold start against a hello world that reads a table (${fmt(cold.helloTablesMs, 1)} ms): ${fmt(cold.bundleMs / cold.helloTablesMs, 2)}x`);
+  checks.push(
+    `cold start: bundle import ${fmt(cold.bundleMs, 1)} ms vs hello world ${fmt(cold.helloMs, 1)} ms = ${fmt(coldRatio, 2)}x (target <= 2x): ${coldRatio <= 2 ? 'met' : 'MISSED'}`,
+  );
+  checks.push(
+    `cold start against a hello world that reads a table (${fmt(cold.helloTablesMs, 1)} ms): ${fmt(cold.bundleMs / cold.helloTablesMs, 2)}x`,
+  );
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Azurite in memory`;
   const loads = (load: number[]) => load.map((value) => value.toFixed(2)).join(' ');
   const markdown = [
@@ -702,11 +970,31 @@ async function main(): Promise<void> {
   const folder = join(root, 'bench', 'results');
   mkdirSync(folder, { recursive: true });
   writeFileSync(join(folder, 'latest.md'), `${markdown}\n`);
-  writeFileSync(join(folder, 'latest.json'), `${JSON.stringify({
-    machine, loadAtStart, loadAtEnd, opsPerMeasurement: { 1: opsAt(1), 16: opsAt(16) }, warmOps: WARM_OPS, idleCpuUsOver2s: idle,
-    rows, requests, scale, cold, checks,
-  }, null, 2)}\n`);
-  console.log(`Wrote ${readdirSync(folder).map((file) => join('bench/results', file)).join(', ')}`);
+  writeFileSync(
+    join(folder, 'latest.json'),
+    `${JSON.stringify(
+      {
+        machine,
+        loadAtStart,
+        loadAtEnd,
+        opsPerMeasurement: { 1: opsAt(1), 16: opsAt(16) },
+        warmOps: WARM_OPS,
+        idleCpuUsOver2s: idle,
+        rows,
+        requests,
+        scale,
+        cold,
+        checks,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(
+    `Wrote ${readdirSync(folder)
+      .map((file) => join('bench/results', file))
+      .join(', ')}`,
+  );
 }
 
 main().then(

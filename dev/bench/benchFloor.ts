@@ -36,7 +36,15 @@ export interface FloorConfig {
   /** The app's tables (read) and the floor's own (written). */
   tables: { connections: string; roles: string; roleIndex: string; floorConnections: string; floorRoleIndex: string };
   /** Property bags (no keys) of entities as the app stores them. */
-  templates: { half: Properties; roleHalf: Properties; guard: Properties; claim: Properties; reservation: Properties; entry: Properties; audit: Properties };
+  templates: {
+    half: Properties;
+    roleHalf: Properties;
+    guard: Properties;
+    claim: Properties;
+    reservation: Properties;
+    entry: Properties;
+    audit: Properties;
+  };
   /** The two roles of a create with a role: their rows in the roles table, and their ids (index partitions). */
   roles: { partitionKey: string; rowKeys: [string, string]; ids: [string, string] };
   /** The filters the app sends for a list by record and a role query, with {pk} for the partition. */
@@ -46,7 +54,10 @@ export interface FloorConfig {
 
 function body(request: IncomingMessage): Promise<void> {
   return new Promise((resolve, reject) => {
-    request.on('data', () => undefined).once('end', () => resolve()).once('error', reject);
+    request
+      .on('data', () => undefined)
+      .once('end', () => resolve())
+      .once('error', reject);
   });
 }
 
@@ -56,15 +67,22 @@ function reply(response: ServerResponse, status: number, value: unknown): void {
   response.end(text);
 }
 
-export function floorHandler(config: FloorConfig): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
-  const client = (table: string) => TableClient.fromConnectionString(config.connectionString, table, { allowInsecureConnection: true });
+export function floorHandler(
+  config: FloorConfig,
+): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
+  const client = (table: string) =>
+    TableClient.fromConnectionString(config.connectionString, table, { allowInsecureConnection: true });
   const connections = client(config.tables.connections);
   const roles = client(config.tables.roles);
   const roleIndex = client(config.tables.roleIndex);
   const floorConnections = client(config.tables.floorConnections);
   const floorRoleIndex = client(config.tables.floorRoleIndex);
   const { templates } = config;
-  const entity = (partitionKey: string, rowKey: string, properties: Properties): TableEntity<Properties> => ({ partitionKey, rowKey, ...properties });
+  const entity = (partitionKey: string, rowKey: string, properties: Properties): TableEntity<Properties> => ({
+    partitionKey,
+    rowKey,
+    ...properties,
+  });
   const firstPage = async (table: TableClient, filter: string) => {
     const page = await table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: config.pageSize }).next();
     return page.done ? [] : page.value;
@@ -74,8 +92,11 @@ export function floorHandler(config: FloorConfig): (request: IncomingMessage, re
     const [record1, record2, id, related] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
     const half = withRoles ? templates.roleHalf : templates.half;
     const reserveAndRead = async () => {
-      await Promise.all(config.roles.ids.map((role) =>
-        floorRoleIndex.upsertEntity(entity(role, `r_${record1}_${id}`, templates.reservation), 'Replace')));
+      await Promise.all(
+        config.roles.ids.map((role) =>
+          floorRoleIndex.upsertEntity(entity(role, `r_${record1}_${id}`, templates.reservation), 'Replace'),
+        ),
+      );
       await Promise.all(config.roles.rowKeys.map((rowKey) => roles.getEntity(config.roles.partitionKey, rowKey)));
     };
     await Promise.all([
@@ -84,11 +105,17 @@ export function floorHandler(config: FloorConfig): (request: IncomingMessage, re
     ]);
     const written = entity(record1, `c_${id}`, half);
     await floorConnections.submitTransaction([
-      ['create', written], ['create', entity(record1, `h_${id}_${randomUUID()}`, templates.audit)], ['create', entity(record1, `u_${record2}_-_-`, templates.guard)],
+      ['create', written],
+      ['create', entity(record1, `h_${id}_${randomUUID()}`, templates.audit)],
+      ['create', entity(record1, `u_${record2}_-_-`, templates.guard)],
     ]);
     await floorConnections.createEntity(entity(record2, `c_${related}`, half));
     if (withRoles) {
-      await Promise.all(config.roles.ids.map((role) => floorRoleIndex.createEntity(entity(role, `0000000002_${record1}_${id}`, templates.entry))));
+      await Promise.all(
+        config.roles.ids.map((role) =>
+          floorRoleIndex.createEntity(entity(role, `0000000002_${record1}_${id}`, templates.entry)),
+        ),
+      );
     }
     return written;
   };
@@ -98,16 +125,22 @@ export function floorHandler(config: FloorConfig): (request: IncomingMessage, re
     const first = await floorConnections.getEntity(pk1, rk1);
     const second = await floorConnections.getEntity(pk2, rk2);
     const next = entity(pk1, rk1, { ...templates.half, description: `at ${Date.now()}`, tombstone: deleting });
-    const actions: TransactionAction[] = [['update', next, 'Replace', { etag: first.etag }], ['create', entity(pk1, `h_${randomUUID()}`, templates.audit)]];
+    const actions: TransactionAction[] = [
+      ['update', next, 'Replace', { etag: first.etag }],
+      ['create', entity(pk1, `h_${randomUUID()}`, templates.audit)],
+    ];
     if (deleting) actions.push(['delete', { partitionKey: pk1, rowKey: guard }]);
     await floorConnections.submitTransaction(actions);
-    await floorConnections.updateEntity(entity(pk2, rk2, { ...templates.half, tombstone: deleting }), 'Replace', { etag: second.etag });
+    await floorConnections.updateEntity(entity(pk2, rk2, { ...templates.half, tombstone: deleting }), 'Replace', {
+      etag: second.etag,
+    });
     return next;
   };
 
   return async (request, response) => {
     await body(request);
-    const [route = '', ...keys] = (request.url ?? '/').split('?')[0]?.split('/').filter(Boolean).map(decodeURIComponent) ?? [];
+    const [route = '', ...keys] =
+      (request.url ?? '/').split('?')[0]?.split('/').filter(Boolean).map(decodeURIComponent) ?? [];
     const [key = ''] = keys;
     switch (`${request.method} ${route}`) {
       case 'GET ping':
@@ -139,7 +172,8 @@ if (require.main === module) {
   const handle = floorHandler(config);
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      const status = typeof error === 'object' && error !== null && 'statusCode' in error ? Number(error.statusCode) : 500;
+      const status =
+        typeof error === 'object' && error !== null && 'statusCode' in error ? Number(error.statusCode) : 500;
       if (!response.headersSent) reply(response, Number.isInteger(status) ? status : 500, { error: String(error) });
       else response.destroy();
     });

@@ -57,11 +57,20 @@ function decoded(text: string): string {
 }
 
 /** Whether a request (a single operation, or any operation of a $batch) addresses a partition. */
-export const touchesPartition = (partitionKey: string) => (request: SeenRequest): boolean => {
-  const body = decoded(request.body);
-  return request.path.includes(`PartitionKey='${partitionKey}'`) || body.includes(`PartitionKey='${partitionKey}'`) || body.includes(`"PartitionKey":"${partitionKey}"`);
-};
-export const inTable = (table: string) => (request: SeenRequest): boolean => request.path.includes(`/${table}`);
+export const touchesPartition =
+  (partitionKey: string) =>
+  (request: SeenRequest): boolean => {
+    const body = decoded(request.body);
+    return (
+      request.path.includes(`PartitionKey='${partitionKey}'`) ||
+      body.includes(`PartitionKey='${partitionKey}'`) ||
+      body.includes(`"PartitionKey":"${partitionKey}"`)
+    );
+  };
+export const inTable =
+  (table: string) =>
+  (request: SeenRequest): boolean =>
+    request.path.includes(`/${table}`);
 
 async function readBody(message: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -88,12 +97,19 @@ export async function startFaultProxy(targetConnectionString: string): Promise<F
     const rule = rules.find((candidate) => {
       if (!candidate.match(seenRequest)) return false;
       candidate.matched++;
-      return candidate.matched > (candidate.skip ?? 0) && candidate.acted < (candidate.times ?? Number.POSITIVE_INFINITY);
+      return (
+        candidate.matched > (candidate.skip ?? 0) && candidate.acted < (candidate.times ?? Number.POSITIVE_INFINITY)
+      );
     });
     if (rule) rule.acted++;
     if (rule?.action === 'fail') {
-      outgoing.writeHead(rule.status ?? 503, { 'content-type': 'application/json', ...(rule.status === 503 || rule.status === 429 ? { 'retry-after': '1' } : {}) });
-      outgoing.end(JSON.stringify({ 'odata.error': { code: 'InjectedFault', message: { value: 'injected by the fault proxy' } } }));
+      outgoing.writeHead(rule.status ?? 503, {
+        'content-type': 'application/json',
+        ...(rule.status === 503 || rule.status === 429 ? { 'retry-after': '1' } : {}),
+      });
+      outgoing.end(
+        JSON.stringify({ 'odata.error': { code: 'InjectedFault', message: { value: 'injected by the fault proxy' } } }),
+      );
       return;
     }
     if (rule?.action === 'cut') {
@@ -102,7 +118,13 @@ export async function startFaultProxy(targetConnectionString: string): Promise<F
     }
     if (rule?.action === 'delay') await new Promise((resolve) => setTimeout(resolve, rule.delayMs ?? 1000));
     const upstream = forward(
-      { host: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers: { ...incoming.headers, host: target.host } },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: incoming.method,
+        path: incoming.url,
+        headers: { ...incoming.headers, host: target.host },
+      },
       (response) => {
         if (rule?.action === 'cut-after') {
           response.resume();
@@ -120,7 +142,10 @@ export async function startFaultProxy(targetConnectionString: string): Promise<F
   const { port } = server.address() as AddressInfo;
   return {
     port,
-    connectionString: targetConnectionString.replace(/TableEndpoint=http:\/\/[^/;]+/, `TableEndpoint=http://127.0.0.1:${port}`),
+    connectionString: targetConnectionString.replace(
+      /TableEndpoint=http:\/\/[^/;]+/,
+      `TableEndpoint=http://127.0.0.1:${port}`,
+    ),
     add: (rule) => rules.push({ ...rule, matched: 0, acted: 0 }),
     clear: () => {
       rules = [];

@@ -46,18 +46,34 @@ async function main(): Promise<number> {
   const azurite = await startAzurite({ services: 'table' });
   const proxy = await startFaultProxy(azurite.connectionString);
   const prefix = `soak${Date.now().toString(36)}`;
-  const app = await startAppProcess({ env: { DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: prefix } });
+  const app = await startAppProcess({
+    env: { DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: prefix },
+  });
   try {
     const admin = identity(randomUUID(), { admin: true });
     const makeRole = async (name: string): Promise<string> => {
-      const created = await perform(app.baseUrl, { request: { method: 'POST', path: '/connectionroles', headers: admin, body: { name } }, attempts: [] }, POWER_AUTOMATE);
+      const created = await perform(
+        app.baseUrl,
+        { request: { method: 'POST', path: '/connectionroles', headers: admin, body: { name } }, attempts: [] },
+        POWER_AUTOMATE,
+      );
       const role = (created.attempts.at(-1)?.body as { connectionroleid?: string } | undefined)?.connectionroleid;
       if (!role) throw new Error(`could not create the role ${name}: ${JSON.stringify(created.attempts.at(-1))}`);
-      await perform(app.baseUrl, { request: { method: 'PUT', path: `/connectionroles/${role}/matchingroles/${role}`, headers: admin }, attempts: [] }, POWER_AUTOMATE);
+      await perform(
+        app.baseUrl,
+        {
+          request: { method: 'PUT', path: `/connectionroles/${role}/matchingroles/${role}`, headers: admin },
+          attempts: [],
+        },
+        POWER_AUTOMATE,
+      );
       return role;
     };
     const roles = [await makeRole('Partner'), await makeRole('Friend')];
-    const records = Array.from({ length: RECORDS }, (_, index) => ({ id: randomUUID(), type: index % 2 === 0 ? 'account' : 'contact' }));
+    const records = Array.from({ length: RECORDS }, (_, index) => ({
+      id: randomUUID(),
+      type: index % 2 === 0 ? 'account' : 'contact',
+    }));
     const readers = Array.from({ length: 4 }, () => randomUUID());
     const observer: Observer = { baseUrl: app.baseUrl, admin, headersOf: (principal) => identity(principal), roles };
     const history = new History();
@@ -69,37 +85,85 @@ async function main(): Promise<number> {
     proxy.add({ match: () => Math.random() < FAULTS.cutAfter, action: 'cut-after' });
 
     const started = Date.now();
-    const crashes = CRASH ? startCrashLoop(app, { minMs: CRASH_EVERY_MS[0], maxMs: CRASH_EVERY_MS[1], random }) : undefined;
+    const crashes = CRASH
+      ? startCrashLoop(app, { minMs: CRASH_EVERY_MS[0], maxMs: CRASH_EVERY_MS[1], random })
+      : undefined;
     const stats = await runWorkload({
-      baseUrl: app.baseUrl, records, roles, readers, team: randomUUID(), clients: WORKERS, giveUpAtOnce: GIVE_UP_AT_ONCE,
-      durationMs: seconds * 1000, cascadeEveryMs: 20_000, random, history, observer,
+      baseUrl: app.baseUrl,
+      records,
+      roles,
+      readers,
+      team: randomUUID(),
+      clients: WORKERS,
+      giveUpAtOnce: GIVE_UP_AT_ONCE,
+      durationMs: seconds * 1000,
+      cascadeEveryMs: 20_000,
+      random,
+      history,
+      observer,
     });
     const crashed: CrashStats = (await crashes?.stop()) ?? { kills: 0, downtimes: [] };
     const elapsed = (Date.now() - started) / 1000;
     proxy.clear();
 
-    const latencies = history.ops.flatMap((op) => op.exchange.attempts.filter((attempt) => attempt.status !== undefined).map((attempt) => attempt.end - attempt.start)).sort((a, b) => a - b);
-    const percentile = (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0).toFixed(1);
+    const latencies = history.ops
+      .flatMap((op) =>
+        op.exchange.attempts
+          .filter((attempt) => attempt.status !== undefined)
+          .map((attempt) => attempt.end - attempt.start),
+      )
+      .sort((a, b) => a - b);
+    const percentile = (p: number) =>
+      (latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0).toFixed(1);
     const downtimes = [...crashed.downtimes].sort((a, b) => a - b);
-    console.log(`soak: ${elapsed.toFixed(0)} s, seed ${SEED}, ${WORKERS} clients (${GIVE_UP_AT_ONCE} give up at once), ${RECORDS} records; faults on storage requests: ${FAULTS.fail * 100}% 503, ${FAULTS.cut * 100}% cut, ${FAULTS.cutAfter * 100}% response lost, and a ${OUTAGE_MS} ms outage every ${OUTAGE_EVERY_MS / 1000} s`);
-    console.log(CRASH
-      ? `app process: kill -9 every ${CRASH_EVERY_MS[0] / 1000}-${CRASH_EVERY_MS[1] / 1000} s, ${crashed.kills} kills, back up after ${downtimes[Math.floor(downtimes.length / 2)]?.toFixed(0) ?? '-'} ms (median), ${downtimes.at(-1)?.toFixed(0) ?? '-'} ms (longest)`
-      : 'app process: not killed (--no-crash)');
+    console.log(
+      `soak: ${elapsed.toFixed(0)} s, seed ${SEED}, ${WORKERS} clients (${GIVE_UP_AT_ONCE} give up at once), ${RECORDS} records; faults on storage requests: ${FAULTS.fail * 100}% 503, ${FAULTS.cut * 100}% cut, ${FAULTS.cutAfter * 100}% response lost, and a ${OUTAGE_MS} ms outage every ${OUTAGE_EVERY_MS / 1000} s`,
+    );
+    console.log(
+      CRASH
+        ? `app process: kill -9 every ${CRASH_EVERY_MS[0] / 1000}-${CRASH_EVERY_MS[1] / 1000} s, ${crashed.kills} kills, back up after ${downtimes[Math.floor(downtimes.length / 2)]?.toFixed(0) ?? '-'} ms (median), ${downtimes.at(-1)?.toFixed(0) ?? '-'} ms (longest)`
+        : 'app process: not killed (--no-crash)',
+    );
     console.log(`${formatStats(stats)} (${(stats.operations / elapsed).toFixed(0)}/s)`);
     console.log(`latency per answered request: p50 ${percentile(50)} ms, p99 ${percentile(99)} ms`);
     console.log(`checked: ${JSON.stringify(coverage(history))}`);
 
     const before = await takeSnapshot(history, observer);
     const violationsBefore = checkInvariants({ history, snapshot: before, phase: 'before-repair' });
-    const services = createServices(readSettings({ DataTables__connectionString: azurite.connectionString, TABLE_NAME_PREFIX: prefix }));
+    const services = createServices(
+      readSettings({ DataTables__connectionString: azurite.connectionString, TABLE_NAME_PREFIX: prefix }),
+    );
     const repair = await repairAndCheck(services.consistency);
     const after = await takeSnapshot(history, observer);
-    const violationsAfter = [...checkInvariants({ history, snapshot: after, earlier: [before], phase: 'after-repair' }), ...repair.left];
+    const violationsAfter = [
+      ...checkInvariants({ history, snapshot: after, earlier: [before], phase: 'after-repair' }),
+      ...repair.left,
+    ];
 
-    console.log(`before repair: ${violationsBefore.length} violation(s)${violationsBefore.length ? `\n${formatViolations(violationsBefore)}` : ''}`);
-    console.log(`repair: ${repair.repaired.length} violation(s) found and repaired${repair.repaired.length ? `\n${repair.repaired.slice(0, 20).map((line) => `  - ${line}`).join('\n')}` : ''}`);
-    console.log(`after repair: ${violationsAfter.length} violation(s) in ${repair.scanned} rows${violationsAfter.length ? `\n${formatViolations(violationsAfter)}` : ''}`);
-    const appErrors = [...new Set(app.stderr().filter((line) => /error|failed/i.test(line)).map((line) => line.slice(0, 200)))];
+    console.log(
+      `before repair: ${violationsBefore.length} violation(s)${violationsBefore.length ? `\n${formatViolations(violationsBefore)}` : ''}`,
+    );
+    console.log(
+      `repair: ${repair.repaired.length} violation(s) found and repaired${
+        repair.repaired.length
+          ? `\n${repair.repaired
+              .slice(0, 20)
+              .map((line) => `  - ${line}`)
+              .join('\n')}`
+          : ''
+      }`,
+    );
+    console.log(
+      `after repair: ${violationsAfter.length} violation(s) in ${repair.scanned} rows${violationsAfter.length ? `\n${formatViolations(violationsAfter)}` : ''}`,
+    );
+    const appErrors = [
+      ...new Set(
+        app
+          .stderr()
+          .filter((line) => /error|failed/i.test(line))
+          .map((line) => line.slice(0, 200)),
+      ),
+    ];
     if (appErrors.length > 0) console.log(`the app logged (last lines): ${appErrors.slice(-5).join(' | ')}`);
     return violationsAfter.length > 0 || (STRICT && violationsBefore.length > 0) ? 1 : 0;
   } finally {

@@ -19,7 +19,13 @@ export const ADMIN_ROLE = 'Connections.Admin';
 
 /** The x-ms-client-principal header of a user (local development mode trusts it). */
 export function identity(id: string, options: { teams?: string[]; admin?: boolean } = {}): Headers {
-  return { 'x-ms-client-principal': encodePrincipal({ id, teams: options.teams ?? [], roles: options.admin ? [ADMIN_ROLE] : [] }) };
+  return {
+    'x-ms-client-principal': encodePrincipal({
+      id,
+      teams: options.teams ?? [],
+      roles: options.admin ? [ADMIN_ROLE] : [],
+    }),
+  };
 }
 
 export interface RetryPolicy {
@@ -64,7 +70,8 @@ export interface Exchange {
   attempts: Attempt[];
 }
 
-export const isRetryable = (status: number | undefined): boolean => status === undefined || status >= 500 || status === 429 || status === 408;
+export const isRetryable = (status: number | undefined): boolean =>
+  status === undefined || status >= 500 || status === 429 || status === 408;
 export const lastAttempt = (exchange: Exchange): Attempt | undefined => exchange.attempts.at(-1);
 /** The status the client was left with; undefined when the last attempt got no answer (or none was made). */
 export const finalStatus = (exchange: Exchange): number | undefined => lastAttempt(exchange)?.status;
@@ -75,7 +82,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function errorText(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-  return [error.name === 'TimeoutError' ? 'timeout' : error.message, cause?.code ?? cause?.message].filter(Boolean).join(': ');
+  return [error.name === 'TimeoutError' ? 'timeout' : error.message, cause?.code ?? cause?.message]
+    .filter(Boolean)
+    .join(': ');
 }
 
 /** One attempt of a request; never throws (a connection error is an attempt without a status). */
@@ -103,7 +112,10 @@ export async function attemptOnce(baseUrl: string, request: RequestSpec, timeout
     const etag = response.headers.get('etag');
     const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN) * 1000;
     return {
-      start, end: clock(), status: response.status, body,
+      start,
+      end: clock(),
+      status: response.status,
+      body,
       ...(etag && { etag }),
       ...(Number.isFinite(retryAfter) && retryAfter > 0 && { retryAfterMs: retryAfter }),
     };
@@ -122,7 +134,12 @@ function backoff(policy: RetryPolicy, retry: number, previous: Attempt, random: 
  * retries are spent, appending each attempt. An exchange that was given up earlier can be passed
  * again later: its new attempts are the same request, sent again.
  */
-export async function perform(baseUrl: string, exchange: Exchange, policy: RetryPolicy, random: () => number = Math.random): Promise<Exchange> {
+export async function perform(
+  baseUrl: string,
+  exchange: Exchange,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): Promise<Exchange> {
   for (let retry = 0; retry <= policy.retries; retry++) {
     if (retry > 0) await sleep(backoff(policy, retry - 1, lastAttempt(exchange) as Attempt, random));
     const attempt = await attemptOnce(baseUrl, exchange.request, policy.timeoutMs);
@@ -140,15 +157,29 @@ export interface Read {
   body?: unknown;
 }
 
-export async function read(baseUrl: string, path: string, headers: Headers, policy: RetryPolicy = CHECK_READS): Promise<Read> {
+export async function read(
+  baseUrl: string,
+  path: string,
+  headers: Headers,
+  policy: RetryPolicy = CHECK_READS,
+): Promise<Read> {
   const exchange = await perform(baseUrl, { request: { method: 'GET', path, headers }, attempts: [] }, policy);
   const first = exchange.attempts[0] as Attempt;
   const last = lastAttempt(exchange) as Attempt;
-  return { start: first.start, end: last.end, ...(last.status !== undefined && { status: last.status, body: last.body }) };
+  return {
+    start: first.start,
+    end: last.end,
+    ...(last.status !== undefined && { status: last.status, body: last.body }),
+  };
 }
 
 /** A list read to its end (following nextLink, at most `maxPages` pages); undefined items when a page failed. */
-export async function readList(baseUrl: string, path: string, headers: Headers, maxPages = 50): Promise<Read & { items?: unknown[] }> {
+export async function readList(
+  baseUrl: string,
+  path: string,
+  headers: Headers,
+  maxPages = 50,
+): Promise<Read & { items?: unknown[] }> {
   const start = clock();
   const items: unknown[] = [];
   let next: string | undefined = path;
@@ -159,7 +190,10 @@ export async function readList(baseUrl: string, path: string, headers: Headers, 
     const body = last.body as { value?: unknown[]; nextLink?: string };
     items.push(...(body.value ?? []));
     // nextLink is absolute; keep the path under the API base, so a restarted app on the same port serves it.
-    next = body.nextLink === undefined ? undefined : new URL(body.nextLink).pathname.replace(/^\/api/, '') + new URL(body.nextLink).search;
+    next =
+      body.nextLink === undefined
+        ? undefined
+        : new URL(body.nextLink).pathname.replace(/^\/api/, '') + new URL(body.nextLink).search;
   }
   if (next !== undefined) return { start, end: clock(), status: 0, body: `more than ${maxPages} pages` };
   return { start, end: last?.end ?? clock(), status: 200, items };
@@ -181,9 +215,12 @@ export interface ConnectionRef {
 export type Side = 'record1' | 'record2';
 
 export const halfPath = (ref: ConnectionRef, side: Side): string =>
-  side === 'record1' ? `/records/${ref.record1}/connections/${ref.id}` : `/records/${ref.record2}/connections/${ref.relatedId}`;
+  side === 'record1'
+    ? `/records/${ref.record1}/connections/${ref.id}`
+    : `/records/${ref.record2}/connections/${ref.relatedId}`;
 export const recordOf = (ref: ConnectionRef, side: Side): string => (side === 'record1' ? ref.record1 : ref.record2);
-export const otherRecordOf = (ref: ConnectionRef, side: Side): string => (side === 'record1' ? ref.record2 : ref.record1);
+export const otherRecordOf = (ref: ConnectionRef, side: Side): string =>
+  side === 'record1' ? ref.record2 : ref.record1;
 
 /** What was read right after an operation answered (2xx), or after a 409 ConnectionExists. */
 export interface Observation {
@@ -290,7 +327,12 @@ export class History {
 }
 
 /** A ref for a create request: the related id as the protocol derives it (reciprocalIdOf), corrected by the answer. */
-export const newRef = (id: string, record1: string, record2: string): ConnectionRef => ({ id, relatedId: reciprocalIdOf(id), record1, record2 });
+export const newRef = (id: string, record1: string, record2: string): ConnectionRef => ({
+  id,
+  relatedId: reciprocalIdOf(id),
+  record1,
+  record2,
+});
 
 export const started = (op: Op): number => op.exchange.attempts[0]?.start ?? Number.POSITIVE_INFINITY;
 export const ended = (op: Op): number => lastAttempt(op.exchange)?.end ?? Number.POSITIVE_INFINITY;

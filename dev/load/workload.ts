@@ -2,8 +2,24 @@
 import { randomUUID } from 'node:crypto';
 import { type Observer, observeAfter } from './invariants';
 import {
-  type ConnectionRef, type Exchange, GIVE_UP_AT_ONCE, type Headers, type History, type Op, type RetryPolicy, type Side,
-  clock, finalStatus, halfPath, identity, is2xx, isRetryable, lastAttempt, newRef, perform, POWER_AUTOMATE,
+  type ConnectionRef,
+  type Exchange,
+  GIVE_UP_AT_ONCE,
+  type Headers,
+  type History,
+  type Op,
+  type RetryPolicy,
+  type Side,
+  clock,
+  finalStatus,
+  halfPath,
+  identity,
+  is2xx,
+  isRetryable,
+  lastAttempt,
+  newRef,
+  perform,
+  POWER_AUTOMATE,
 } from './traffic';
 
 /**
@@ -97,14 +113,14 @@ class Pool {
   }
 
   removeRecord(record: string): void {
-    for (const known of [...this.items]) if (known.ref.record1 === record || known.ref.record2 === record) this.remove(known.ref.id);
+    for (const known of [...this.items])
+      if (known.ref.record1 === record || known.ref.record2 === record) this.remove(known.ref.id);
   }
 
   /** The known connection at an index (modulo how many are known); undefined when none is. */
   at(index: number): Known | undefined {
     return this.items.length === 0 ? undefined : this.items[index % this.items.length];
   }
-
 }
 
 /**
@@ -150,7 +166,8 @@ export interface Cast {
   clientIds: string[];
 }
 
-const at = <T>(items: readonly T[], index: number): T => items[((index % items.length) + items.length) % items.length] as T;
+const at = <T>(items: readonly T[], index: number): T =>
+  items[((index % items.length) + items.length) % items.length] as T;
 
 /**
  * The connections the clients know of (created with a 2xx answer), shared by every client so that
@@ -159,7 +176,10 @@ const at = <T>(items: readonly T[], index: number): T => items[((index % items.l
 export class Workload {
   private readonly pool = new Pool();
 
-  constructor(private readonly cast: Cast, private readonly history: History) {}
+  constructor(
+    private readonly cast: Cast,
+    private readonly history: History,
+  ) {}
 
   headersOf(client: number, admin: boolean): Headers {
     return identity(at(this.cast.clientIds, client), { teams: [this.cast.team], admin });
@@ -171,7 +191,12 @@ export class Workload {
     const roles: (string | null)[] = [null, ...this.cast.roles];
     if (step.kind === 'cascade') {
       const record = at(this.cast.records, step.record).id;
-      return { client: name, kind: 'cascade', record, request: { method: 'DELETE', path: `/records/${record}/connections`, headers: this.headersOf(client, true) } };
+      return {
+        client: name,
+        kind: 'cascade',
+        record,
+        request: { method: 'DELETE', path: `/records/${record}/connections`, headers: this.headersOf(client, true) },
+      };
     }
     const as = this.headersOf(client, step.admin);
     const known = step.kind === 'create' ? undefined : this.pool.at(step.pick);
@@ -183,12 +208,23 @@ export class Workload {
       const role = at(roles, choice.role);
       const ref = newRef(randomUUID(), first.id, second.id);
       return {
-        client: name, kind: 'create', ref, roles: [role, role], description: tag,
+        client: name,
+        kind: 'create',
+        ref,
+        roles: [role, role],
+        description: tag,
         request: {
-          method: 'POST', path: '/connections', headers: as,
+          method: 'POST',
+          path: '/connections',
+          headers: as,
           body: {
-            connectionid: ref.id, record1id: first.id, record1objecttypecode: first.type, record2id: second.id, record2objecttypecode: second.type,
-            description: tag, ...(role && { record1roleid: role, record2roleid: role }),
+            connectionid: ref.id,
+            record1id: first.id,
+            record1objecttypecode: first.type,
+            record2id: second.id,
+            record2objecttypecode: second.type,
+            description: tag,
+            ...(role && { record1roleid: role, record2roleid: role }),
           },
         },
       };
@@ -200,33 +236,87 @@ export class Workload {
     switch (step.kind) {
       case 'update': {
         const sent = withIfMatch(step.ifMatch);
-        return { client: name, kind: 'update', ref, side, description: tag, ...(sent['if-match'] && { ifMatch: sent['if-match'] }), request: { method: 'PATCH', path, headers: sent, body: { description: tag } } };
+        return {
+          client: name,
+          kind: 'update',
+          ref,
+          side,
+          description: tag,
+          ...(sent['if-match'] && { ifMatch: sent['if-match'] }),
+          request: { method: 'PATCH', path, headers: sent, body: { description: tag } },
+        };
       }
       case 'state':
-        return { client: name, kind: 'state', ref, side, state: step.state, request: { method: 'PATCH', path, headers: as, body: { statecode: step.state } } };
+        return {
+          client: name,
+          kind: 'state',
+          ref,
+          side,
+          state: step.state,
+          request: { method: 'PATCH', path, headers: as, body: { statecode: step.state } },
+        };
       case 'role': {
         const role = at(roles, step.role);
-        return { client: name, kind: 'role', ref, side, roles: [role, role], request: { method: 'PATCH', path, headers: as, body: { record1roleid: role, record2roleid: role } } };
+        return {
+          client: name,
+          kind: 'role',
+          ref,
+          side,
+          roles: [role, role],
+          request: { method: 'PATCH', path, headers: as, body: { record1roleid: role, record2roleid: role } },
+        };
       }
       case 'assign': {
         const ownerid = step.toTeam ? this.cast.team : at(this.cast.clientIds, step.client);
-        return { client: name, kind: 'assign', ref, side, ownerid, request: { method: 'PATCH', path, headers: as, body: { ownerid } } };
+        return {
+          client: name,
+          kind: 'assign',
+          ref,
+          side,
+          ownerid,
+          request: { method: 'PATCH', path, headers: as, body: { ownerid } },
+        };
       }
       case 'grant': {
         const principal = at(this.cast.readers, step.reader);
         return {
-          client: name, kind: 'grant', ref, side, principal, mask: step.mask,
-          request: { method: 'POST', path: `${path}/access`, headers: as, body: { principalid: principal, principaltype: 'systemuser', accessmask: step.mask } },
+          client: name,
+          kind: 'grant',
+          ref,
+          side,
+          principal,
+          mask: step.mask,
+          request: {
+            method: 'POST',
+            path: `${path}/access`,
+            headers: as,
+            body: { principalid: principal, principaltype: 'systemuser', accessmask: step.mask },
+          },
         };
       }
       case 'revoke': {
         const granted = [...known.granted];
-        const principal = step.granted && granted.length > 0 ? at(granted, step.reader) : at(this.cast.readers, step.reader);
-        return { client: name, kind: 'revoke', ref, side, principal, request: { method: 'DELETE', path: `${path}/access/${principal}`, headers: as } };
+        const principal =
+          step.granted && granted.length > 0 ? at(granted, step.reader) : at(this.cast.readers, step.reader);
+        return {
+          client: name,
+          kind: 'revoke',
+          ref,
+          side,
+          principal,
+          request: { method: 'DELETE', path: `${path}/access/${principal}`, headers: as },
+        };
       }
       case 'delete': {
         const sent = withIfMatch(step.ifMatch);
-        return { client: name, kind: 'delete', ref, side, ...(sent['if-match'] && { ifMatch: sent['if-match'] }), request: { method: 'DELETE', path, headers: sent } };
+        return {
+          client: name,
+          kind: 'delete',
+          ref,
+          side,
+          ...(sent['if-match'] && { ifMatch: sent['if-match'] }),
+          request: { method: 'DELETE', path, headers: sent },
+        };
       }
     }
   }
@@ -244,7 +334,12 @@ export class Workload {
     const body = last?.body as { connectionid?: string; relatedconnectionid?: string } | undefined;
     if (op.kind === 'cascade' && op.record && is2xx(status)) this.pool.removeRecord(op.record);
     if (!op.ref) return;
-    if (op.kind === 'create' && (status === 200 || status === 201) && body?.connectionid === op.ref.id && body.relatedconnectionid) {
+    if (
+      op.kind === 'create' &&
+      (status === 200 || status === 201) &&
+      body?.connectionid === op.ref.id &&
+      body.relatedconnectionid
+    ) {
       this.history.learnRelatedId(op.ref, body.relatedconnectionid);
       this.pool.add(op.ref, last?.etag);
     }
@@ -275,7 +370,10 @@ export function count(stats: WorkloadStats, op: Op): void {
 export async function runWorkload(setup: WorkloadSetup): Promise<WorkloadStats> {
   const { random } = setup;
   const clientIds = Array.from({ length: setup.clients }, () => randomUUID());
-  const workload = new Workload({ records: setup.records, roles: setup.roles, readers: setup.readers, team: setup.team, clientIds }, setup.history);
+  const workload = new Workload(
+    { records: setup.records, roles: setup.roles, readers: setup.readers, team: setup.team, clientIds },
+    setup.history,
+  );
   const stats = newStats();
   const deadline = clock() + setup.durationMs;
   let lastCascade = clock();
@@ -306,6 +404,10 @@ export async function runWorkload(setup: WorkloadSetup): Promise<WorkloadStats> 
 }
 
 export function formatStats(stats: WorkloadStats): string {
-  const sorted = (map: Map<string, number>) => [...map].sort(([a], [b]) => a.localeCompare(b)).map(([key, count]) => `${key}×${count}`).join(', ');
+  const sorted = (map: Map<string, number>) =>
+    [...map]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, count]) => `${key}×${count}`)
+      .join(', ');
   return `operations: ${stats.operations} (${sorted(stats.byKind)}); answers: ${sorted(stats.byStatus)}; retries: ${stats.retries}; given up: ${stats.gaveUp}`;
 }

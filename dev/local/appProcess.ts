@@ -43,7 +43,9 @@ async function bundleFromSources(): Promise<{ file: string; directory: string }>
   const root = join(__dirname, '..', '..');
   const { build } = await import('esbuild');
   const directory = mkdtempSync(join(tmpdir(), 'record-connections-app-'));
-  const modules = readdirSync(join(root, 'functions')).filter((file) => file.endsWith('.ts')).sort();
+  const modules = readdirSync(join(root, 'functions'))
+    .filter((file) => file.endsWith('.ts'))
+    .sort();
   const entry = [
     ...modules.map((file) => `import './functions/${file.replace(/\.ts$/, '')}';`),
     `import { failStartup, portFromArguments, serveOnPort } from './dev/local/appServer';`,
@@ -77,7 +79,14 @@ async function entryPoint(): Promise<{ file: string; directory?: string }> {
 export async function startAppProcess(options: AppProcessOptions): Promise<AppProcess> {
   const port = options.port ?? (await freePort());
   const { file: entry, directory: bundleDirectory } = await entryPoint();
-  const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_DEVELOPMENT_MODE: 'true', WEBSITE_AUTH_ENABLED: '', ...options.env, PORT: String(port), APP_PARENT_PID: String(process.pid) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOCAL_DEVELOPMENT_MODE: 'true',
+    WEBSITE_AUTH_ENABLED: '',
+    ...options.env,
+    PORT: String(port),
+    APP_PARENT_PID: String(process.pid),
+  };
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const stderr: string[] = [];
   let child: ChildProcess | undefined;
@@ -92,10 +101,15 @@ export async function startAppProcess(options: AppProcessOptions): Promise<AppPr
   };
 
   const exited = (running: ChildProcess): Promise<void> =>
-    running.exitCode !== null || running.signalCode !== null ? Promise.resolve() : new Promise((resolve) => running.once('exit', () => resolve()));
+    running.exitCode !== null || running.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((resolve) => running.once('exit', () => resolve()));
 
   async function startOnce(): Promise<void> {
-    const started = spawn(process.execPath, [entry, '--port', String(port)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = spawn(process.execPath, [entry, '--port', String(port)], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child = started;
     started.stderr?.on('data', keep);
     await new Promise<void>((resolve, reject) => {
@@ -194,13 +208,14 @@ export function startCrashLoop(app: AppProcess, options: CrashLoopOptions): Cras
   const stats: CrashStats = { kills: 0, downtimes: [] };
   let stopped = false;
   let wake: (() => void) | undefined;
-  const pause = (ms: number) => new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    wake = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-  });
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   let failed = false;
   let failure: unknown;
   const loop = (async () => {

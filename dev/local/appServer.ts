@@ -14,7 +14,9 @@ export const READY_LINE = 'app-process ready';
 export async function serveOnPort(port: number): Promise<Server> {
   // Creating the tables first keeps the first requests short; a failure here is not fatal, since every
   // request makes sure of the tables again.
-  await getServices().ready().catch(() => undefined);
+  await getServices()
+    .ready()
+    .catch(() => undefined);
   const server = createLocalServer(routes, { log: 'error' });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -27,7 +29,10 @@ export async function serveOnPort(port: number): Promise<Server> {
 }
 
 /** PORT from `--port N` or the environment. */
-export function portFromArguments(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): number {
+export function portFromArguments(
+  argv: string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const index = argv.indexOf('--port');
   const port = Number(index >= 0 ? argv[index + 1] : env.PORT);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error('give the port as --port N or PORT');
@@ -38,4 +43,3 @@ export function failStartup(error: unknown): never {
   console.error('app process failed to start:', error);
   process.exit(1);
 }
-

@@ -19,7 +19,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, HOST, () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -43,7 +45,9 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000
  * Starts the real emulator in memory, on loopback, on free ports, without telemetry and without its
  * per-request log (which slows it down markedly).
  */
-export async function startAzurite(options: { services: 'table' | 'all'; env?: NodeJS.ProcessEnv } = { services: 'table' }): Promise<RunningAzurite> {
+export async function startAzurite(
+  options: { services: 'table' | 'all'; env?: NodeJS.ProcessEnv } = { services: 'table' },
+): Promise<RunningAzurite> {
   const common = ['--inMemoryPersistence', '--disableTelemetry', '--silent', '--skipApiVersionCheck'];
   const tablePort = await freePort();
   let args: string[];
@@ -56,15 +60,27 @@ export async function startAzurite(options: { services: 'table' | 'all'; env?: N
     const [blobPort, queuePort] = [await freePort(), await freePort()];
     entry = require.resolve('azurite/dist/src/azurite.js');
     args = [
-      '--blobHost', HOST, '--blobPort', String(blobPort),
-      '--queueHost', HOST, '--queuePort', String(queuePort),
-      '--tableHost', HOST, '--tablePort', String(tablePort),
+      '--blobHost',
+      HOST,
+      '--blobPort',
+      String(blobPort),
+      '--queueHost',
+      HOST,
+      '--queuePort',
+      String(queuePort),
+      '--tableHost',
+      HOST,
+      '--tablePort',
+      String(tablePort),
       ...common,
     ];
     endpoints += `BlobEndpoint=http://${HOST}:${blobPort}/${DEV_ACCOUNT};QueueEndpoint=http://${HOST}:${queuePort}/${DEV_ACCOUNT};`;
   }
   // `env` adds to the environment Azurite inherits (the bench loads its CPU probe this way).
-  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'ignore', 'inherit'], ...(options.env && { env: { ...process.env, ...options.env } }) });
+  const child = spawn(process.execPath, [entry, ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    ...(options.env && { env: { ...process.env, ...options.env } }),
+  });
   try {
     await waitForPort(tablePort, child);
   } catch (error) {

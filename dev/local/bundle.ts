@@ -18,19 +18,30 @@ const defaultOut = join(root, 'deploy');
 export function copyExplorer(folder: string): string[] {
   const source = join(root, 'explorer');
   mkdirSync(join(folder, 'vendor'), { recursive: true });
-  const files = readdirSync(source).filter((file) => /\.(html|js|css)$/.test(file)).sort();
+  const files = readdirSync(source)
+    .filter((file) => /\.(html|js|css)$/.test(file))
+    .sort();
   for (const file of files) copyFileSync(join(source, file), join(folder, file));
-  copyFileSync(join(root, 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js'), join(folder, 'vendor', 'cytoscape.min.js'));
+  copyFileSync(
+    join(root, 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js'),
+    join(folder, 'vendor', 'cytoscape.min.js'),
+  );
   return [...files, 'vendor/cytoscape.min.js'];
 }
 
 export async function bundle(out = defaultOut): Promise<string> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(join(out, 'dist'), { recursive: true });
-  const modules = readdirSync(join(root, 'functions')).filter((file) => file.endsWith('.ts')).sort();
+  const modules = readdirSync(join(root, 'functions'))
+    .filter((file) => file.endsWith('.ts'))
+    .sort();
   // The route table and runner are exported too (the Functions worker ignores them), so a test can
   // serve requests from the very file that is deployed.
-  const entry = [...modules.map((file) => `import './functions/${file.replace(/\.ts$/, '')}';`), "export { routes } from './shared/api/route';", "export { invoke } from './shared/hosts/invoke';"].join('\n');
+  const entry = [
+    ...modules.map((file) => `import './functions/${file.replace(/\.ts$/, '')}';`),
+    "export { routes } from './shared/api/route';",
+    "export { invoke } from './shared/hosts/invoke';",
+  ].join('\n');
   const outfile = join(out, 'dist', 'main.js');
   await build({
     stdin: { contents: entry, resolveDir: root, sourcefile: 'app.ts', loader: 'ts' },
@@ -47,7 +58,10 @@ export async function bundle(out = defaultOut): Promise<string> {
   });
   copyFileSync(join(root, 'host.json'), join(out, 'host.json'));
   copyExplorer(join(out, 'explorer'));
-  writeFileSync(join(out, 'package.json'), `${JSON.stringify({ name: 'record-connections', private: true, main: 'dist/main.js' }, null, 2)}\n`);
+  writeFileSync(
+    join(out, 'package.json'),
+    `${JSON.stringify({ name: 'record-connections', private: true, main: 'dist/main.js' }, null, 2)}\n`,
+  );
   return outfile;
 }
 

@@ -56,50 +56,139 @@ interface DemoConnection {
 }
 
 export const demoConnections: DemoConnection[] = [
-  { id: 'dd000000-0000-4000-8000-000000000001', from: 'contoso', to: 'grace', fromRole: 'employer', toRole: 'employee', description: 'Head of engineering', start: '2024-01-01', sharedWithSecond: true },
-  { id: 'dd000000-0000-4000-8000-000000000002', from: 'contoso', to: 'alan', fromRole: 'employer', toRole: 'employee', description: 'Former research lead', start: '2023-03-01', inactive: true },
-  { id: 'dd000000-0000-4000-8000-000000000003', from: 'contoso', to: 'renewals', description: 'Team that handles the renewals' },
-  { id: 'dd000000-0000-4000-8000-000000000004', from: 'contoso', to: 'fabrikam', fromRole: 'customer', toRole: 'supplier', description: 'Hardware supply contract', start: '2022-07-01', end: '2025-06-30' },
-  { id: 'dd000000-0000-4000-8000-000000000005', from: 'review', to: 'contoso', description: 'Quarterly business review', start: '2026-10-01' },
-  { id: 'dd000000-0000-4000-8000-000000000006', from: 'ada', to: 'grace', fromRole: 'friend', toRole: 'friend', description: 'Met at a conference' },
-  { id: 'dd000000-0000-4000-8000-000000000007', from: 'grace', to: 'katherine', fromRole: 'stakeholder', description: 'Sponsors the migration project' },
-  { id: 'dd000000-0000-4000-8000-000000000008', from: 'fabrikam', to: 'ada', fromRole: 'employer', toRole: 'employee', description: 'Consulting analyst', start: '2025-01-01' },
+  {
+    id: 'dd000000-0000-4000-8000-000000000001',
+    from: 'contoso',
+    to: 'grace',
+    fromRole: 'employer',
+    toRole: 'employee',
+    description: 'Head of engineering',
+    start: '2024-01-01',
+    sharedWithSecond: true,
+  },
+  {
+    id: 'dd000000-0000-4000-8000-000000000002',
+    from: 'contoso',
+    to: 'alan',
+    fromRole: 'employer',
+    toRole: 'employee',
+    description: 'Former research lead',
+    start: '2023-03-01',
+    inactive: true,
+  },
+  {
+    id: 'dd000000-0000-4000-8000-000000000003',
+    from: 'contoso',
+    to: 'renewals',
+    description: 'Team that handles the renewals',
+  },
+  {
+    id: 'dd000000-0000-4000-8000-000000000004',
+    from: 'contoso',
+    to: 'fabrikam',
+    fromRole: 'customer',
+    toRole: 'supplier',
+    description: 'Hardware supply contract',
+    start: '2022-07-01',
+    end: '2025-06-30',
+  },
+  {
+    id: 'dd000000-0000-4000-8000-000000000005',
+    from: 'review',
+    to: 'contoso',
+    description: 'Quarterly business review',
+    start: '2026-10-01',
+  },
+  {
+    id: 'dd000000-0000-4000-8000-000000000006',
+    from: 'ada',
+    to: 'grace',
+    fromRole: 'friend',
+    toRole: 'friend',
+    description: 'Met at a conference',
+  },
+  {
+    id: 'dd000000-0000-4000-8000-000000000007',
+    from: 'grace',
+    to: 'katherine',
+    fromRole: 'stakeholder',
+    description: 'Sponsors the migration project',
+  },
+  {
+    id: 'dd000000-0000-4000-8000-000000000008',
+    from: 'fabrikam',
+    to: 'ada',
+    fromRole: 'employer',
+    toRole: 'employee',
+    description: 'Consulting analyst',
+    start: '2025-01-01',
+  },
 ];
 
-const matches: [RoleKey, RoleKey][] = [['employer', 'employee'], ['friend', 'friend'], ['supplier', 'customer']];
+const matches: [RoleKey, RoleKey][] = [
+  ['employer', 'employee'],
+  ['friend', 'friend'],
+  ['supplier', 'customer'],
+];
 
 /** Loads the demo roles and records; repeating it changes nothing (fixed ids, repeated creates are no-ops). */
 export async function seedDemo(services: Services): Promise<void> {
   const { admin, walkthrough, second } = demoCallers;
   for (const role of Object.values(demoRoles)) {
-    await services.roles.create(createRoleSchema.parse({
-      connectionroleid: role.id, name: role.name, category: role.category, objecttypecodes: [...role.objecttypecodes],
-    }), admin);
+    await services.roles.create(
+      createRoleSchema.parse({
+        connectionroleid: role.id,
+        name: role.name,
+        category: role.category,
+        objecttypecodes: [...role.objecttypecodes],
+      }),
+      admin,
+    );
   }
   for (const [a, b] of matches) await services.roles.addMatch(demoRoles[a].id, demoRoles[b].id, admin);
   for (const connection of demoConnections) {
     const from = demoRecords[connection.from];
     const to = demoRecords[connection.to];
-    await services.connections.create(createConnectionSchema.parse({
-      connectionid: connection.id,
-      record1id: from.id, record1objecttypecode: from.type, record1name: from.name,
-      record2id: to.id, record2objecttypecode: to.type, record2name: to.name,
-      ...(connection.fromRole && { record1roleid: demoRoles[connection.fromRole].id }),
-      ...(connection.toRole && { record2roleid: demoRoles[connection.toRole].id }),
-      description: connection.description,
-      ...(connection.start && { effectivestart: connection.start }),
-      ...(connection.end && { effectiveend: connection.end }),
-    }), walkthrough);
+    await services.connections.create(
+      createConnectionSchema.parse({
+        connectionid: connection.id,
+        record1id: from.id,
+        record1objecttypecode: from.type,
+        record1name: from.name,
+        record2id: to.id,
+        record2objecttypecode: to.type,
+        record2name: to.name,
+        ...(connection.fromRole && { record1roleid: demoRoles[connection.fromRole].id }),
+        ...(connection.toRole && { record2roleid: demoRoles[connection.toRole].id }),
+        description: connection.description,
+        ...(connection.start && { effectivestart: connection.start }),
+        ...(connection.end && { effectiveend: connection.end }),
+      }),
+      walkthrough,
+    );
     if (connection.sharedWithSecond) {
-      await services.connections.grantAccess(from.id, connection.id, walkthrough, grantAccessSchema.parse({
-        principalid: second.id, principaltype: 'systemuser', accessmask: 'ReadAccess',
-      }));
+      await services.connections.grantAccess(
+        from.id,
+        connection.id,
+        walkthrough,
+        grantAccessSchema.parse({
+          principalid: second.id,
+          principaltype: 'systemuser',
+          accessmask: 'ReadAccess',
+        }),
+      );
     }
     if (connection.inactive) {
-      await services.connections.update(from.id, connection.id, updateConnectionSchema.parse({ statecode: 1 }), walkthrough);
+      await services.connections.update(
+        from.id,
+        connection.id,
+        updateConnectionSchema.parse({ statecode: 1 }),
+        walkthrough,
+      );
     }
   }
 }
 
 /** The explorer's link for a record, on the local host. */
-export const explorerLink = (baseUrl: string, recordId: string = demoRecords.contoso.id): string => `${baseUrl}/explorer?record=${recordId}`;
+export const explorerLink = (baseUrl: string, recordId: string = demoRecords.contoso.id): string =>
+  `${baseUrl}/explorer?record=${recordId}`;

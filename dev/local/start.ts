@@ -35,7 +35,7 @@ function coreToolsAvailable(): boolean {
 /** The connection explorer's link, on the walkthrough's account. */
 const explorerBanner = (port: number): string[] => [
   `Connection explorer: ${explorerLink(`http://localhost:${port}/api`)}`,
-  '  (local development mode: the page\'s caller picker makes the x-ms-client-principal header; it acts as the README walkthrough\'s user by default)',
+  "  (local development mode: the page's caller picker makes the x-ms-client-principal header; it acts as the README walkthrough's user by default)",
 ];
 
 export interface LocalApp {
@@ -58,7 +58,9 @@ export async function prepareLocal(seed: boolean, log: (line: string) => void): 
   const services = createServices(readSettings(env));
   await services.ready();
   if (seed) await seedDemo(services);
-  log(`Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created${seed ? ', demo records loaded (npm start -- --empty for none)' : ''}.`);
+  log(
+    `Azurite (in memory) on 127.0.0.1, table port ${azurite.tablePort}; tables created${seed ? ', demo records loaded (npm start -- --empty for none)' : ''}.`,
+  );
   log(`To check the tables meanwhile: DataTables__connectionString='${azurite.connectionString}' npm run check`);
   return { azurite, env };
 }
@@ -83,7 +85,7 @@ export async function serveLocal(port: number, log: (line: string) => void): Pro
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 7071);
-    const { azurite, env } = await prepareLocal(!process.argv.includes('--empty'), console.log);
+  const { azurite, env } = await prepareLocal(!process.argv.includes('--empty'), console.log);
   const stopAll = async (code: number) => {
     await azurite.stop();
     process.exit(code);
@@ -99,7 +101,9 @@ async function main(): Promise<void> {
     return;
   }
 
-  console.log('Azure Functions Core Tools not installed: serving the registered functions with the local node:http host.');
+  console.log(
+    'Azure Functions Core Tools not installed: serving the registered functions with the local node:http host.',
+  );
   await serveLocal(port, console.log).catch((error: unknown) => {
     console.error(`Cannot listen on port ${port}: ${error instanceof Error ? error.message : String(error)}`);
     void stopAll(1);

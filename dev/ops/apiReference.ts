@@ -15,19 +15,29 @@ type Json = { [key: string]: unknown };
 export const API_REFERENCE_PATH = join('docs', 'api-reference.md');
 
 /** A table cell: one line, no column breaks. */
-const cell = (text: string | number | boolean | undefined): string => String(text ?? '').replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+const cell = (text: string | number | boolean | undefined): string =>
+  String(text ?? '')
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/\|/g, '\\|');
 
 const code = (text: string): string => `\`${text}\``;
 
 /** A parameter's or field's type as a reader needs it: type, format, allowed values, bounds. */
 function typeOf(property: Json): string {
   const items = property.items as Json | undefined;
-  let type = property.type === 'array' && items ? `array of ${typeOf(items)}` : (typeof property.type === 'string' ? property.type : 'any');
+  let type =
+    property.type === 'array' && items
+      ? `array of ${typeOf(items)}`
+      : typeof property.type === 'string'
+        ? property.type
+        : 'any';
   if (typeof property.format === 'string') type += ` (${property.format})`;
   const details: string[] = [];
-  if (Array.isArray(property.enum)) details.push(`one of ${property.enum.map((value) => code(String(value))).join(', ')}`);
+  if (Array.isArray(property.enum))
+    details.push(`one of ${property.enum.map((value) => code(String(value))).join(', ')}`);
   const bound = (value: unknown): string => (typeof value === 'number' ? String(value) : '…');
-  if (typeof property.minimum === 'number' || typeof property.maximum === 'number') details.push(`${bound(property.minimum)}-${bound(property.maximum)}`);
+  if (typeof property.minimum === 'number' || typeof property.maximum === 'number')
+    details.push(`${bound(property.minimum)}-${bound(property.maximum)}`);
   if (typeof property.maxLength === 'number') details.push(`at most ${property.maxLength} characters`);
   return details.length > 0 ? `${type}: ${details.join('; ')}` : type;
 }
@@ -50,8 +60,10 @@ function fieldTable(schema: z.ZodType, none: string): string[] {
   return [
     '| Name | Type | Required | Description |',
     '|---|---|---|---|',
-    ...properties.map(([name, property]) =>
-      `| ${code(name)} | ${cell(typeOf(property))} | ${cell(presence(property, required.has(name)))} | ${cell(typeof property.description === 'string' ? property.description : undefined)} |`),
+    ...properties.map(
+      ([name, property]) =>
+        `| ${code(name)} | ${cell(typeOf(property))} | ${cell(presence(property, required.has(name)))} | ${cell(typeof property.description === 'string' ? property.description : undefined)} |`,
+    ),
   ];
 }
 
@@ -75,7 +87,8 @@ const anchorOf = (route: RouteDefinition): string => route.operationId.toLowerCa
 
 // Code-point order, not the locale's, so every machine writes the same file.
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-const byPath = (a: RouteDefinition, b: RouteDefinition): number => compare(a.route, b.route) || compare(a.method, b.method);
+const byPath = (a: RouteDefinition, b: RouteDefinition): number =>
+  compare(a.route, b.route) || compare(a.method, b.method);
 
 function routeSection(route: RouteDefinition): string[] {
   const { response } = route;
@@ -83,10 +96,13 @@ function routeSection(route: RouteDefinition): string[] {
     route.anonymous ? 'No caller needed (anonymous).' : 'Needs a caller (`x-ms-client-principal`).',
     ...(route.ifMatch ? ['Honours `If-Match` (412 `PreconditionFailed` when the ETag is not current).'] : []),
     ...(route.pageable ? ['A page: follow `nextLink` for the next one.'] : []),
-    route.hidden ? 'Not in the connector definition.' : `In the connector${route.visibility ? ` (visibility ${code(route.visibility)})` : ''}.`,
+    route.hidden
+      ? 'Not in the connector definition.'
+      : `In the connector${route.visibility ? ` (visibility ${code(route.visibility)})` : ''}.`,
   ];
   const success = [`- **${response.status}**: ${response.description}`];
-  for (const [status, description] of Object.entries(response.alternatives ?? {})) success.push(`- **${status}**: ${description}`);
+  for (const [status, description] of Object.entries(response.alternatives ?? {}))
+    success.push(`- **${status}**: ${description}`);
   const lines = [
     `### ${route.operationId}`,
     '',
@@ -96,7 +112,12 @@ function routeSection(route: RouteDefinition): string[] {
     '',
   ];
   if (route.params) lines.push('Route parameters:', '', ...fieldTable(route.params, 'None.'), '');
-  lines.push('Query parameters:', '', ...fieldTable(route.query ?? emptyQuery, 'None: any query parameter is refused (400 `ValidationFailed`).'), '');
+  lines.push(
+    'Query parameters:',
+    '',
+    ...fieldTable(route.query ?? emptyQuery, 'None: any query parameter is refused (400 `ValidationFailed`).'),
+    '',
+  );
   if (route.body) {
     const title = titleOf(route.body);
     lines.push(`Body${title ? ` (${code(title)})` : ''}, JSON:`, '', ...fieldTable(route.body, 'An empty object.'), '');
@@ -106,11 +127,11 @@ function routeSection(route: RouteDefinition): string[] {
     const title = titleOf(response.schema);
     lines.push(`- Body${title ? ` ${code(title)}` : ''}: ${responseFields(response.schema)}.`);
   }
-  for (const [name, description] of Object.entries(response.headers ?? {})) lines.push(`- Header ${code(name)}: ${description}`);
+  for (const [name, description] of Object.entries(response.headers ?? {}))
+    lines.push(`- Header ${code(name)}: ${description}`);
   lines.push('- Errors: `application/problem+json` (see [Errors](api.md#errors)).', '');
   return lines;
 }
-
 
 function timerRow(timer: TimerDefinition): string {
   return `| ${code(timer.name)} | ${code(timer.schedule)} |`;
@@ -127,12 +148,14 @@ export function renderApiReference(table: RouteDefinition[] = routes, timerTable
     'hand: `test/connector/apiReference.test.ts` fails when this file is not what the code generates. Errors, paging',
     'and dates are explained in [api.md](api.md); the Power Automate connector is generated from the same table.',
     '',
-    'All routes are under `/api`. Field names are Dataverse\'s logical names.',
+    "All routes are under `/api`. Field names are Dataverse's logical names.",
     '',
     '| Method | Route | Operation | Summary | Success |',
     '|---|---|---|---|---|',
-    ...sorted.map((route) =>
-      `| ${route.method} | ${code(`/api/${route.route}`)} | [${route.operationId}](#${anchorOf(route)}) | ${cell(route.summary)} | ${[route.response.status, ...Object.keys(route.response.alternatives ?? {})].join(', ')} |`),
+    ...sorted.map(
+      (route) =>
+        `| ${route.method} | ${code(`/api/${route.route}`)} | [${route.operationId}](#${anchorOf(route)}) | ${cell(route.summary)} | ${[route.response.status, ...Object.keys(route.response.alternatives ?? {})].join(', ')} |`,
+    ),
     '',
     '## Routes',
     '',

@@ -15,7 +15,9 @@ const graceSeconds = graceIndex >= 0 ? Number(args[graceIndex + 1]) : 3600;
 async function main(): Promise<number> {
   const settings = readSettings();
   if (!settings.DataTables__tableServiceUri && !settings.DataTables__connectionString) {
-    console.error('Set DataTables__connectionString (Azurite: npm start prints it) or DataTables__tableServiceUri (Azure).');
+    console.error(
+      'Set DataTables__connectionString (Azurite: npm start prints it) or DataTables__tableServiceUri (Azure).',
+    );
     return 2;
   }
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
@@ -26,11 +28,14 @@ async function main(): Promise<number> {
   await services.ready();
   const result = await services.consistency.walk({ repair, graceMs: graceSeconds * 1000 });
   for (const violation of result.violations) {
-    console.log(`${violation.kind}\t${violation.table}\t${violation.partitionKey}\t${violation.rowKey}\t${violation.detail}`);
+    console.log(
+      `${violation.kind}\t${violation.table}\t${violation.partitionKey}\t${violation.rowKey}\t${violation.detail}`,
+    );
   }
   console.log(
     `${result.scanned} rows checked, ${result.violations.length} violation(s)` +
-      (repair ? `, ${result.repaired} repaired, ${result.purged} purged` : '') + (result.failed ? `, ${result.failed} row(s) not checked (storage failed)` : '') +
+      (repair ? `, ${result.repaired} repaired, ${result.purged} purged` : '') +
+      (result.failed ? `, ${result.failed} row(s) not checked (storage failed)` : '') +
       (result.skippedRecent ? `, ${result.skippedRecent} tombstone(s) younger than ${graceSeconds}s kept` : ''),
   );
   return result.violations.length > 0 && !repair ? 1 : 0;

@@ -18,11 +18,20 @@ async function main(): Promise<void> {
   await loadFunctions(join(__dirname, '..', '..', 'functions'));
   const host = option('host', process.env.CONNECTOR_HOST ?? 'record-connections.azurewebsites.net');
   const clientId = option('client-id', process.env.CONNECTOR_CLIENT_ID ?? '00000000-0000-0000-0000-000000000000');
-  const resourceUri = option('resource-uri', process.env.CONNECTOR_RESOURCE_URI ?? 'api://00000000-0000-0000-0000-000000000000');
+  const resourceUri = option(
+    'resource-uri',
+    process.env.CONNECTOR_RESOURCE_URI ?? 'api://00000000-0000-0000-0000-000000000000',
+  );
   const folder = join(__dirname, '..', '..', '..', 'infra', 'connector');
   mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, 'apiDefinition.swagger.json'), `${JSON.stringify(buildSwagger(routes, { host }), null, 2)}\n`);
-  writeFileSync(join(folder, 'apiProperties.json'), `${JSON.stringify(buildApiProperties(routes, { clientId, resourceUri }), null, 2)}\n`);
+  writeFileSync(
+    join(folder, 'apiDefinition.swagger.json'),
+    `${JSON.stringify(buildSwagger(routes, { host }), null, 2)}\n`,
+  );
+  writeFileSync(
+    join(folder, 'apiProperties.json'),
+    `${JSON.stringify(buildApiProperties(routes, { clientId, resourceUri }), null, 2)}\n`,
+  );
   console.log(`Wrote ${folder}/apiDefinition.swagger.json and apiProperties.json for https://${host}/api`);
 }
 

@@ -22,7 +22,6 @@ async function worker(table: TablePort, id: number): Promise<void> {
   }
 }
 
-
 async function measure(name: string, schedules: number, once: (seed: number) => Promise<number>): Promise<void> {
   for (let seed = 0; seed < Math.min(200, schedules); seed++) await once(seed); // warm-up
   let steps = 0;
@@ -51,7 +50,10 @@ async function main(): Promise<void> {
     });
   }
   await measure('scheduler, 8 increments with faults, trace on', schedules, async (seed) => {
-    const scheduler = new Scheduler({ seed, faults: { fail: 0.02, lost: 0.02, duplicate: 0.02, crashBefore: 0.01, crashAfter: 0.01 } });
+    const scheduler = new Scheduler({
+      seed,
+      faults: { fail: 0.02, lost: 0.02, duplicate: 0.02, crashBefore: 0.01, crashAfter: 0.01 },
+    });
     const table = scheduler.tables(new SimTableService())('t');
     await scheduler.run(Array.from({ length: 8 }, () => () => increment(table)));
     return scheduler.steps;

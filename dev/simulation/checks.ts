@@ -1,5 +1,12 @@
 // Dev, simulation: the auditor: what must hold at the step each answer is given, and after quiescence and repair, read from the raw tables.
-import { authoritativeOf, claimsGuard, isAuthoritative, isLater, pairsWith, type StoredCopy } from '../../shared/protocol/copies';
+import {
+  authoritativeOf,
+  claimsGuard,
+  isAuthoritative,
+  isLater,
+  pairsWith,
+  type StoredCopy,
+} from '../../shared/protocol/copies';
 import { derivedOf } from '../../shared/protocol/propagation';
 import { type ConnectionHalf, reciprocalOf, sameContent } from '../../shared/domain/connection';
 import type { DomainError } from '../../shared/domain/errors';
@@ -9,11 +16,28 @@ import { currentIndexKeys } from '../../shared/protocol/indexKeys';
 import { invariantLabel, type InvariantNumber } from '../../shared/protocol/invariants';
 import { FINDING_INVARIANT, type Violation } from '../../shared/protocol/repair/findings';
 import { latestRequest } from '../../shared/protocol/stamps';
-import { claimPartitionOf, fromStored, guardRowKey, halfRowKey, isGuardRowKey } from '../../shared/storage/connectionStore';
+import {
+  claimPartitionOf,
+  fromStored,
+  guardRowKey,
+  halfRowKey,
+  isGuardRowKey,
+} from '../../shared/storage/connectionStore';
 import { indexRowKey, isReservationRowKey } from '../../shared/storage/roleIndexStore';
 import type { Outcome } from './scheduler';
 import type { SimTableService } from './simTable';
-import { type Answer, type Auditor, CAROL, type PoolEntry, POOL, type PreparedRequest, type RoleId, ROLES, TABLES, urlOf } from './workload';
+import {
+  type Answer,
+  type Auditor,
+  CAROL,
+  type PoolEntry,
+  POOL,
+  type PreparedRequest,
+  type RoleId,
+  ROLES,
+  TABLES,
+  urlOf,
+} from './workload';
 
 /**
  * Every invariant of the protocol (numbered in shared/protocol/invariants.ts), checked against the raw
@@ -40,16 +64,26 @@ export class SimulationAuditor implements Auditor {
   answered(answer: Answer): void {
     // A 2xx means every copy shows the change, now: checked at the very step it is answered.
     if (answer.operation.kind !== 'read') this.violations.push(...checkAnswered(this.service, answer));
-    if (answer.operation.kind === 'deleteRole') this.violations.push(...checkRoleUnused(this.service, answer.operation.role, 'deleteRole answered'));
+    if (answer.operation.kind === 'deleteRole')
+      this.violations.push(...checkRoleUnused(this.service, answer.operation.role, 'deleteRole answered'));
   }
 
   refusedRetry(answer: Answer, request: PreparedRequest, error: unknown): void {
     // A retry whose first attempt was applied is answered as that attempt would have been, never with a
     // refusal: the authoritative copy's last request is this one only if it was applied.
     const { operation } = answer;
-    if (request.print && 'target' in operation && lastStampOn(this.service, operation.target) !== this.stampBefore.get(answer)
-      && latestRequest(lastStampOn(this.service, operation.target) ?? '') === request.print) {
-      this.violations.push(broken(6, `client ${answer.client}: ${operation.kind} retried after a 503 was applied, yet answered ${(error as DomainError).code}`));
+    if (
+      request.print &&
+      'target' in operation &&
+      lastStampOn(this.service, operation.target) !== this.stampBefore.get(answer) &&
+      latestRequest(lastStampOn(this.service, operation.target) ?? '') === request.print
+    ) {
+      this.violations.push(
+        broken(
+          6,
+          `client ${answer.client}: ${operation.kind} retried after a 503 was applied, yet answered ${(error as DomainError).code}`,
+        ),
+      );
     }
   }
 
@@ -63,7 +97,8 @@ export class SimulationAuditor implements Auditor {
    */
   phaseDone(outcomes: Outcome[], phase: 'setup' | 'repair'): void {
     for (const outcome of outcomes) {
-      if (outcome.kind === 'error') this.violations.push(broken(phase === 'setup' ? 8 : 7, `${phase} failed: ${describe(outcome.error)}`));
+      if (outcome.kind === 'error')
+        this.violations.push(broken(phase === 'setup' ? 8 : 7, `${phase} failed: ${describe(outcome.error)}`));
       if (outcome.kind === 'crashed') this.violations.push(simulatorBroken(`${phase} crashed without faults`));
     }
   }
@@ -71,7 +106,8 @@ export class SimulationAuditor implements Auditor {
   /** The clients' tasks: a client stops on a 500 (reported already) and throws nothing. */
   clientsDone(outcomes: Outcome[]): void {
     for (const [index, outcome] of outcomes.entries()) {
-      if (outcome.kind === 'error') this.violations.push(simulatorBroken(`client ${index} threw: ${String(outcome.error)}`));
+      if (outcome.kind === 'error')
+        this.violations.push(simulatorBroken(`client ${index} threw: ${String(outcome.error)}`));
     }
   }
 
@@ -93,7 +129,12 @@ export class SimulationAuditor implements Auditor {
   /** The checker's walk once the repair job is done: anything it still finds breaks the invariant its kind names. */
   checkerAfterRepair(found: Violation[]): void {
     for (const violation of found) {
-      this.violations.push(broken(FINDING_INVARIANT[violation.kind], `checker after repair: ${violation.kind} ${violation.partitionKey}/${violation.rowKey} ${violation.detail}`));
+      this.violations.push(
+        broken(
+          FINDING_INVARIANT[violation.kind],
+          `checker after repair: ${violation.kind} ${violation.partitionKey}/${violation.rowKey} ${violation.detail}`,
+        ),
+      );
     }
   }
 
@@ -112,7 +153,7 @@ const broken = (n: InvariantNumber, text: string): string => `${invariantLabel(n
  */
 const simulatorBroken = (text: string): string => `simulator: ${text}`;
 
-const describe = (error: unknown): string => (error instanceof Error ? error.stack ?? error.message : String(error));
+const describe = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error));
 
 // ---------------------------------------------------------------------------------------------------
 // The raw tables.
@@ -132,27 +173,71 @@ function readState(service: SimTableService): RawState {
   const audit = new Map<string, { partitionKey: string; rowKey: string; versionnumber: number }>();
   for (const stored of service.dump(TABLES.connections)) {
     const { partitionKey, rowKey } = stored.entity;
-    if (rowKey.startsWith('h_')) audit.set(`${partitionKey}/${rowKey}`, { partitionKey, rowKey, versionnumber: Number(stored.entity.versionnumber) });
-    else if (rowKey === 'claim') claims.set(partitionKey, { record1id: String(stored.entity.record1id), connectionid: String(stored.entity.connectionid) });
-    else if (isGuardRowKey(rowKey)) guards.set(`${partitionKey}/${rowKey}`, { partitionKey, rowKey, connectionid: String(stored.entity.connectionid) });
+    if (rowKey.startsWith('h_'))
+      audit.set(`${partitionKey}/${rowKey}`, {
+        partitionKey,
+        rowKey,
+        versionnumber: Number(stored.entity.versionnumber),
+      });
+    else if (rowKey === 'claim')
+      claims.set(partitionKey, {
+        record1id: String(stored.entity.record1id),
+        connectionid: String(stored.entity.connectionid),
+      });
+    else if (isGuardRowKey(rowKey))
+      guards.set(`${partitionKey}/${rowKey}`, {
+        partitionKey,
+        rowKey,
+        connectionid: String(stored.entity.connectionid),
+      });
     else if (rowKey.startsWith('c_')) halves.set(`${partitionKey}/${rowKey}`, fromStored(stored));
   }
   const entries = new Map<string, StoredCopy>();
-  for (const stored of service.dump(TABLES.roleIndex)) if (!isReservationRowKey(stored.entity.rowKey)) entries.set(`${stored.entity.partitionKey}/${stored.entity.rowKey}`, fromStored(stored));
+  for (const stored of service.dump(TABLES.roleIndex))
+    if (!isReservationRowKey(stored.entity.rowKey))
+      entries.set(`${stored.entity.partitionKey}/${stored.entity.rowKey}`, fromStored(stored));
   return { audit, claims, halves, guards, entries };
 }
 
-const halfAt = (state: RawState, recordId: string, connectionId: string) => state.halves.get(`${recordId}/${halfRowKey(connectionId)}`);
+const halfAt = (state: RawState, recordId: string, connectionId: string) =>
+  state.halves.get(`${recordId}/${halfRowKey(connectionId)}`);
 
 const dummyHalf: ConnectionHalf = {
-  connectionid: '', relatedconnectionid: '', ismaster: true, record1id: '', record1objecttypecode: 1, record1roleid: null, record1name: null,
-  record2id: '', record2objecttypecode: 2, record2roleid: null, record2name: null, name: null, description: null, effectivestart: null,
-  effectiveend: null, statecode: 0, statuscode: 1, ownerid: '', createdon: '', createdby: '', modifiedon: '', modifiedby: '', versionnumber: 0, shares: [],
+  connectionid: '',
+  relatedconnectionid: '',
+  ismaster: true,
+  record1id: '',
+  record1objecttypecode: 1,
+  record1roleid: null,
+  record1name: null,
+  record2id: '',
+  record2objecttypecode: 2,
+  record2roleid: null,
+  record2name: null,
+  name: null,
+  description: null,
+  effectivestart: null,
+  effectiveend: null,
+  statecode: 0,
+  statuscode: 1,
+  ownerid: '',
+  createdon: '',
+  createdby: '',
+  modifiedon: '',
+  modifiedby: '',
+  versionnumber: 0,
+  shares: [],
 };
 
 /** The authoritative half a pool entry's connection would have: its records and ids, nothing else. */
 const authoritativeOfTarget = (target: PoolEntry): ConnectionHalf =>
-  authoritativeOf({ ...dummyHalf, record1id: target.from, record2id: target.to, connectionid: target.id, relatedconnectionid: reciprocalIdOf(target.id) });
+  authoritativeOf({
+    ...dummyHalf,
+    record1id: target.from,
+    record2id: target.to,
+    connectionid: target.id,
+    relatedconnectionid: reciprocalIdOf(target.id),
+  });
 
 /** The commit stamps kept on a connection's authoritative copy (raw state). */
 function lastStampOn(service: SimTableService, target: PoolEntry): string | undefined {
@@ -173,15 +258,22 @@ function checkAnswered(service: SimTableService, answer: Answer): string[] {
   const where = `${invariantLabel(2)}: ${answer.operation.kind} answered v${version} of ${expected.connectionid}`;
   const authoritative = halfAt(state, expected.record1id, expected.connectionid);
   const derived = halfAt(state, expected.record2id, expected.relatedconnectionid);
-  for (const [name, copy, wanted] of [['authoritative', authoritative, expected], ['derived', derived, reciprocalOf(expected)]] as const) {
+  for (const [name, copy, wanted] of [
+    ['authoritative', authoritative, expected],
+    ['derived', derived, reciprocalOf(expected)],
+  ] as const) {
     // A deleted connection whose derived half's slot holds another connection (an id used twice): its
     // tombstone is not needed there.
     if (answer.deleted && name === 'derived' && copy && !pairsWith(copy.half, expected)) continue;
     // A deleted connection's tombstones may be purged already (the grace period passed during the request).
     if (answer.deleted && !copy) continue;
     if (!copy) problems.push(`${where}: the ${name} half is missing`);
-    else if (copy.half.versionnumber < version) problems.push(`${where}: the ${name} half is at v${copy.half.versionnumber}`);
-    else if (copy.half.versionnumber === version && (!sameContent(copy.half, wanted) || copy.tombstone !== Boolean(answer.deleted))) {
+    else if (copy.half.versionnumber < version)
+      problems.push(`${where}: the ${name} half is at v${copy.half.versionnumber}`);
+    else if (
+      copy.half.versionnumber === version &&
+      (!sameContent(copy.half, wanted) || copy.tombstone !== Boolean(answer.deleted))
+    ) {
       problems.push(`${where}: the ${name} half differs at the same version`);
     }
   }
@@ -189,7 +281,8 @@ function checkAnswered(service: SimTableService, answer: Answer): string[] {
     for (const key of currentIndexKeys(expected)) {
       const half = key.startsWith('a:') ? expected : reciprocalOf(expected);
       const entry = state.entries.get(`${key.slice(2)}/${indexRowKey(half)}`);
-      if (!entry || entry.half.versionnumber < version) problems.push(`${where}: index entry ${key} is ${entry ? `at v${entry.half.versionnumber}` : 'missing'}`);
+      if (!entry || entry.half.versionnumber < version)
+        problems.push(`${where}: index entry ${key} is ${entry ? `at v${entry.half.versionnumber}` : 'missing'}`);
     }
   }
   return problems;
@@ -198,10 +291,20 @@ function checkAnswered(service: SimTableService, answer: Answer): string[] {
 /** I10: no live connection has the deleted role, and none of its index entries is live. */
 function checkRoleUnused(service: SimTableService, role: RoleId, when: string): string[] {
   const state = readState(service);
-  const users = [...state.halves.values()].filter((copy) => !copy.tombstone && isAuthoritative(copy.half) && (copy.half.record1roleid === role || copy.half.record2roleid === role));
+  const users = [...state.halves.values()].filter(
+    (copy) =>
+      !copy.tombstone &&
+      isAuthoritative(copy.half) &&
+      (copy.half.record1roleid === role || copy.half.record2roleid === role),
+  );
   const entries = [...state.entries.entries()].filter(([key, entry]) => key.startsWith(`${role}/`) && !entry.tombstone);
   return [
-    ...users.map((copy) => broken(10, `${when}: ${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber} still has the deleted role`)),
+    ...users.map((copy) =>
+      broken(
+        10,
+        `${when}: ${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber} still has the deleted role`,
+      ),
+    ),
     ...entries.map(([key]) => broken(10, `${when}: index entry ${key} of the deleted role is live`)),
   ];
 }
@@ -215,7 +318,8 @@ function checkTables(service: SimTableService): string[] {
   const problems: string[] = [];
   // A role that is gone is used by nothing.
   for (const role of ROLES) {
-    if (!service.dump(TABLES.roles).some((stored) => stored.entity.rowKey === `r_${role}`)) problems.push(...checkRoleUnused(service, role, `after repair, role ${role} gone`));
+    if (!service.dump(TABLES.roles).some((stored) => stored.entity.rowKey === `r_${role}`))
+      problems.push(...checkRoleUnused(service, role, `after repair, role ${role} gone`));
   }
   const liveAuthoritative = [...state.halves.values()].filter((copy) => isAuthoritative(copy.half) && !copy.tombstone);
   // I1: one active connection per unordered pair of records and roles; I7: exactly those hold guards, each naming its connection.
@@ -225,9 +329,13 @@ function checkTables(service: SimTableService): string[] {
     byGuard.set(key, [...(byGuard.get(key) ?? []), copy]);
   }
   for (const [key, holders] of byGuard) {
-    if (holders.length > 1) problems.push(broken(1, `duplicate active pair at ${key}: ${holders.map((copy) => copy.half.connectionid).join(', ')}`));
+    if (holders.length > 1)
+      problems.push(
+        broken(1, `duplicate active pair at ${key}: ${holders.map((copy) => copy.half.connectionid).join(', ')}`),
+      );
     const guard = state.guards.get(key);
-    if (!guard || !holders.some((copy) => copy.half.connectionid === guard.connectionid)) problems.push(broken(7, `guard ${key} does not name its connection`));
+    if (!guard || !holders.some((copy) => copy.half.connectionid === guard.connectionid))
+      problems.push(broken(7, `guard ${key} does not name its connection`));
   }
   for (const key of state.guards.keys()) if (!byGuard.has(key)) problems.push(broken(7, `guard ${key} guards nothing`));
   // Every version a live connection's incarnation reached has its audit record (the latest at least),
@@ -236,26 +344,43 @@ function checkTables(service: SimTableService): string[] {
   // transaction and purged with its connection, so after repair the records and the versions agree.
   for (const copy of liveAuthoritative) {
     const prefix = `${copy.half.record1id}/h_${copy.half.connectionid}_${String(1e15 - 1 - Date.parse(copy.half.createdon)).padStart(15, '0')}_`;
-    const versions = [...state.audit.entries()].filter(([key]) => key.startsWith(prefix)).map(([, row]) => row.versionnumber);
-    if (!versions.includes(copy.half.versionnumber)) problems.push(broken(7, `${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber}: no audit record of that version`));
-    if (new Set(versions).size !== versions.length) problems.push(broken(7, `${copy.half.record1id}/${copy.half.connectionid}: a version audited twice`));
+    const versions = [...state.audit.entries()]
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([, row]) => row.versionnumber);
+    if (!versions.includes(copy.half.versionnumber))
+      problems.push(
+        broken(
+          7,
+          `${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber}: no audit record of that version`,
+        ),
+      );
+    if (new Set(versions).size !== versions.length)
+      problems.push(broken(7, `${copy.half.record1id}/${copy.half.connectionid}: a version audited twice`));
   }
   for (const row of state.audit.values()) {
     const id = row.rowKey.slice(2, 38);
     const holder = halfAt(state, row.partitionKey, id);
-    if (!holder || holder.tombstone) problems.push(broken(7, `audit record ${row.partitionKey}/${row.rowKey} of no live connection`));
+    if (!holder || holder.tombstone)
+      problems.push(broken(7, `audit record ${row.partitionKey}/${row.rowKey} of no live connection`));
   }
   // I9: a connection id is unique across all records: no two live halves have one, and each live
   // connection's claim names its authoritative slot (the claim is what keeps I9 across partitions).
   const holders = new Map<string, string[]>();
   for (const copy of state.halves.values()) {
-    if (!copy.tombstone) holders.set(copy.half.connectionid, [...(holders.get(copy.half.connectionid) ?? []), copy.half.record1id]);
+    if (!copy.tombstone)
+      holders.set(copy.half.connectionid, [...(holders.get(copy.half.connectionid) ?? []), copy.half.record1id]);
   }
-  for (const [id, records] of holders) if (records.length > 1) problems.push(broken(9, `connection id ${id} is live in ${records.join(', ')}`));
+  for (const [id, records] of holders)
+    if (records.length > 1) problems.push(broken(9, `connection id ${id} is live in ${records.join(', ')}`));
   for (const copy of liveAuthoritative) {
     const claim = state.claims.get(claimPartitionOf(copy.half.connectionid));
     if (claim?.record1id !== copy.half.record1id || claim.connectionid !== copy.half.connectionid) {
-      problems.push(broken(9, `${copy.half.record1id}/${copy.half.connectionid}: its id's claim names ${claim ? `${claim.record1id}/${claim.connectionid}` : 'nothing'}`));
+      problems.push(
+        broken(
+          9,
+          `${copy.half.record1id}/${copy.half.connectionid}: its id's claim names ${claim ? `${claim.record1id}/${claim.connectionid}` : 'nothing'}`,
+        ),
+      );
     }
   }
   // I7: every live authoritative half has its derived half, mirroring it at the same version, and its
@@ -264,25 +389,50 @@ function checkTables(service: SimTableService): string[] {
   for (const copy of liveAuthoritative) {
     const derived = halfAt(state, copy.half.record2id, copy.half.relatedconnectionid);
     const wanted = derivedOf(copy);
-    if (!derived || derived.tombstone || derived.half.versionnumber !== copy.half.versionnumber || !sameContent(derived.half, wanted.half)) {
-      problems.push(broken(7, `${copy.half.connectionid} v${copy.half.versionnumber}: derived half ${derived ? `v${derived.half.versionnumber}${derived.tombstone ? ' tombstone' : ''} differs` : 'missing'}`));
+    if (
+      !derived ||
+      derived.tombstone ||
+      derived.half.versionnumber !== copy.half.versionnumber ||
+      !sameContent(derived.half, wanted.half)
+    ) {
+      problems.push(
+        broken(
+          7,
+          `${copy.half.connectionid} v${copy.half.versionnumber}: derived half ${derived ? `v${derived.half.versionnumber}${derived.tombstone ? ' tombstone' : ''} differs` : 'missing'}`,
+        ),
+      );
     }
     for (const key of currentIndexKeys(copy.half)) {
       const half = key.startsWith('a:') ? copy.half : reciprocalOf(copy.half);
       const entryKey = `${key.slice(2)}/${indexRowKey(half)}`;
       expectedEntries.add(entryKey);
       const entry = state.entries.get(entryKey);
-      if (!entry || entry.tombstone || entry.half.versionnumber !== copy.half.versionnumber || !sameContent(entry.half, half)) {
+      if (
+        !entry ||
+        entry.tombstone ||
+        entry.half.versionnumber !== copy.half.versionnumber ||
+        !sameContent(entry.half, half)
+      ) {
         problems.push(broken(7, `${copy.half.connectionid}: index entry ${entryKey} ${entry ? 'differs' : 'missing'}`));
       }
     }
   }
   for (const copy of state.halves.values()) {
-    if (copy.tombstone) problems.push(broken(7, `tombstone ${copy.half.record1id}/${copy.half.connectionid} left after repair with the grace period over`));
-    else if (!isAuthoritative(copy.half) && !halfAt(state, copy.half.record2id, copy.half.relatedconnectionid)) problems.push(broken(7, `derived half ${copy.half.connectionid} without its authority`));
+    if (copy.tombstone)
+      problems.push(
+        broken(
+          7,
+          `tombstone ${copy.half.record1id}/${copy.half.connectionid} left after repair with the grace period over`,
+        ),
+      );
+    else if (!isAuthoritative(copy.half) && !halfAt(state, copy.half.record2id, copy.half.relatedconnectionid))
+      problems.push(broken(7, `derived half ${copy.half.connectionid} without its authority`));
   }
   for (const [key, entry] of state.entries) {
-    if (!expectedEntries.has(key)) problems.push(broken(7, `index entry ${key} (${entry.tombstone ? 'tombstone' : 'live'}) belongs to no live connection`));
+    if (!expectedEntries.has(key))
+      problems.push(
+        broken(7, `index entry ${key} (${entry.tombstone ? 'tombstone' : 'live'}) belongs to no live connection`),
+      );
   }
   return problems;
 }
@@ -302,7 +452,11 @@ function checkHistory(service: SimTableService, answers: Answer[]): string[] {
     // One id between other records can hold the same authoritative slot (Z-B and Z-C): the records say which.
     const isThis = (half: ConnectionHalf) => {
       const other = authoritativeOf(half);
-      return other.record1id === authoritative.record1id && other.connectionid === authoritative.connectionid && other.record2id === authoritative.record2id;
+      return (
+        other.record1id === authoritative.record1id &&
+        other.connectionid === authoritative.connectionid &&
+        other.record2id === authoritative.record2id
+      );
     };
     const touches = (answer: Answer) => {
       const { operation } = answer;
@@ -320,31 +474,73 @@ function checkHistory(service: SimTableService, answers: Answer[]): string[] {
     const stateOf = (half: ConnectionHalf) => ({ createdon: half.createdon, version: half.versionnumber });
     for (const answer of acknowledged) {
       if (final && answer.result && isLater(stateOf(answer.result), stateOf(final.half))) {
-        problems.push(broken(3, `${target.id}: at v${final.half.versionnumber}, below acknowledged v${answer.result.versionnumber}`));
+        problems.push(
+          broken(
+            3,
+            `${target.id}: at v${final.half.versionnumber}, below acknowledged v${answer.result.versionnumber}`,
+          ),
+        );
       }
     }
     for (const answer of acknowledged) {
-      const startedLater = (kinds: string[]) => mine.some((other) => other !== answer && other.started > answer.answered && kinds.includes(other.operation.kind));
-      const unfinishedOrLater = (kinds: string[]) => answers.some((other) => other !== answer && touches(other) && kinds.includes(other.operation.kind) && other.answered >= answer.started)
-        || startedLater(kinds);
+      const startedLater = (kinds: string[]) =>
+        mine.some(
+          (other) => other !== answer && other.started > answer.answered && kinds.includes(other.operation.kind),
+        );
+      const unfinishedOrLater = (kinds: string[]) =>
+        answers.some(
+          (other) =>
+            other !== answer &&
+            touches(other) &&
+            kinds.includes(other.operation.kind) &&
+            other.answered >= answer.started,
+        ) || startedLater(kinds);
       if (answer.deleted) {
-        if (final && !startedLater(['create']) && !unfinishedOrLater(['create'])) problems.push(broken(4, `${target.id}: deleted (answered) but back at v${final.half.versionnumber}`));
-      } else if (!final && !unfinishedOrLater(['delete', 'cascade'])
+        if (final && !startedLater(['create']) && !unfinishedOrLater(['create']))
+          problems.push(broken(4, `${target.id}: deleted (answered) but back at v${final.half.versionnumber}`));
+      } else if (
+        !final &&
+        !unfinishedOrLater(['delete', 'cascade']) &&
         // A read may show a copy a delete answered 5xx (or never) left behind before the read began: that
         // copy lags until the retry, the next write or the repair job (see "What a client sees").
-        && !(answer.operation.kind === 'read' && mine.some((other) => ['delete', 'cascade'].includes(other.operation.kind) && !other.ok && other.started <= answer.answered))) {
-        problems.push(broken(3, `${target.id}: ${answer.operation.kind} answered v${answer.result?.versionnumber} but the connection is gone and no delete was sent`));
+        !(
+          answer.operation.kind === 'read' &&
+          mine.some(
+            (other) =>
+              ['delete', 'cascade'].includes(other.operation.kind) && !other.ok && other.started <= answer.answered,
+          )
+        )
+      ) {
+        problems.push(
+          broken(
+            3,
+            `${target.id}: ${answer.operation.kind} answered v${answer.result?.versionnumber} but the connection is gone and no delete was sent`,
+          ),
+        );
       }
       if (answer.operation.kind === 'read') {
         // A read after a delete was answered shows the connection only if a create may have made it again.
-        const recreatable = (deleted: Answer) => mine.some((other) => other.operation.kind === 'create' && other.started < answer.answered && other.answered > deleted.started);
-        const deletedBefore = mine.find((other) => other.ok && other.deleted && other.answered < answer.started && !recreatable(other));
-        if (deletedBefore) problems.push(broken(4, `${target.id}: read (client ${answer.client}) answered v${answer.result?.versionnumber} after a delete (client ${deletedBefore.client}) was answered`));
+        const recreatable = (deleted: Answer) =>
+          mine.some(
+            (other) =>
+              other.operation.kind === 'create' && other.started < answer.answered && other.answered > deleted.started,
+          );
+        const deletedBefore = mine.find(
+          (other) => other.ok && other.deleted && other.answered < answer.started && !recreatable(other),
+        );
+        if (deletedBefore)
+          problems.push(
+            broken(
+              4,
+              `${target.id}: read (client ${answer.client}) answered v${answer.result?.versionnumber} after a delete (client ${deletedBefore.client}) was answered`,
+            ),
+          );
       }
       // I5 read from the tables: the revoked principal's share is gone from the authoritative half (the
       // halves and the index mirror it after repair, I7), so nothing grants it a read.
       if (answer.operation.kind === 'revoke' && final && !unfinishedOrLater(['grant'])) {
-        if (final.half.shares.some((share) => share.principalid === CAROL)) problems.push(broken(5, `${target.id}: revoke answered, yet carol still holds a share`));
+        if (final.half.shares.some((share) => share.principalid === CAROL))
+          problems.push(broken(5, `${target.id}: revoke answered, yet carol still holds a share`));
       }
     }
   }

@@ -10,7 +10,8 @@ export async function increment(table: TablePort): Promise<number> {
     const current = await table.get('c', 'counter');
     const n = current ? (current.entity.n as number) + 1 : 1;
     try {
-      if (current) await table.write({ op: 'replace', entity: { partitionKey: 'c', rowKey: 'counter', n }, etag: current.etag });
+      if (current)
+        await table.write({ op: 'replace', entity: { partitionKey: 'c', rowKey: 'counter', n }, etag: current.etag });
       else await table.write({ op: 'insert', entity: { partitionKey: 'c', rowKey: 'counter', n } });
       return n;
     } catch (error) {

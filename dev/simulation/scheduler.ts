@@ -1,6 +1,13 @@
 // Dev, simulation: the deterministic scheduler: every storage call a step it orders by seed and may hit with a fault.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type Page, type Stored, StorageError, type TablePort, type TableQuery, type WriteOp } from '../../shared/storage/tablePort';
+import {
+  type Page,
+  type Stored,
+  StorageError,
+  type TablePort,
+  type TableQuery,
+  type WriteOp,
+} from '../../shared/storage/tablePort';
 import { Prng } from './prng';
 import type { SimTable, SimTableService } from './simTable';
 
@@ -165,7 +172,8 @@ export class Scheduler {
    */
   sleep(ms: number): Promise<void> {
     const task = current.getStore();
-    if (task?.scheduler !== this || !this.active) return Promise.reject(new Error('scheduler.sleep() called outside a running task'));
+    if (task?.scheduler !== this || !this.active)
+      return Promise.reject(new Error('scheduler.sleep() called outside a running task'));
     if (task.crashed) return new Promise<void>(() => {});
     return new Promise<void>((resolve) => {
       // As setTimeout does, a negative or NaN delay is no delay.
@@ -227,7 +235,8 @@ export class Scheduler {
   /** Registers a storage call as a pending step; it touches nothing until picked. */
   call<R>(label: string, apply: () => R): Promise<R> {
     const task = current.getStore();
-    if (task?.scheduler !== this || !this.active) return Promise.reject(new Error(`${label} called outside a running task of the scheduler`));
+    if (task?.scheduler !== this || !this.active)
+      return Promise.reject(new Error(`${label} called outside a running task of the scheduler`));
     // A crashed task is gone: its calls never run and never answer.
     if (task.crashed) return new Promise<R>(() => {});
     return new Promise<R>((resolve, reject) => {
@@ -254,7 +263,8 @@ export class Scheduler {
     task.crashed = true;
     if (!task.outcome) this.live--;
     // Its sleeps end with it; its other calls in flight may still land (see execute).
-    for (let i = this.sleepers.length - 1; i >= 0; i--) if ((this.sleepers[i] as Sleeper).task === task) this.sleepers.splice(i, 1);
+    for (let i = this.sleepers.length - 1; i >= 0; i--)
+      if ((this.sleepers[i] as Sleeper).task === task) this.sleepers.splice(i, 1);
   }
 
   /**
@@ -303,13 +313,15 @@ export class Scheduler {
           `must end in a scheduled table call or scheduler.sleep(). Last steps:\n${this.lines.slice(-5).join('\n')}`,
       );
     }
-    if (++this.stepCount - this.runStartedAt > this.maxSteps) throw new Error(`The run took more than ${this.maxSteps} steps: a livelock, or a task that never ends.`);
+    if (++this.stepCount - this.runStartedAt > this.maxSteps)
+      throw new Error(`The run took more than ${this.maxSteps} steps: a livelock, or a task that never ends.`);
     const index = this.prng.int(choices);
     if (index === this.pending.length) {
       this.sleepers.shift();
       const s = sleeper as Sleeper;
       if (s.wake > this.clock) this.clock = s.wake;
-      if (this.tracing) this.lines.push(`${this.stepCount} ${s.task.name} sleep ${s.ms}ms -> woke at +${this.clock - this.start}ms`);
+      if (this.tracing)
+        this.lines.push(`${this.stepCount} ${s.task.name} sleep ${s.ms}ms -> woke at +${this.clock - this.start}ms`);
       s.resolve();
       return true;
     }
@@ -340,7 +352,10 @@ export class Scheduler {
         return;
       }
       case 'fail': {
-        const result: Result = { ok: false, error: new StorageError(503, 'The server is busy (simulated).', { code: 'ServerBusy' }) };
+        const result: Result = {
+          ok: false,
+          error: new StorageError(503, 'The server is busy (simulated).', { code: 'ServerBusy' }),
+        };
         this.log(step, 'fail', result);
         step.settle(result);
         return;
@@ -378,7 +393,9 @@ export class Scheduler {
 
   private log(step: Step, fault: string | undefined, result: Result | undefined): void {
     if (!this.tracing) return;
-    this.lines.push(`${this.stepCount} ${step.task.name} ${step.label}${fault ? ` ${fault}` : ''} -> ${result ? describe(result) : 'not applied'}`);
+    this.lines.push(
+      `${this.stepCount} ${step.task.name} ${step.label}${fault ? ` ${fault}` : ''} -> ${result ? describe(result) : 'not applied'}`,
+    );
   }
 }
 
@@ -416,7 +433,9 @@ class ScheduledTable implements TablePort {
   ) {}
 
   get(partitionKey: string, rowKey: string): Promise<Stored | undefined> {
-    return this.scheduler.call(`${this.table.name}.get ${partitionKey}/${rowKey}`, () => this.table.getNow(partitionKey, rowKey));
+    return this.scheduler.call(`${this.table.name}.get ${partitionKey}/${rowKey}`, () =>
+      this.table.getNow(partitionKey, rowKey),
+    );
   }
 
   write(op: WriteOp): Promise<string> {
@@ -439,9 +458,11 @@ class ScheduledTable implements TablePort {
       ...(query.rowKey && { rowKey: { ...query.rowKey } }),
     };
     const pageCopy = { ...page };
-    const where = typeof query.partitionKey === 'string' ? query.partitionKey : JSON.stringify(query.partitionKey ?? '*');
-    return this.scheduler.call(`${this.table.name}.query ${where}${page.continuation !== undefined ? ' (next)' : ''}`, () =>
-      this.table.queryNow(copy, pageCopy),
+    const where =
+      typeof query.partitionKey === 'string' ? query.partitionKey : JSON.stringify(query.partitionKey ?? '*');
+    return this.scheduler.call(
+      `${this.table.name}.query ${where}${page.continuation !== undefined ? ' (next)' : ''}`,
+      () => this.table.queryNow(copy, pageCopy),
     );
   }
 }

@@ -13,7 +13,13 @@ import {
   type WriteOp,
   keyOf,
 } from '../../shared/storage/tablePort';
-import { assertBatch, assertCondition, assertEntity, assertPageSize, MAX_BATCH_OPERATIONS } from '../../shared/storage/tableRules';
+import {
+  assertBatch,
+  assertCondition,
+  assertEntity,
+  assertPageSize,
+  MAX_BATCH_OPERATIONS,
+} from '../../shared/storage/tableRules';
 import { Prng } from './prng';
 
 /**
@@ -48,12 +54,20 @@ const INVALID_KEY_CHARACTER = /[\u0000-\u001f\u007f-\u009f/\\#?]/;
 const MAX_STRING_LENGTH = 32 * 1024;
 const WEAK_ETAG = /^[wW]\/"([^"]|\\")*"$/;
 
-const invalidInput = (): StorageError => new StorageError(400, 'An error occurred while processing this request.', { code: 'InvalidInput' });
-const notFound = (): StorageError => new StorageError(404, 'The specified resource does not exist.', { code: 'ResourceNotFound' });
-const alreadyExists = (): StorageError => new StorageError(409, 'The specified entity already exists.', { code: 'EntityAlreadyExists' });
+const invalidInput = (): StorageError =>
+  new StorageError(400, 'An error occurred while processing this request.', { code: 'InvalidInput' });
+const notFound = (): StorageError =>
+  new StorageError(404, 'The specified resource does not exist.', { code: 'ResourceNotFound' });
+const alreadyExists = (): StorageError =>
+  new StorageError(409, 'The specified entity already exists.', { code: 'EntityAlreadyExists' });
 const conditionFailed = (): StorageError =>
-  new StorageError(412, 'The update condition specified in the request was not satisfied.', { code: 'UpdateConditionNotSatisfied' });
-const valueTooLarge = (): StorageError => new StorageError(400, 'The property value exceeds the maximum allowed size (64KB).', { code: 'PropertyValueTooLarge' });
+  new StorageError(412, 'The update condition specified in the request was not satisfied.', {
+    code: 'UpdateConditionNotSatisfied',
+  });
+const valueTooLarge = (): StorageError =>
+  new StorageError(400, 'The property value exceeds the maximum allowed size (64KB).', {
+    code: 'PropertyValueTooLarge',
+  });
 /**
  * Azurite's router fails with a bare 500 on a '/' in a key it reads from the URL (point read, replace,
  * upsert, delete; not insert, whose keys travel in the body, nor anything in a batch).
@@ -75,7 +89,10 @@ export class SimTableService {
   private readonly shortPages: { prng: Prng; probability: number } | undefined;
 
   constructor(options: SimTableOptions = {}) {
-    this.shortPages = options.shortPages && { prng: new Prng(options.shortPages.seed), probability: options.shortPages.probability ?? 0.5 };
+    this.shortPages = options.shortPages && {
+      prng: new Prng(options.shortPages.seed),
+      probability: options.shortPages.probability ?? 0.5,
+    };
   }
 
   /** The table of that name, created empty on first use. */
@@ -158,7 +175,12 @@ export class SimTable implements TablePort {
   batchNow(ops: readonly WriteOp[]): void {
     assertBatch(ops);
     if (ops.length > MAX_BATCH_OPERATIONS) {
-      throw inBatch(new StorageError(400, 'The batch request operation exceeds the maximum 100 changes per change set.', { code: 'InvalidInput' }), 0);
+      throw inBatch(
+        new StorageError(400, 'The batch request operation exceeds the maximum 100 changes per change set.', {
+          code: 'InvalidInput',
+        }),
+        0,
+      );
     }
     // Azurite runs the operations in order and rolls back at the first failure; a repeated entity fails
     // when its turn comes, not before. Their keys being distinct, checking all first and then applying
@@ -168,9 +190,13 @@ export class SimTable implements TablePort {
       const { rowKey } = keyOf(op);
       if (seen.has(rowKey)) {
         throw inBatch(
-          new StorageError(400, `A command with RowKey '${rowKey}' is already present in the batch. An entity can appear only once in a batch.`, {
-            code: 'InvalidDuplicateRow',
-          }),
+          new StorageError(
+            400,
+            `A command with RowKey '${rowKey}' is already present in the batch. An entity can appear only once in a batch.`,
+            {
+              code: 'InvalidDuplicateRow',
+            },
+          ),
           index,
         );
       }
@@ -202,7 +228,10 @@ export class SimTable implements TablePort {
     if (short?.afterLast) {
       const last = found[found.length - 1] as Row;
       // The smallest key after the last one: the same partition, its RowKey followed by U+0000.
-      return { items: found.map((row) => toStored(row, select)), continuation: encodeContinuation(last.partitionKey, `${last.rowKey}\u0000`) };
+      return {
+        items: found.map((row) => toStored(row, select)),
+        continuation: encodeContinuation(last.partitionKey, `${last.rowKey}\u0000`),
+      };
     }
     // As Azurite (and Table Storage) do, the continuation names the next entity to return, not the last
     // one returned: an entity inserted between the two before the next page is asked for is not seen.
@@ -267,10 +296,16 @@ export class SimTable implements TablePort {
   }
 
   private store(entity: TableEntity, etag: string): void {
-    const row: Row = { partitionKey: entity.partitionKey, rowKey: entity.rowKey, properties: copyProperties(entity), etag };
+    const row: Row = {
+      partitionKey: entity.partitionKey,
+      rowKey: entity.rowKey,
+      properties: copyProperties(entity),
+      etag,
+    };
     const index = this.lowerBound(row.partitionKey, row.rowKey);
     const existing = this.rows[index];
-    if (existing && existing.partitionKey === row.partitionKey && existing.rowKey === row.rowKey) this.rows[index] = row;
+    if (existing && existing.partitionKey === row.partitionKey && existing.rowKey === row.rowKey)
+      this.rows[index] = row;
     else this.rows.splice(index, 0, row);
   }
 
@@ -298,7 +333,8 @@ export class SimTable implements TablePort {
 const etagMatches = (etag: string, row: Row): boolean => etag === ANY_ETAG || etag === row.etag;
 
 function stringTooLong(entity: TableEntity): boolean {
-  for (const value of Object.values(entity)) if (typeof value === 'string' && value.length > MAX_STRING_LENGTH) return true;
+  for (const value of Object.values(entity))
+    if (typeof value === 'string' && value.length > MAX_STRING_LENGTH) return true;
   return false;
 }
 
@@ -390,7 +426,10 @@ function valueOf(row: Row, property: string): PropertyValue | undefined {
 function matcher(query: TableQuery): (row: Row) => boolean {
   const { partitionKey, rowKey, where = [] } = query;
   return (row) =>
-    (partitionKey === undefined || (typeof partitionKey === 'string' ? row.partitionKey === partitionKey : inRange(row.partitionKey, partitionKey))) &&
+    (partitionKey === undefined ||
+      (typeof partitionKey === 'string'
+        ? row.partitionKey === partitionKey
+        : inRange(row.partitionKey, partitionKey))) &&
     (rowKey === undefined || inRange(row.rowKey, rowKey)) &&
     where.every((condition) => holds(condition, valueOf(row, condition.property)));
 }

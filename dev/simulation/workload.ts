@@ -1,6 +1,12 @@
 // Dev, simulation: the workload: the world every schedule starts from, the operations its clients send (drawn from the seed) and how they retry.
 import { CLAIM_GRACE_MS } from '../../shared/protocol/claims';
-import { type ConnectionHalf, createConnectionSchema, etagOf, reciprocalOf, updateConnectionSchema } from '../../shared/domain/connection';
+import {
+  type ConnectionHalf,
+  createConnectionSchema,
+  etagOf,
+  reciprocalOf,
+  updateConnectionSchema,
+} from '../../shared/domain/connection';
 import { requestPrint } from '../../shared/useCases/connectionCommands';
 import { DomainError } from '../../shared/domain/errors';
 import { reciprocalIdOf } from '../../shared/domain/ids';
@@ -20,7 +26,11 @@ import type { Faults } from './scheduler';
  */
 
 /** The tables the app's domain is built over, named as in Azure. */
-export const TABLES = { connections: 'Connections', roles: 'ConnectionRoles', roleIndex: 'ConnectionRoleIndex' } as const;
+export const TABLES = {
+  connections: 'Connections',
+  roles: 'ConnectionRoles',
+  roleIndex: 'ConnectionRoleIndex',
+} as const;
 
 // Three records in id order: A's partition is the authoritative one of A-B and A-C, B's of B-C.
 const A = '1aaaaaaa-0000-4000-8000-000000000001';
@@ -38,7 +48,12 @@ const ROLE2 = 'e0000000-0000-4000-8000-0000000000e2';
 export const ROLES = [ROLE, ROLE2] as const;
 export type RoleId = (typeof ROLES)[number];
 /** The roles of a `role` operation: both sides the first role, each side one of them, or none. */
-const ROLE_PAIRS: [RoleId | null, RoleId | null][] = [[ROLE, ROLE], [ROLE, ROLE2], [ROLE2, ROLE], [null, null]];
+const ROLE_PAIRS: [RoleId | null, RoleId | null][] = [
+  [ROLE, ROLE],
+  [ROLE, ROLE2],
+  [ROLE2, ROLE],
+  [null, null],
+];
 
 export const alice: Caller = { id: 'a11ce000-0000-4000-8000-000000000001', teams: [], isAdmin: false };
 const bob: Caller = { id: 'b0b00000-0000-4000-8000-000000000002', teams: [], isAdmin: false };
@@ -118,7 +133,14 @@ function planOperation(prng: Prng, allowRepair: boolean): Operation {
   const viaRecord2 = prng.random() < 0.4;
   const roll = prng.int(allowRepair ? 25 : 24);
   if (roll < 5) return { kind: 'create', target, role: prng.random() < 0.4, description: prng.pick(['x', 'y']) };
-  if (roll < 8) return { kind: 'update', target, viaRecord2, description: prng.pick(['u', 'v', 'w']), ifMatch: prng.random() < 0.5 };
+  if (roll < 8)
+    return {
+      kind: 'update',
+      target,
+      viaRecord2,
+      description: prng.pick(['u', 'v', 'w']),
+      ifMatch: prng.random() < 0.5,
+    };
   if (roll < 10) return { kind: 'state', target, viaRecord2, statecode: prng.random() < 0.5 ? 0 : 1 };
   if (roll < 11) return { kind: 'role', target, roles: prng.pick(ROLE_PAIRS) };
   if (roll < 12) return { kind: 'assign', target, viaRecord2 };
@@ -136,18 +158,32 @@ export function planSchedule(seed: number, options: SimulationOptions = {}): Sch
   const prng = new Prng(seed);
   // Most schedules start from connections that exist (A-B one way or the other, C-B), so the run's
   // operations meet them; a few start empty, or from a deleted one.
-  const setup: Operation[] = prng.random() < 0.1 ? [] : [
-    { kind: 'create', target: prng.random() < 0.7 ? POOL[0] : POOL[1], role: prng.random() < 0.4, description: 'x' },
-    { kind: 'create', target: POOL[2], role: prng.random() < 0.4, description: 'x' },
-    ...Array.from({ length: prng.int(3) }, () => planOperation(prng, false)),
-  ];
+  const setup: Operation[] =
+    prng.random() < 0.1
+      ? []
+      : [
+          {
+            kind: 'create',
+            target: prng.random() < 0.7 ? POOL[0] : POOL[1],
+            role: prng.random() < 0.4,
+            description: 'x',
+          },
+          { kind: 'create', target: POOL[2], role: prng.random() < 0.4, description: 'x' },
+          ...Array.from({ length: prng.int(3) }, () => planOperation(prng, false)),
+        ];
   const clientCount = 2 + prng.int((options.maxClients ?? 4) - 1);
   const clients = Array.from({ length: clientCount }, (): ClientPlan => ({
     caller: prng.random() < 0.7 ? alice : prng.random() < 0.7 ? admin : bob,
     retries: prng.pick([0, 1, 3]),
     operations: Array.from({ length: 1 + prng.int(options.maxOperations ?? 4) }, () => planOperation(prng, true)),
   }));
-  return { seed, setup, clients, faults: { ...DEFAULT_FAULTS, ...options.faults }, claimGraceMs: prng.random() < 0.5 ? 0 : CLAIM_GRACE_MS };
+  return {
+    seed,
+    setup,
+    clients,
+    faults: { ...DEFAULT_FAULTS, ...options.faults },
+    claimGraceMs: prng.random() < 0.5 ? 0 : CLAIM_GRACE_MS,
+  };
 }
 
 /** What a client was answered, for the auditor's history checks. */
@@ -187,10 +223,18 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
     case 'create': {
       const { target } = operation;
       const input = createConnectionSchema.parse({
-        connectionid: target.id, record1id: target.from, record1objecttypecode: TYPES[target.from], record2id: target.to,
-        record2objecttypecode: TYPES[target.to], description: operation.description, ...(operation.role && { record1roleid: ROLE }),
+        connectionid: target.id,
+        record1id: target.from,
+        record1objecttypecode: TYPES[target.from],
+        record2id: target.to,
+        record2objecttypecode: TYPES[target.to],
+        description: operation.description,
+        ...(operation.role && { record1roleid: ROLE }),
       });
-      return { send: async () => ({ result: (await connections.create(input, caller)).half }), print: requestPrint.create(caller, input) };
+      return {
+        send: async () => ({ result: (await connections.create(input, caller)).half }),
+        print: requestPrint.create(caller, input),
+      };
     }
     case 'update':
     case 'state':
@@ -198,11 +242,18 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
     case 'assign': {
       const [record, id] = urlOf(operation.target, 'viaRecord2' in operation && operation.viaRecord2);
       const patch = updateConnectionSchema.parse(
-        operation.kind === 'update' ? { description: operation.description }
-          : operation.kind === 'state' ? { statecode: operation.statecode }
-            : operation.kind === 'role' ? { record1roleid: operation.roles[0], record2roleid: operation.roles[1] }
-              : { ownerid: bob.id });
-      const ifMatch = operation.kind === 'update' && operation.ifMatch ? [etagOf(await connections.get(record, id, caller))] : undefined;
+        operation.kind === 'update'
+          ? { description: operation.description }
+          : operation.kind === 'state'
+            ? { statecode: operation.statecode }
+            : operation.kind === 'role'
+              ? { record1roleid: operation.roles[0], record2roleid: operation.roles[1] }
+              : { ownerid: bob.id },
+      );
+      const ifMatch =
+        operation.kind === 'update' && operation.ifMatch
+          ? [etagOf(await connections.get(record, id, caller))]
+          : undefined;
       return {
         send: async () => ({ result: master(await connections.update(record, id, patch, caller, ifMatch)) }),
         print: requestPrint.update(caller, record, id, patch, ifMatch),
@@ -229,7 +280,10 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
     }
     case 'revoke': {
       const [record, id] = urlOf(operation.target, operation.viaRecord2);
-      return { send: async () => ({ result: await connections.revokeAccess(record, id, caller, CAROL) }), print: requestPrint.shares(caller, record, id, ['revoke', CAROL]) };
+      return {
+        send: async () => ({ result: await connections.revokeAccess(record, id, caller, CAROL) }),
+        print: requestPrint.shares(caller, record, id, ['revoke', CAROL]),
+      };
     }
     case 'cascade':
       return {
@@ -262,7 +316,11 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
       return {
         send: async () => {
           // Reservations may be settled at once, while writes that made them are still running.
-          await domain.consistency.walk({ repair: true, graceMs: GRACE_DURING_RUN_MS, ...(operation.settleNow && { settleAfterMs: 0 }) });
+          await domain.consistency.walk({
+            repair: true,
+            graceMs: GRACE_DURING_RUN_MS,
+            ...(operation.settleNow && { settleAfterMs: 0 }),
+          });
           return {};
         },
       };
@@ -274,8 +332,17 @@ async function prepare(domain: Domain, caller: Caller, operation: Operation): Pr
  * sides) and the second. Created again (with its matches, where the other role exists) after a deletion.
  */
 async function createRole(domain: Domain, role: RoleId): Promise<void> {
-  await domain.roles.create({ connectionroleid: role, name: role === ROLE ? 'Peer' : 'Partner', category: 5, objecttypecodes: [] }, admin);
-  const matches: [RoleId, RoleId][] = role === ROLE ? [[ROLE, ROLE], [ROLE, ROLE2]] : [[ROLE2, ROLE]];
+  await domain.roles.create(
+    { connectionroleid: role, name: role === ROLE ? 'Peer' : 'Partner', category: 5, objecttypecodes: [] },
+    admin,
+  );
+  const matches: [RoleId, RoleId][] =
+    role === ROLE
+      ? [
+          [ROLE, ROLE],
+          [ROLE, ROLE2],
+        ]
+      : [[ROLE2, ROLE]];
   for (const [a, b] of matches) {
     await domain.roles.addMatch(a, b, admin).catch((error: unknown) => {
       if (!(error instanceof DomainError && error.code === 'ConnectionRoleNotFound')) throw error;
@@ -319,9 +386,21 @@ export interface Auditor {
 }
 
 /** One client's operations in turn, each retried on a 503 up to the client's retries; `steps` reads the scheduler's clock. */
-export async function runClient(domain: Domain, steps: () => number, client: ClientPlan, index: number, auditor: Auditor): Promise<void> {
+export async function runClient(
+  domain: Domain,
+  steps: () => number,
+  client: ClientPlan,
+  index: number,
+  auditor: Auditor,
+): Promise<void> {
   for (const operation of client.operations) {
-    const answer: Answer = { operation, client: index, started: steps(), answered: Number.POSITIVE_INFINITY, ok: false };
+    const answer: Answer = {
+      operation,
+      client: index,
+      started: steps(),
+      answered: Number.POSITIVE_INFINITY,
+      ok: false,
+    };
     auditor.sending(answer);
     let request: PreparedRequest;
     try {

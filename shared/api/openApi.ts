@@ -27,20 +27,36 @@ export interface SwaggerOptions {
   host: string;
 }
 
-const problemSchema = z.object({
-  type: z.string().meta(doc('Type', 'A URI naming the problem type.')),
-  title: z.string().meta(doc('Title', 'A short summary of the problem.')),
-  status: z.number().int().meta(doc('Status', 'The HTTP status code.')),
-  detail: z.string().meta(doc('Detail', 'What went wrong, for people.')),
-  code: z.string().meta(doc('Code', 'A stable error code, Dataverse\'s error name where there is one.')),
-  errors: z.array(z.object({
-    field: z.string().meta(doc('Field', 'The offending field.')),
-    message: z.string().meta(doc('Message', 'What is wrong with it.')),
-  }).meta({ title: 'FieldError', description: 'One invalid field.' })).optional().meta(doc('Errors', 'The invalid fields, for validation problems.')),
-  // The members conflicts carry (shared/errors.ts), declared so clients may rely on them.
-  ...Object.fromEntries(Object.entries(problemMembers).map(([name, { summary, description }]) =>
-    [name, z.string().optional().meta(doc(summary, description, { format: 'uuid' }))])),
-}).meta({ title: 'Problem', description: 'An RFC 9457 problem document.' });
+const problemSchema = z
+  .object({
+    type: z.string().meta(doc('Type', 'A URI naming the problem type.')),
+    title: z.string().meta(doc('Title', 'A short summary of the problem.')),
+    status: z.number().int().meta(doc('Status', 'The HTTP status code.')),
+    detail: z.string().meta(doc('Detail', 'What went wrong, for people.')),
+    code: z.string().meta(doc('Code', "A stable error code, Dataverse's error name where there is one.")),
+    errors: z
+      .array(
+        z
+          .object({
+            field: z.string().meta(doc('Field', 'The offending field.')),
+            message: z.string().meta(doc('Message', 'What is wrong with it.')),
+          })
+          .meta({ title: 'FieldError', description: 'One invalid field.' }),
+      )
+      .optional()
+      .meta(doc('Errors', 'The invalid fields, for validation problems.')),
+    // The members conflicts carry (shared/errors.ts), declared so clients may rely on them.
+    ...Object.fromEntries(
+      Object.entries(problemMembers).map(([name, { summary, description }]) => [
+        name,
+        z
+          .string()
+          .optional()
+          .meta(doc(summary, description, { format: 'uuid' })),
+      ]),
+    ),
+  })
+  .meta({ title: 'Problem', description: 'An RFC 9457 problem document.' });
 
 /** A zod schema as a Swagger 2.0 schema: no unions, no null, no JSON Schema keywords Swagger lacks. */
 export function swaggerSchema(schema: z.ZodType, io: 'input' | 'output'): Json {
@@ -48,14 +64,17 @@ export function swaggerSchema(schema: z.ZodType, io: 'input' | 'output'): Json {
   return simplify(json);
 }
 
-const nonNull = (types: unknown[]): string[] => types.filter((type): type is string => typeof type === 'string' && type !== 'null');
+const nonNull = (types: unknown[]): string[] =>
+  types.filter((type): type is string => typeof type === 'string' && type !== 'null');
 
 function simplify(node: Json): Json {
   const result: Json = {};
   for (const [key, value] of Object.entries(node)) {
     if (key === '$schema' || key === 'id' || key === '$id') continue;
     if (key === 'properties' && value && typeof value === 'object') {
-      result.properties = Object.fromEntries(Object.entries(value as Record<string, Json>).map(([name, child]) => [name, simplify(child)]));
+      result.properties = Object.fromEntries(
+        Object.entries(value as Record<string, Json>).map(([name, child]) => [name, simplify(child)]),
+      );
     } else if (key === 'items' && value && typeof value === 'object' && !Array.isArray(value)) {
       result.items = simplify(value as Json);
     } else if (key === 'anyOf' || key === 'oneOf') {
@@ -96,7 +115,9 @@ function simplify(node: Json): Json {
 
 /** A union as one schema: enums merge; a choice that includes a string becomes a string (codes or names). */
 function collapse(branches: Json[]): Json {
-  const useful = branches.filter((branch) => branch.type !== 'null' && !(Array.isArray(branch.enum) && branch.enum.every((item) => item === null)));
+  const useful = branches.filter(
+    (branch) => branch.type !== 'null' && !(Array.isArray(branch.enum) && branch.enum.every((item) => item === null)),
+  );
   if (useful.every((branch) => Array.isArray(branch.enum))) {
     const values = useful.flatMap((branch) => branch.enum as unknown[]);
     return { type: typeof values[0] === 'number' ? 'integer' : 'string', enum: values };
@@ -109,7 +130,19 @@ function collapse(branches: Json[]): Json {
 const pathOf = (route: string): string =>
   `/${route.replace(/\{([^}:?]+)(?::[^}?]+)?\??\}/g, (_match, name: string) => `{${RESERVED_PARAMETERS[name] ?? name}}`)}`;
 
-const PARAMETER_KEYS = ['type', 'format', 'enum', 'default', 'pattern', 'minimum', 'maximum', 'minLength', 'maxLength', 'description', 'items'];
+const PARAMETER_KEYS = [
+  'type',
+  'format',
+  'enum',
+  'default',
+  'pattern',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'description',
+  'items',
+];
 
 function parametersOf(schema: z.ZodType | undefined, location: 'path' | 'query'): Json[] {
   if (!schema) return [];
@@ -150,21 +183,41 @@ export function buildSwagger(table: RouteDefinition[], options: SwaggerOptions):
   for (const route of table.filter((candidate) => !candidate.hidden)) {
     const parameters = [...parametersOf(route.params, 'path'), ...parametersOf(route.query, 'query')];
     if (route.body) {
-      parameters.push({ name: 'body', in: 'body', required: true, description: 'The request body.', 'x-ms-summary': 'Body', schema: define(route.body, 'input') });
+      parameters.push({
+        name: 'body',
+        in: 'body',
+        required: true,
+        description: 'The request body.',
+        'x-ms-summary': 'Body',
+        schema: define(route.body, 'input'),
+      });
     }
     if (route.ifMatch) {
       parameters.push({
-        name: 'If-Match', in: 'header', required: false, type: 'string', 'x-ms-summary': 'If-Match',
-        description: 'The ETag from an earlier read: the change happens only if nobody changed it since.', 'x-ms-visibility': 'advanced',
+        name: 'If-Match',
+        in: 'header',
+        required: false,
+        type: 'string',
+        'x-ms-summary': 'If-Match',
+        description: 'The ETag from an earlier read: the change happens only if nobody changed it since.',
+        'x-ms-visibility': 'advanced',
       });
     }
     const { response } = route;
     const success: Json = { description: response.description };
     if (response.schema) success.schema = define(response.schema, 'output');
     if (response.headers) {
-      success.headers = Object.fromEntries(Object.entries(response.headers).map(([name, description]) => [name === 'etag' ? 'ETag' : name === 'location' ? 'Location' : name, { type: 'string', description }]));
+      success.headers = Object.fromEntries(
+        Object.entries(response.headers).map(([name, description]) => [
+          name === 'etag' ? 'ETag' : name === 'location' ? 'Location' : name,
+          { type: 'string', description },
+        ]),
+      );
     }
-    const alternatives = Object.entries(response.alternatives ?? {}).map(([status, description]) => [status, { ...success, description }]);
+    const alternatives = Object.entries(response.alternatives ?? {}).map(([status, description]) => [
+      status,
+      { ...success, description },
+    ]);
     const operation: Json = {
       operationId: route.operationId,
       summary: route.summary,
@@ -173,7 +226,10 @@ export function buildSwagger(table: RouteDefinition[], options: SwaggerOptions):
       responses: {
         [String(response.status)]: success,
         ...Object.fromEntries(alternatives),
-        default: { description: 'The request failed; the problem says why.', schema: { $ref: '#/definitions/Problem' } },
+        default: {
+          description: 'The request failed; the problem says why.',
+          schema: { $ref: '#/definitions/Problem' },
+        },
       },
       ...(route.visibility && { 'x-ms-visibility': route.visibility }),
       ...(route.pageable && { 'x-ms-pageable': { nextLinkName: NEXT_LINK } }),
@@ -187,7 +243,11 @@ export function buildSwagger(table: RouteDefinition[], options: SwaggerOptions):
       title: API_TITLE,
       description: API_DESCRIPTION,
       version: API_VERSION,
-      contact: { name: 'record-connections maintainers', url: `https://${options.host}/api/swagger.json`, email: 'maintainers@users.noreply.github.com' },
+      contact: {
+        name: 'record-connections maintainers',
+        url: `https://${options.host}/api/swagger.json`,
+        email: 'maintainers@users.noreply.github.com',
+      },
     },
     host: options.host,
     basePath: '/api',
@@ -229,7 +289,11 @@ export function buildApiProperties(table: RouteDefinition[], options: { clientId
             scopes: [],
             redirectMode: 'GlobalPerConnector',
             redirectUrl: 'https://global.consent.azure-apim.net/redirect',
-            properties: { IsFirstParty: 'False', AzureActiveDirectoryResourceId: options.resourceUri, IsOnbehalfofLoginSupported: false },
+            properties: {
+              IsFirstParty: 'False',
+              AzureActiveDirectoryResourceId: options.resourceUri,
+              IsOnbehalfofLoginSupported: false,
+            },
             customParameters: {
               loginUri: { value: 'https://login.microsoftonline.com' },
               tenantId: { value: 'common' },
@@ -244,7 +308,9 @@ export function buildApiProperties(table: RouteDefinition[], options: { clientId
           templateId: 'updatenextlink',
           title: 'Route nextLink through the connector so later pages carry the connection',
           parameters: {
-            'x-ms-apimTemplate-operationName': table.filter((route) => route.pageable && !route.hidden).map((route) => route.operationId),
+            'x-ms-apimTemplate-operationName': table
+              .filter((route) => route.pageable && !route.hidden)
+              .map((route) => route.operationId),
             'x-ms-apimTemplateParameter.nextLinkPropertyName': NEXT_LINK,
           },
         },

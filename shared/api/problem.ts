@@ -40,7 +40,13 @@ export interface Problem {
 }
 
 /** The one place where errors become RFC 9457 problem documents. */
-export function problemResponse(status: number, code: string, detail: string, extra: Partial<Problem> = {}, headers: Record<string, string> = {}): HttpResponseInit {
+export function problemResponse(
+  status: number,
+  code: string,
+  detail: string,
+  extra: Partial<Problem> = {},
+  headers: Record<string, string> = {},
+): HttpResponseInit {
   const body: Problem = {
     type: 'about:blank',
     title: titleOf[status] ?? 'Error',
@@ -54,7 +60,12 @@ export function problemResponse(status: number, code: string, detail: string, ex
 
 export function domainProblem(error: DomainError): HttpResponseInit {
   const status = statusOf[error.kind];
-  const headers: Record<string, string> = error.extra.retryAfterSeconds ? { 'retry-after': String(error.extra.retryAfterSeconds) } : {};
-  const extra: Partial<Problem> = { ...error.extra.members, ...(error.extra.errors?.length ? { errors: error.extra.errors } : {}) };
+  const headers: Record<string, string> = error.extra.retryAfterSeconds
+    ? { 'retry-after': String(error.extra.retryAfterSeconds) }
+    : {};
+  const extra: Partial<Problem> = {
+    ...error.extra.members,
+    ...(error.extra.errors?.length ? { errors: error.extra.errors } : {}),
+  };
   return problemResponse(status, error.code, error.message, extra, headers);
 }

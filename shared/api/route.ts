@@ -33,7 +33,11 @@ export interface ResponseSpec {
  * object registers the function, feeds the local host and generates the API definition, so the three
  * never drift.
  */
-export interface RouteDefinition<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+export interface RouteDefinition<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
   /** Function name in Azure. */
   name: string;
   /** PascalCase operation id in the API definition, with Dataverse's verbs. */
@@ -57,7 +61,9 @@ export interface RouteDefinition<P extends z.ZodType = z.ZodType, Q extends z.Zo
   ifMatch?: boolean;
   /** Leave out of the connector definition (the definition itself, health probes). */
   hidden?: boolean;
-  handler(context: RequestContext & { params: z.output<P>; query: z.output<Q>; body: z.output<B> }): Promise<HttpResponseInit>;
+  handler(
+    context: RequestContext & { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
+  ): Promise<HttpResponseInit>;
 }
 
 /**
@@ -71,7 +77,10 @@ function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
   return error.issues.map((issue) => {
     const path = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
-      return { field: [...(prefix ? [prefix] : []), ...path].join('.') || '(body)', message: `unknown field(s): ${issue.keys.join(', ')}` };
+      return {
+        field: [...(prefix ? [prefix] : []), ...path].join('.') || '(body)',
+        message: `unknown field(s): ${issue.keys.join(', ')}`,
+      };
     }
     return { field: [...(prefix ? [prefix] : []), ...path].join('.') || '(body)', message: issue.message };
   });
@@ -86,7 +95,10 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: 
 const noQuery = z.strictObject({});
 
 /** Route, query and body, each validated by the schema the definition declares (and documents). */
-export async function parseInput(definition: RouteDefinition, request: HttpRequest): Promise<{ params: unknown; query: unknown; body: unknown }> {
+export async function parseInput(
+  definition: RouteDefinition,
+  request: HttpRequest,
+): Promise<{ params: unknown; query: unknown; body: unknown }> {
   const params = definition.params ? parseWith(definition.params, request.params, 'route') : {};
   // A route without query parameters refuses any, as list routes refuse unknown ones: a misspelt
   // filter must not silently widen an answer.
@@ -99,7 +111,11 @@ export async function parseInput(definition: RouteDefinition, request: HttpReque
 async function parseBody<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<z.output<S>> {
   const contentType = request.headers.get('content-type') ?? '';
   if (!/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) {
-    throw new DomainError('unsupported-media-type', 'UnsupportedMediaType', 'Send the body as JSON with Content-Type: application/json.');
+    throw new DomainError(
+      'unsupported-media-type',
+      'UnsupportedMediaType',
+      'Send the body as JSON with Content-Type: application/json.',
+    );
   }
   const declaredLength = Number(request.headers.get('content-length') ?? 0);
   if (declaredLength > MAX_BODY_BYTES) throw tooLarge();
@@ -127,7 +143,10 @@ export const noContent = (): HttpResponseInit => ({ status: 204 });
  * A non-JSON body (the explorer's static files), with its own content type and cache headers and a
  * strong ETag: 304 without the body when the client's copy (If-None-Match) is current.
  */
-export function fileResponse(request: HttpRequest, file: { body: Buffer; etag: string; headers: Record<string, string> }): HttpResponseInit {
+export function fileResponse(
+  request: HttpRequest,
+  file: { body: Buffer; etag: string; headers: Record<string, string> },
+): HttpResponseInit {
   const headers = { ...file.headers, etag: file.etag };
   const tags = (request.headers.get('if-none-match') ?? '').split(',').map((tag) => tag.trim().replace(/^W\//, ''));
   if (tags.includes(file.etag) || tags.includes('*')) return { status: 304, headers };
@@ -135,7 +154,11 @@ export function fileResponse(request: HttpRequest, file: { body: Buffer; etag: s
 }
 
 /** A list page: `{ value, count?, nextLink? }`, the next link absolute and carrying the request's own filters. */
-export function listResponse(request: HttpRequest, value: unknown[], page: { skiptoken?: string; count?: number }): HttpResponseInit {
+export function listResponse(
+  request: HttpRequest,
+  value: unknown[],
+  page: { skiptoken?: string; count?: number },
+): HttpResponseInit {
   const body: { value: unknown[]; count?: number; nextLink?: string } = { value };
   if (page.count !== undefined) body.count = page.count;
   if (page.skiptoken) {

@@ -57,7 +57,12 @@ export class StaticFiles {
     const file: LoadedFile = {
       body,
       etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
-      headers: { 'content-type': asset.contentType, 'cache-control': asset.cacheControl, 'x-content-type-options': 'nosniff', ...asset.headers },
+      headers: {
+        'content-type': asset.contentType,
+        'cache-control': asset.cacheControl,
+        'x-content-type-options': 'nosniff',
+        ...asset.headers,
+      },
     };
     this.loaded.set(cacheKey, file);
     return file;

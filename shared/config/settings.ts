@@ -15,13 +15,19 @@ const optionalText = z
   .transform((value) => (value && value.trim() !== '' ? value.trim() : undefined));
 
 const MIN_KEY_BYTES = 32;
-const isKey = (value: string): boolean => /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) && Buffer.from(value, 'base64').length >= MIN_KEY_BYTES;
+const isKey = (value: string): boolean =>
+  /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) && Buffer.from(value, 'base64').length >= MIN_KEY_BYTES;
 
 /** A comma-separated list of base64 keys, each of at least 32 bytes; empty means none. */
 const keyList = z
   .string()
   .optional()
-  .transform((value) => (value ?? '').split(',').map((key) => key.trim()).filter(Boolean))
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((key) => key.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string().refine(isKey, `each key is base64 of at least ${MIN_KEY_BYTES} random bytes`)));
 
 export const settingsSchema = z.object({
@@ -39,7 +45,14 @@ export const settingsSchema = z.object({
     .string()
     .optional()
     .transform((value) => value?.trim() ?? '')
-    .pipe(z.string().regex(/^([A-Za-z][A-Za-z0-9]{0,29})?$/, 'a table name prefix is up to 30 letters and digits, starting with a letter')),
+    .pipe(
+      z
+        .string()
+        .regex(
+          /^([A-Za-z][A-Za-z0-9]{0,29})?$/,
+          'a table name prefix is up to 30 letters and digits, starting with a letter',
+        ),
+    ),
   /** Which solution's object type codes to use on top of the base codes: base, customerservice or sales. */
   OBJECT_TYPE_PROFILE: z
     .string()
@@ -96,7 +109,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 export function skipTokenKeys(settings: Pick<Settings, 'SKIPTOKEN_KEYS' | 'LOCAL_DEVELOPMENT_MODE'>): Buffer[] {
   if (settings.SKIPTOKEN_KEYS.length > 0) return settings.SKIPTOKEN_KEYS.map((key) => Buffer.from(key, 'base64'));
   if (settings.LOCAL_DEVELOPMENT_MODE) return [DEVELOPMENT_SKIPTOKEN_KEY];
-  throw new Error('SKIPTOKEN_KEYS is not set: skiptokens cannot be signed. Set it to a base64 key of at least 32 random bytes.');
+  throw new Error(
+    'SKIPTOKEN_KEYS is not set: skiptokens cannot be signed. Set it to a base64 key of at least 32 random bytes.',
+  );
 }
 
 const DEVELOPMENT_SKIPTOKEN_KEY = Buffer.from('record-connections local development mode only: not a secret', 'utf8');

@@ -50,59 +50,152 @@ const objectTypeInput = z.union([z.number().int().nonnegative(), z.string().min(
 
 /** Connector pickers: object types from ListObjectTypes, roles from ListConnectionRoles filtered by type. */
 export const objectTypePicker = {
-  'x-ms-dynamic-values': { operationId: 'ListObjectTypes', 'value-collection': 'value', 'value-path': 'objecttypename', 'value-title': 'objecttypename' },
-  'x-ms-dynamic-list': { operationId: 'ListObjectTypes', itemsPath: 'value', itemValuePath: 'objecttypename', itemTitlePath: 'objecttypename' },
+  'x-ms-dynamic-values': {
+    operationId: 'ListObjectTypes',
+    'value-collection': 'value',
+    'value-path': 'objecttypename',
+    'value-title': 'objecttypename',
+  },
+  'x-ms-dynamic-list': {
+    operationId: 'ListObjectTypes',
+    itemsPath: 'value',
+    itemValuePath: 'objecttypename',
+    itemTitlePath: 'objecttypename',
+  },
 };
 export const rolePicker = (typeField: string) => ({
   'x-ms-dynamic-values': {
-    operationId: 'ListConnectionRoles', 'value-collection': 'value', 'value-path': 'connectionroleid', 'value-title': 'name',
+    operationId: 'ListConnectionRoles',
+    'value-collection': 'value',
+    'value-path': 'connectionroleid',
+    'value-title': 'name',
     parameters: { validfor: { parameter: typeField }, statecode: '0' },
   },
   'x-ms-dynamic-list': {
-    operationId: 'ListConnectionRoles', itemsPath: 'value', itemValuePath: 'connectionroleid', itemTitlePath: 'name',
+    operationId: 'ListConnectionRoles',
+    itemsPath: 'value',
+    itemValuePath: 'connectionroleid',
+    itemTitlePath: 'name',
     parameters: { validfor: { parameterReference: `body/${typeField}` }, statecode: { value: '0' } },
   },
 });
 
-
-const description = z.string().max(MAX_DESCRIPTION).nullable().optional()
-  .meta(doc('Description', 'Information about the connection, such as the length or quality of the relationship (at most 2000 characters).'));
-const effectivestart = isoInstant.nullable().optional()
-  .meta(doc('Starting', 'When the connection starts (ISO 8601 date or date-time); empty means it has always been in effect.', { format: 'date-time' }));
-const effectiveend = isoInstant.nullable().optional()
-  .meta(doc('Ending', 'When the connection ends (ISO 8601 date or date-time), not before it starts; empty means open-ended.', { format: 'date-time' }));
-const roleOf = (record: 1 | 2, summary: string) => guid.nullable().optional()
-  .meta(doc(summary, `The connection role record ${record} plays toward the other record; pick from the roles valid for its type.`, rolePicker(`record${record}objecttypecode`)));
+const description = z
+  .string()
+  .max(MAX_DESCRIPTION)
+  .nullable()
+  .optional()
+  .meta(
+    doc(
+      'Description',
+      'Information about the connection, such as the length or quality of the relationship (at most 2000 characters).',
+    ),
+  );
+const effectivestart = isoInstant
+  .nullable()
+  .optional()
+  .meta(
+    doc(
+      'Starting',
+      'When the connection starts (ISO 8601 date or date-time); empty means it has always been in effect.',
+      { format: 'date-time' },
+    ),
+  );
+const effectiveend = isoInstant
+  .nullable()
+  .optional()
+  .meta(
+    doc(
+      'Ending',
+      'When the connection ends (ISO 8601 date or date-time), not before it starts; empty means open-ended.',
+      { format: 'date-time' },
+    ),
+  );
+const roleOf = (record: 1 | 2, summary: string) =>
+  guid
+    .nullable()
+    .optional()
+    .meta(
+      doc(
+        summary,
+        `The connection role record ${record} plays toward the other record; pick from the roles valid for its type.`,
+        rolePicker(`record${record}objecttypecode`),
+      ),
+    );
 
 /** The statecode/statuscode pair of a change, as connections and roles both take it. */
 export const stateFields = (statusDescription: string) => ({
-  statecode: z.union([z.literal(0), z.literal(1)]).optional().meta(doc('Status', statusDescription)),
-  statuscode: z.union([z.literal(1), z.literal(2)]).optional()
-    .meta(doc('Status reason', 'Active (1) or Inactive (2); follows the status when left out.', { visibility: 'advanced' })),
+  statecode: z
+    .union([z.literal(0), z.literal(1)])
+    .optional()
+    .meta(doc('Status', statusDescription)),
+  statuscode: z
+    .union([z.literal(1), z.literal(2)])
+    .optional()
+    .meta(
+      doc('Status reason', 'Active (1) or Inactive (2); follows the status when left out.', { visibility: 'advanced' }),
+    ),
 });
 
 /** A PATCH body must change at least one field. */
 export const changesSomething = (patch: object): boolean => Object.keys(patch).length > 0;
 
-export const createConnectionSchema = z.strictObject({
-  connectionid: guid.optional()
-    .meta(doc('Connection ID', 'A GUID you choose for the connection, so a retried request never makes a second one; generated when left out. Unique across all connections (with the id of its other half).', { visibility: 'advanced' })),
-  record1id: guid.meta(doc('From record ID', 'The GUID of the source record (record 1).', { visibility: 'important' })),
-  record1objecttypecode: objectTypeInput
-    .meta(doc('From record type', 'The source record\'s table, as an object type code (1) or logical name (account).', { visibility: 'important', ...objectTypePicker })),
-  record1roleid: roleOf(1, 'From role'),
-  record1name: z.string().max(MAX_RECORD_NAME).nullable().optional()
-    .meta(doc('From record name', 'The source record\'s display name, shown as the connection name on the reciprocal side (at most 500 characters).')),
-  record2id: guid.meta(doc('To record ID', 'The GUID of the target record (record 2).', { visibility: 'important' })),
-  record2objecttypecode: objectTypeInput
-    .meta(doc('To record type', 'The target record\'s table, as an object type code (2) or logical name (contact).', { visibility: 'important', ...objectTypePicker })),
-  record2roleid: roleOf(2, 'To role'),
-  record2name: z.string().max(MAX_RECORD_NAME).nullable().optional()
-    .meta(doc('To record name', 'The target record\'s display name, shown as the connection name (at most 500 characters).')),
-  description,
-  effectivestart,
-  effectiveend,
-}).meta({ title: 'NewConnection', description: 'A connection to create between two records.' });
+export const createConnectionSchema = z
+  .strictObject({
+    connectionid: guid
+      .optional()
+      .meta(
+        doc(
+          'Connection ID',
+          'A GUID you choose for the connection, so a retried request never makes a second one; generated when left out. Unique across all connections (with the id of its other half).',
+          { visibility: 'advanced' },
+        ),
+      ),
+    record1id: guid.meta(
+      doc('From record ID', 'The GUID of the source record (record 1).', { visibility: 'important' }),
+    ),
+    record1objecttypecode: objectTypeInput.meta(
+      doc('From record type', "The source record's table, as an object type code (1) or logical name (account).", {
+        visibility: 'important',
+        ...objectTypePicker,
+      }),
+    ),
+    record1roleid: roleOf(1, 'From role'),
+    record1name: z
+      .string()
+      .max(MAX_RECORD_NAME)
+      .nullable()
+      .optional()
+      .meta(
+        doc(
+          'From record name',
+          "The source record's display name, shown as the connection name on the reciprocal side (at most 500 characters).",
+        ),
+      ),
+    record2id: guid.meta(doc('To record ID', 'The GUID of the target record (record 2).', { visibility: 'important' })),
+    record2objecttypecode: objectTypeInput.meta(
+      doc('To record type', "The target record's table, as an object type code (2) or logical name (contact).", {
+        visibility: 'important',
+        ...objectTypePicker,
+      }),
+    ),
+    record2roleid: roleOf(2, 'To role'),
+    record2name: z
+      .string()
+      .max(MAX_RECORD_NAME)
+      .nullable()
+      .optional()
+      .meta(
+        doc(
+          'To record name',
+          "The target record's display name, shown as the connection name (at most 500 characters).",
+        ),
+      ),
+    description,
+    effectivestart,
+    effectiveend,
+  })
+  .meta({ title: 'NewConnection', description: 'A connection to create between two records.' });
 export type CreateConnectionInput = z.infer<typeof createConnectionSchema>;
 
 export const updateConnectionSchema = z
@@ -112,38 +205,57 @@ export const updateConnectionSchema = z
     effectiveend,
     record1roleid: roleOf(1, 'From role'),
     record2roleid: roleOf(2, 'To role'),
-    ownerid: guid.optional()
-      .meta(doc('Owner', 'Assigns the connection to another user or team, by object ID (needs AssignAccess).', { visibility: 'advanced' })),
-    ...stateFields('Whether the connection is active (0) or inactive (1); inactive connections are read-only until reactivated.'),
+    ownerid: guid.optional().meta(
+      doc('Owner', 'Assigns the connection to another user or team, by object ID (needs AssignAccess).', {
+        visibility: 'advanced',
+      }),
+    ),
+    ...stateFields(
+      'Whether the connection is active (0) or inactive (1); inactive connections are read-only until reactivated.',
+    ),
   })
   .refine(changesSomething, { message: 'the body changes nothing: give at least one field' })
-  .meta({ title: 'ConnectionChanges', description: 'The fields of a connection to change; the others keep their values.' });
+  .meta({
+    title: 'ConnectionChanges',
+    description: 'The fields of a connection to change; the others keep their values.',
+  });
 export type UpdateConnectionInput = z.infer<typeof updateConnectionSchema>;
 
 export function resolveObjectType(registry: ObjectTypeRegistry, value: number | string, field: string): ObjectType {
   const type = registry.resolve(value);
   if (!type) {
-    throw validationError(`Unknown object type "${value}".`, [
-      { field, message: 'not a known object type code or logical name; GET /api/objecttypes lists them' },
-    ], 'UnknownObjectType');
+    throw validationError(
+      `Unknown object type "${value}".`,
+      [{ field, message: 'not a known object type code or logical name; GET /api/objecttypes lists them' }],
+      'UnknownObjectType',
+    );
   }
   return type;
 }
 
 function checkWindow(start: string | null, end: string | null): void {
   if (start && end && instantOf(end) < instantOf(start)) {
-    throw validationError('The connection cannot end before it starts.', [
-      { field: 'effectiveend', message: 'must not be earlier than effectivestart' },
-    ], 'ConnectionInvalidStartEndDate');
+    throw validationError(
+      'The connection cannot end before it starts.',
+      [{ field: 'effectiveend', message: 'must not be earlier than effectivestart' }],
+      'ConnectionInvalidStartEndDate',
+    );
   }
 }
 
 /** The master half of a new connection, as the caller asked for it. */
-export function newMasterHalf(input: CreateConnectionInput, types: ObjectTypeRegistry, caller: Caller, now: Date): ConnectionHalf {
+export function newMasterHalf(
+  input: CreateConnectionInput,
+  types: ObjectTypeRegistry,
+  caller: Caller,
+  now: Date,
+): ConnectionHalf {
   if (input.record1id === input.record2id) {
-    throw validationError('A record cannot be connected to itself.', [
-      { field: 'record2id', message: 'must differ from record1id' },
-    ], 'CannotConnectToSelf');
+    throw validationError(
+      'A record cannot be connected to itself.',
+      [{ field: 'record2id', message: 'must differ from record1id' }],
+      'CannotConnectToSelf',
+    );
   }
   const record1type = resolveObjectType(types, input.record1objecttypecode, 'record1objecttypecode');
   const record2type = resolveObjectType(types, input.record2objecttypecode, 'record2objecttypecode');
@@ -204,9 +316,17 @@ export const masterOf = (half: ConnectionHalf): ConnectionHalf => (half.ismaster
 
 /** The fields a client chose on create; two creates with equal fields are the same request. */
 const createdFields = [
-  'record1id', 'record1objecttypecode', 'record1roleid', 'record1name',
-  'record2id', 'record2objecttypecode', 'record2roleid', 'record2name',
-  'description', 'effectivestart', 'effectiveend',
+  'record1id',
+  'record1objecttypecode',
+  'record1roleid',
+  'record1name',
+  'record2id',
+  'record2objecttypecode',
+  'record2roleid',
+  'record2name',
+  'description',
+  'effectivestart',
+  'effectiveend',
 ] as const satisfies readonly (keyof ConnectionHalf)[];
 
 export function sameCreateRequest(existing: ConnectionHalf, requested: ConnectionHalf): boolean {
@@ -229,11 +349,15 @@ export function requestedState(
   current: StateCode,
   patch: { statecode?: StateCode | undefined; statuscode?: StatusCode | undefined },
 ): { statecode: StateCode; statuscode: StatusCode } {
-  const statecode = patch.statecode ?? (patch.statuscode === undefined ? current : patch.statuscode === 1 ? ACTIVE : INACTIVE);
+  const statecode =
+    patch.statecode ?? (patch.statuscode === undefined ? current : patch.statuscode === 1 ? ACTIVE : INACTIVE);
   const statuscode = patch.statuscode ?? statusOfState[statecode];
   if (statusOfState[statecode] !== statuscode) {
     throw validationError('statuscode does not belong to statecode.', [
-      { field: 'statuscode', message: 'statecode 0 (Active) goes with statuscode 1; statecode 1 (Inactive) with statuscode 2' },
+      {
+        field: 'statuscode',
+        message: 'statecode 0 (Active) goes with statuscode 1; statecode 1 (Inactive) with statuscode 2',
+      },
     ]);
   }
   return { statecode, statuscode };
@@ -249,25 +373,38 @@ export const isRepeatedDeactivation = (master: ConnectionHalf, patch: UpdateConn
   requestedState(master.statecode, patch).statecode === INACTIVE;
 
 /** Applies a PATCH to the master half (the source of truth), enforcing Dataverse's state rules. */
-export function applyUpdate(master: ConnectionHalf, patch: UpdateConnectionInput, caller: Caller, now: Date): ConnectionHalf {
+export function applyUpdate(
+  master: ConnectionHalf,
+  patch: UpdateConnectionInput,
+  caller: Caller,
+  now: Date,
+): ConnectionHalf {
   const { statecode, statuscode } = requestedState(master.statecode, patch);
   const onlyStateFields = Object.keys(patch).every((field) => field === 'statecode' || field === 'statuscode');
   if (master.statecode === INACTIVE && !(statecode === ACTIVE && onlyStateFields)) {
-    throw conflict('ConnectionInactive', 'The connection is inactive and read-only: reactivate it (statecode 0) before changing it.', {
-      connectionid: master.connectionid,
-    });
+    throw conflict(
+      'ConnectionInactive',
+      'The connection is inactive and read-only: reactivate it (statecode 0) before changing it.',
+      {
+        connectionid: master.connectionid,
+      },
+    );
   }
-  const next: ConnectionHalf = touched({
-    ...master,
-    description: patch.description === undefined ? master.description : patch.description,
-    effectivestart: patch.effectivestart === undefined ? master.effectivestart : patch.effectivestart,
-    effectiveend: patch.effectiveend === undefined ? master.effectiveend : patch.effectiveend,
-    record1roleid: patch.record1roleid === undefined ? master.record1roleid : patch.record1roleid,
-    record2roleid: patch.record2roleid === undefined ? master.record2roleid : patch.record2roleid,
-    ownerid: patch.ownerid ?? master.ownerid,
-    statecode,
-    statuscode,
-  }, caller, now);
+  const next: ConnectionHalf = touched(
+    {
+      ...master,
+      description: patch.description === undefined ? master.description : patch.description,
+      effectivestart: patch.effectivestart === undefined ? master.effectivestart : patch.effectivestart,
+      effectiveend: patch.effectiveend === undefined ? master.effectiveend : patch.effectiveend,
+      record1roleid: patch.record1roleid === undefined ? master.record1roleid : patch.record1roleid,
+      record2roleid: patch.record2roleid === undefined ? master.record2roleid : patch.record2roleid,
+      ownerid: patch.ownerid ?? master.ownerid,
+      statecode,
+      statuscode,
+    },
+    caller,
+    now,
+  );
   checkWindow(next.effectivestart, next.effectiveend);
   return next;
 }
@@ -296,7 +433,10 @@ export const etagOf = (half: Pick<ConnectionHalf, 'versionnumber' | 'createdon'>
 /** Whether a connection is in effect at an instant (written with any offset); open ends count as open. */
 export function isActiveOn(half: Pick<ConnectionHalf, 'effectivestart' | 'effectiveend'>, instant: string): boolean {
   const time = instantOf(instant);
-  return (half.effectivestart === null || instantOf(half.effectivestart) <= time) && (half.effectiveend === null || time <= instantOf(half.effectiveend));
+  return (
+    (half.effectivestart === null || instantOf(half.effectivestart) <= time) &&
+    (half.effectiveend === null || time <= instantOf(half.effectiveend))
+  );
 }
 
 /** Fields that record who changed a connection and when, not what it is. */
@@ -304,6 +444,7 @@ const bookkeeping = new Set<keyof ConnectionHalf>(['modifiedon', 'modifiedby', '
 
 /** Whether two states of a connection say the same (a change to it would change nothing). */
 export function sameContent(a: ConnectionHalf, b: ConnectionHalf): boolean {
-  return (Object.keys(a) as (keyof ConnectionHalf)[]).every((field) =>
-    bookkeeping.has(field) || JSON.stringify(a[field]) === JSON.stringify(b[field]));
+  return (Object.keys(a) as (keyof ConnectionHalf)[]).every(
+    (field) => bookkeeping.has(field) || JSON.stringify(a[field]) === JSON.stringify(b[field]),
+  );
 }

@@ -22,20 +22,20 @@ export function normaliseInstant(value: string): string | undefined {
 export const instantOf = (value: string): number => Date.parse(value);
 
 /** An ISO 8601 date or date-time with offset, kept as its normalised UTC instant. */
-export const isoInstant = z
-  .union([z.iso.datetime({ offset: true }), z.iso.date()])
-  .transform((value, context) => {
-    const instant = normaliseInstant(value);
-    if (instant === undefined) {
-      context.addIssue({ code: 'custom', message: `must lie between ${MIN_INSTANT} and ${MAX_INSTANT} once in UTC` });
-      return z.NEVER;
-    }
-    return instant;
-  });
+export const isoInstant = z.union([z.iso.datetime({ offset: true }), z.iso.date()]).transform((value, context) => {
+  const instant = normaliseInstant(value);
+  if (instant === undefined) {
+    context.addIssue({ code: 'custom', message: `must lie between ${MIN_INSTANT} and ${MAX_INSTANT} once in UTC` });
+    return z.NEVER;
+  }
+  return instant;
+});
 
 /**
  * A query string's form encoding turns an unencoded "+" into a space, so "...T00:00:00+02:00" arrives as
  * "...T00:00:00 02:00": read that space as the "+" it was (a space is never valid there otherwise).
  */
 export const restorePlusOffset = (value: unknown): unknown =>
-  typeof value === 'string' ? value.replace(/^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:\d{2})$/, '$1+$2') : value;
+  typeof value === 'string'
+    ? value.replace(/^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:\d{2})$/, '$1+$2')
+    : value;

@@ -6,7 +6,11 @@
 /** A connector field's x-ms-visibility: how prominently Power Automate shows it. */
 export type ConnectorVisibility = 'important' | 'advanced' | 'internal';
 
-export const doc = (summary: string, description: string, extra: { visibility?: ConnectorVisibility; [key: string]: unknown } = {}) => {
+export const doc = (
+  summary: string,
+  description: string,
+  extra: { visibility?: ConnectorVisibility; [key: string]: unknown } = {},
+) => {
   const { visibility, ...rest } = extra;
   return { 'x-ms-summary': summary, description, ...(visibility && { 'x-ms-visibility': visibility }), ...rest };
 };

@@ -18,9 +18,18 @@ export type ErrorKind =
  * API definition declares exactly these (shared/http/swagger.ts), so a client can rely on their names.
  */
 export const problemMembers = {
-  existingconnectionid: { summary: 'Existing connection ID', description: 'The connection that already exists (ConnectionExists).' },
-  connectionid: { summary: 'Connection ID', description: 'The connection the problem is about (DuplicateRecord, ConnectionInactive).' },
-  connectionroleid: { summary: 'Role ID', description: 'The connection role the problem is about (DuplicateRecord, ConnectionRoleInUse).' },
+  existingconnectionid: {
+    summary: 'Existing connection ID',
+    description: 'The connection that already exists (ConnectionExists).',
+  },
+  connectionid: {
+    summary: 'Connection ID',
+    description: 'The connection the problem is about (DuplicateRecord, ConnectionInactive).',
+  },
+  connectionroleid: {
+    summary: 'Role ID',
+    description: 'The connection role the problem is about (DuplicateRecord, ConnectionRoleInUse).',
+  },
 } as const;
 export type ProblemMembers = Partial<Record<keyof typeof problemMembers, string>>;
 
@@ -50,7 +59,8 @@ export class DomainError extends Error {
 export const validationError = (message: string, errors: FieldError[] = [], code = 'ValidationFailed'): DomainError =>
   new DomainError('validation', code, message, { errors });
 
-export const notFound = (message: string, code = 'NotFound'): DomainError => new DomainError('not-found', code, message);
+export const notFound = (message: string, code = 'NotFound'): DomainError =>
+  new DomainError('not-found', code, message);
 
 export const conflict = (code: string, message: string, members?: ProblemMembers): DomainError =>
   new DomainError('conflict', code, message, members ? { members } : {});
@@ -61,7 +71,8 @@ export const preconditionFailed = (message: string): DomainError =>
 export const unauthenticated = (message: string): DomainError =>
   new DomainError('unauthenticated', 'Unauthenticated', message);
 
-export const forbidden = (message: string, code = 'Forbidden'): DomainError => new DomainError('forbidden', code, message);
+export const forbidden = (message: string, code = 'Forbidden'): DomainError =>
+  new DomainError('forbidden', code, message);
 
 export const unavailable = (message: string, retryAfterSeconds?: number): DomainError =>
   new DomainError('unavailable', 'StorageUnavailable', message, retryAfterSeconds ? { retryAfterSeconds } : {});

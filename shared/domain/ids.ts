@@ -25,7 +25,9 @@ const HEX = '0123456789abcdef';
  */
 export function reciprocalIdOf(id: string): string {
   let mask = 0;
-  return id.toLowerCase().replace(/[0-9a-f]/g, (digit) => HEX[HEX.indexOf(digit) ^ HEX.indexOf(RECIPROCAL_MASK[mask++] ?? '0')] ?? digit);
+  return id
+    .toLowerCase()
+    .replace(/[0-9a-f]/g, (digit) => HEX[HEX.indexOf(digit) ^ HEX.indexOf(RECIPROCAL_MASK[mask++] ?? '0')] ?? digit);
 }
 
 /** The key under which a connection id is claimed: the same for an id and its reciprocal. */

@@ -133,7 +133,10 @@ export class ObjectTypeRegistry {
 export function parseCustomObjectTypes(text: string | undefined): Record<string, number> {
   if (!text) return {};
   const types: Record<string, number> = {};
-  for (const entry of text.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const entry of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const match = /^(\d{1,9})\s*:\s*([a-z][a-z0-9_]{0,127})$/i.exec(entry);
     if (!match?.[1] || !match[2]) {
       throw new Error(`CUSTOM_OBJECT_TYPES entry "${entry}" is not "code:logicalname"`);
@@ -147,7 +150,10 @@ export function parseCustomObjectTypes(text: string | undefined): Record<string,
  * A profile's codes replace the base codes of the same tables; custom types come last and may not take
  * a code or a name that is already in use.
  */
-export function buildObjectTypeRegistry(profile: ObjectTypeProfile, custom: Record<string, number> = {}): ObjectTypeRegistry {
+export function buildObjectTypeRegistry(
+  profile: ObjectTypeProfile,
+  custom: Record<string, number> = {},
+): ObjectTypeRegistry {
   const types = { ...baseTypes, ...profiles[profile] };
   for (const [name, code] of Object.entries(custom)) {
     if (name in types) throw new Error(`Custom object type ${name} is already defined with code ${types[name]}`);

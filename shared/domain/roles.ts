@@ -46,20 +46,45 @@ const category = z
   .refine((value): value is RoleCategory => categoryCodes.includes(value as RoleCategory), {
     message: `must be one of ${categoryCodes.join(', ')}`,
   })
-  .meta(doc('Category', 'The role\'s category: 1 Business, 2 Family, 3 Social, 4 Sales, 5 Other, 1000 Stakeholder, 1001 Sales Team, 1002 Service.', { enum: categoryCodes }));
-const objectTypeList = z.array(z.union([z.number().int().nonnegative(), z.string().min(1).max(128)])).max(MAX_ROLE_TYPES)
-  .meta(doc('Record types', 'The record types the role applies to, as codes or logical names; empty means every type.'));
-const roleName = z.string().trim().min(1).max(MAX_ROLE_NAME).meta(doc('Name', 'The role\'s name, such as Doctor or Vendor (at most 100 characters).', { visibility: 'important' }));
-const roleDescription = z.string().max(MAX_ROLE_DESCRIPTION).nullable().optional()
+  .meta(
+    doc(
+      'Category',
+      "The role's category: 1 Business, 2 Family, 3 Social, 4 Sales, 5 Other, 1000 Stakeholder, 1001 Sales Team, 1002 Service.",
+      { enum: categoryCodes },
+    ),
+  );
+const objectTypeList = z
+  .array(z.union([z.number().int().nonnegative(), z.string().min(1).max(128)]))
+  .max(MAX_ROLE_TYPES)
+  .meta(
+    doc('Record types', 'The record types the role applies to, as codes or logical names; empty means every type.'),
+  );
+const roleName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(MAX_ROLE_NAME)
+  .meta(
+    doc('Name', "The role's name, such as Doctor or Vendor (at most 100 characters).", { visibility: 'important' }),
+  );
+const roleDescription = z
+  .string()
+  .max(MAX_ROLE_DESCRIPTION)
+  .nullable()
+  .optional()
   .meta(doc('Description', 'What the role means (at most 1000 characters).'));
 
-export const createRoleSchema = z.strictObject({
-  connectionroleid: guid.optional().meta(doc('Role ID', 'A GUID you choose for the role; generated when left out.', { visibility: 'advanced' })),
-  name: roleName,
-  category: category.default(5),
-  description: roleDescription,
-  objecttypecodes: objectTypeList.default([]),
-}).meta({ title: 'NewConnectionRole', description: 'A connection role to create.' });
+export const createRoleSchema = z
+  .strictObject({
+    connectionroleid: guid
+      .optional()
+      .meta(doc('Role ID', 'A GUID you choose for the role; generated when left out.', { visibility: 'advanced' })),
+    name: roleName,
+    category: category.default(5),
+    description: roleDescription,
+    objecttypecodes: objectTypeList.default([]),
+  })
+  .meta({ title: 'NewConnectionRole', description: 'A connection role to create.' });
 export type CreateRoleInput = z.infer<typeof createRoleSchema>;
 
 export const updateRoleSchema = z
@@ -68,19 +93,26 @@ export const updateRoleSchema = z
     category: category.optional(),
     description: roleDescription,
     objecttypecodes: objectTypeList.optional(),
-    ...stateFields('Active (0) or inactive (1); an inactive role stays on existing connections but cannot be given to new ones.'),
+    ...stateFields(
+      'Active (0) or inactive (1); an inactive role stays on existing connections but cannot be given to new ones.',
+    ),
   })
   .refine(changesSomething, { message: 'the body changes nothing: give at least one field' })
-  .meta({ title: 'ConnectionRoleChanges', description: 'The fields of a role to change; the others keep their values.' });
+  .meta({
+    title: 'ConnectionRoleChanges',
+    description: 'The fields of a role to change; the others keep their values.',
+  });
 export type UpdateRoleInput = z.infer<typeof updateRoleSchema>;
 
 function resolveTypes(types: ObjectTypeRegistry, values: (number | string)[]): number[] {
   const codes = values.map((value, index) => {
     const type = types.resolve(value);
     if (!type) {
-      throw validationError(`Unknown object type "${value}".`, [
-        { field: `objecttypecodes.${index}`, message: 'not a known object type code or logical name' },
-      ], 'UnknownObjectType');
+      throw validationError(
+        `Unknown object type "${value}".`,
+        [{ field: `objecttypecodes.${index}`, message: 'not a known object type code or logical name' }],
+        'UnknownObjectType',
+      );
     }
     return type.code;
   });
@@ -105,14 +137,21 @@ export function newRole(input: CreateRoleInput, types: ObjectTypeRegistry, calle
   };
 }
 
-export function applyRoleUpdate(role: ConnectionRole, patch: UpdateRoleInput, types: ObjectTypeRegistry, caller: Caller, now: Date): ConnectionRole {
+export function applyRoleUpdate(
+  role: ConnectionRole,
+  patch: UpdateRoleInput,
+  types: ObjectTypeRegistry,
+  caller: Caller,
+  now: Date,
+): ConnectionRole {
   const { statecode, statuscode } = requestedState(role.statecode, patch);
   return {
     ...role,
     name: patch.name ?? role.name,
     category: patch.category ?? role.category,
     description: patch.description === undefined ? role.description : patch.description,
-    objecttypecodes: patch.objecttypecodes === undefined ? role.objecttypecodes : resolveTypes(types, patch.objecttypecodes),
+    objecttypecodes:
+      patch.objecttypecodes === undefined ? role.objecttypecodes : resolveTypes(types, patch.objecttypecodes),
     statecode,
     statuscode,
     modifiedon: now.toISOString(),
@@ -174,15 +213,25 @@ export interface RoleAssignment {
 function usableRole(catalog: RoleCatalog, id: string, type: ObjectType, field: string): ConnectionRole {
   const role = catalog.get(id);
   if (!role) {
-    throw validationError(`Connection role ${id} does not exist.`, [{ field, message: 'no such connection role' }], 'ConnectionRoleNotFound');
+    throw validationError(
+      `Connection role ${id} does not exist.`,
+      [{ field, message: 'no such connection role' }],
+      'ConnectionRoleNotFound',
+    );
   }
   if (role.statecode !== ACTIVE) {
-    throw validationError(`Connection role "${role.name}" is inactive.`, [{ field, message: 'the role is inactive' }], 'ConnectionRoleInactive');
+    throw validationError(
+      `Connection role "${role.name}" is inactive.`,
+      [{ field, message: 'the role is inactive' }],
+      'ConnectionRoleInactive',
+    );
   }
   if (!appliesTo(role, type.code)) {
-    throw validationError(`Connection role "${role.name}" does not apply to ${type.name} records.`, [
-      { field, message: `the role applies to ${role.objecttypecodes.join(', ')}` },
-    ], 'ConnectionRoleNotValidForObjectType');
+    throw validationError(
+      `Connection role "${role.name}" does not apply to ${type.name} records.`,
+      [{ field, message: `the role applies to ${role.objecttypecodes.join(', ')}` }],
+      'ConnectionRoleNotValidForObjectType',
+    );
   }
   return role;
 }
@@ -199,12 +248,18 @@ export function checkRoles(
   record2type: ObjectType,
   fillRecord2 = true,
 ): RoleAssignment {
-  const role1 = roles.record1roleid ? usableRole(catalog, roles.record1roleid, record1type, 'record1roleid') : undefined;
-  const role2 = roles.record2roleid ? usableRole(catalog, roles.record2roleid, record2type, 'record2roleid') : undefined;
+  const role1 = roles.record1roleid
+    ? usableRole(catalog, roles.record1roleid, record1type, 'record1roleid')
+    : undefined;
+  const role2 = roles.record2roleid
+    ? usableRole(catalog, roles.record2roleid, record2type, 'record2roleid')
+    : undefined;
   if (role1 && role2 && !catalog.match(role1.connectionroleid, role2.connectionroleid)) {
-    throw validationError(`Roles "${role1.name}" and "${role2.name}" are not matching roles.`, [
-      { field: 'record2roleid', message: 'must be a matching role of record1roleid' },
-    ], 'UnrelatedConnectionRoles');
+    throw validationError(
+      `Roles "${role1.name}" and "${role2.name}" are not matching roles.`,
+      [{ field: 'record2roleid', message: 'must be a matching role of record1roleid' }],
+      'UnrelatedConnectionRoles',
+    );
   }
   if (role1 && !role2 && fillRecord2) {
     const candidates = catalog.matchingRoles(role1.connectionroleid);

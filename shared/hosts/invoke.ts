@@ -10,11 +10,22 @@ import { getServices, type Services } from '../useCases/services';
 import type { TimerDefinition, TriggerLog } from './triggers';
 
 /** Runs a route: caller, domain call, and every error turned into a problem response. */
-export async function invoke(definition: RouteDefinition, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function invoke(
+  definition: RouteDefinition,
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   try {
     if (definition.anonymous) {
       const input = await parseInput(definition, request);
-      return await definition.handler({ request, caller: anonymousCaller, ...input, get services() { return getServices(); } });
+      return await definition.handler({
+        request,
+        caller: anonymousCaller,
+        ...input,
+        get services() {
+          return getServices();
+        },
+      });
     }
     const services = getServices();
     const caller = callerOf(request, services);

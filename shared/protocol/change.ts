@@ -8,7 +8,15 @@ import type { ProtocolOptions } from './claims';
 import { commit } from './commit';
 import { jitteredPause } from './concurrency';
 import type { Conflicts, PairTaken } from './conflicts';
-import { authoritativeOf, type Copy, isAuthoritative, type KnownVersion, knownVersion, pairsWith, type StoredCopy } from './copies';
+import {
+  authoritativeOf,
+  type Copy,
+  isAuthoritative,
+  type KnownVersion,
+  knownVersion,
+  pairsWith,
+  type StoredCopy,
+} from './copies';
 import { currentIndexKeys, mergedKeys } from './indexKeys';
 import type { Propagation } from './propagation';
 import type { RepairOperations } from './repairOperations';
@@ -64,14 +72,19 @@ export interface ChangeResult {
 // rounds, spread out by a random pause so they stop colliding.
 const MAX_CONTENDED_ROUNDS = 20;
 
-export const connectionNotFound = (): DomainError => notFound('No such connection for this record.', 'ConnectionNotFound');
+export const connectionNotFound = (): DomainError =>
+  notFound('No such connection for this record.', 'ConnectionNotFound');
 
-const done = (master: ConnectionHalf, target: StoredCopy, unchanged: boolean, deleted: boolean): ChangeStep =>
-  ({ kind: 'done', result: { master, target, unchanged, deleted } });
+const done = (master: ConnectionHalf, target: StoredCopy, unchanged: boolean, deleted: boolean): ChangeStep => ({
+  kind: 'done',
+  result: { master, target, unchanged, deleted },
+});
 
 function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void {
   if (!meetsIfMatch(ifMatch, etagOf(half))) {
-    throw preconditionFailed('The connection has changed since it was read (If-Match does not match its ETag): read it again.');
+    throw preconditionFailed(
+      'The connection has changed since it was read (If-Match does not match its ETag): read it again.',
+    );
   }
 }
 
@@ -86,7 +99,10 @@ export class Changes {
   ) {}
 
   /** The half a URL names and its connection's authoritative copy; undefined when there is no such half. */
-  async locate(recordId: string, connectionId: string): Promise<{ target: StoredCopy; authoritative: StoredCopy } | undefined> {
+  async locate(
+    recordId: string,
+    connectionId: string,
+  ): Promise<{ target: StoredCopy; authoritative: StoredCopy } | undefined> {
     const target = await this.store.read(recordId, connectionId);
     if (!target) return undefined;
     if (isAuthoritative(target.half)) return { target, authoritative: target };
@@ -107,21 +123,32 @@ export class Changes {
     return this.changeRound(recordId, connectionId, request, 0);
   }
 
-  private async changeRound(recordId: string, connectionId: string, request: ChangeRequest, round: number): Promise<ChangeStep> {
-    if (round >= MAX_CONTENDED_ROUNDS) throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
+  private async changeRound(
+    recordId: string,
+    connectionId: string,
+    request: ChangeRequest,
+    round: number,
+  ): Promise<ChangeStep> {
+    if (round >= MAX_CONTENDED_ROUNDS)
+      throw unavailable('The connection is being changed by many requests at once; retry the request.', 1);
     const located = await this.locate(recordId, connectionId);
     if (!located) throw connectionNotFound();
     const { target, authoritative } = located;
     // The derived half, as the URL's read gave it or read now (propagation then needs no second read).
-    const inDerivedSlot = target === authoritative ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid) : target;
+    const inDerivedSlot =
+      target === authoritative
+        ? await this.store.read(authoritative.half.record2id, authoritative.half.relatedconnectionid)
+        : target;
     if (inDerivedSlot && !inDerivedSlot.tombstone && !pairsWith(inDerivedSlot.half, authoritative.half)) {
       // Its derived half's slot holds another connection's copy: this one was a create of an id used
       // twice that was refused (and not undone before its caller went away). It is not a connection.
-      if (!authoritative.tombstone) await this.repairs.endDuplicateId(authoritative, authoritative.half.modifiedon).catch(() => undefined);
+      if (!authoritative.tombstone)
+        await this.repairs.endDuplicateId(authoritative, authoritative.half.modifiedon).catch(() => undefined);
       throw connectionNotFound();
     }
     // Another connection's tombstone in the slot: unknown to this one (propagation decides).
-    const derived = inDerivedSlot && pairsWith(inDerivedSlot.half, authoritative.half) ? knownVersion(inDerivedSlot) : undefined;
+    const derived =
+      inDerivedSlot && pairsWith(inDerivedSlot.half, authoritative.half) ? knownVersion(inDerivedSlot) : undefined;
     if (latestRequest(authoritative.lastop) === request.fingerprint) {
       await this.propagateChanged(authoritative, derived);
       return done(masterOf(authoritative.half), target, true, authoritative.tombstone);
@@ -130,7 +157,11 @@ export class Changes {
       await this.propagateChanged(authoritative, derived);
       throw connectionNotFound();
     }
-    return { kind: 'decide', current: masterOf(authoritative.half), pending: { recordId, connectionId, request, round, target, authoritative, derived } };
+    return {
+      kind: 'decide',
+      current: masterOf(authoritative.half),
+      pending: { recordId, connectionId, request, round, target, authoritative, derived },
+    };
   }
 
   /** Commits the use case's decision on the state `pending` read (see beginChange). */
@@ -188,7 +219,8 @@ export class Changes {
     } catch (error) {
       if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
       const current = await this.store.read(authoritative.half.record1id, authoritative.half.connectionid);
-      if (current && !current.tombstone) await this.repairs.endDuplicateId(current, current.half.modifiedon).catch(() => undefined);
+      if (current && !current.tombstone)
+        await this.repairs.endDuplicateId(current, current.half.modifiedon).catch(() => undefined);
       throw connectionNotFound();
     }
   }

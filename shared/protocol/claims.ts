@@ -23,7 +23,9 @@ const MAX_CLAIM_ROUNDS = 10;
 
 /** The id belongs to another connection (or another create is claiming it). */
 export const duplicateId = (connectionId: string): DomainError =>
-  conflict('DuplicateRecord', `A different connection with id ${connectionId} already exists.`, { connectionid: connectionId });
+  conflict('DuplicateRecord', `A different connection with id ${connectionId} already exists.`, {
+    connectionid: connectionId,
+  });
 
 /** The authoritative slot of a connection (record 1, connection id), and what a fence there needs. */
 export const slotOf = (authoritative: ConnectionHalf): ClaimedSlot => ({
@@ -34,12 +36,16 @@ export const slotOf = (authoritative: ConnectionHalf): ClaimedSlot => ({
   record2objecttypecode: authoritative.record2objecttypecode,
 });
 
-export const sameSlot = (a: Pick<ClaimedSlot, 'record1id' | 'connectionid'>, b: Pick<ClaimedSlot, 'record1id' | 'connectionid'>): boolean =>
-  a.record1id === b.record1id && a.connectionid === b.connectionid;
+export const sameSlot = (
+  a: Pick<ClaimedSlot, 'record1id' | 'connectionid'>,
+  b: Pick<ClaimedSlot, 'record1id' | 'connectionid'>,
+): boolean => a.record1id === b.record1id && a.connectionid === b.connectionid;
 
 /** Whether a live copy owns the claim key of `connectionId` (either of its ids has that key). */
 export const ownsIdOf = (copy: Copy, connectionId: string): boolean =>
-  !copy.tombstone && (idKeyOf(copy.half.connectionid) === idKeyOf(connectionId) || idKeyOf(copy.half.relatedconnectionid) === idKeyOf(connectionId));
+  !copy.tombstone &&
+  (idKeyOf(copy.half.connectionid) === idKeyOf(connectionId) ||
+    idKeyOf(copy.half.relatedconnectionid) === idKeyOf(connectionId));
 
 /**
  * The tombstone a fence leaves in an empty slot: it stands for a connection that never committed there,
@@ -48,12 +54,30 @@ export const ownsIdOf = (copy: Copy, connectionId: string): boolean =>
 function fenceTombstone(slot: ClaimedSlot, now: string): Copy {
   return {
     half: {
-      connectionid: slot.connectionid, relatedconnectionid: reciprocalIdOf(slot.connectionid), ismaster: true,
-      record1id: slot.record1id, record1objecttypecode: slot.record1objecttypecode, record1roleid: null, record1name: null,
-      record2id: slot.record2id, record2objecttypecode: slot.record2objecttypecode, record2roleid: null, record2name: null,
-      name: null, description: null, effectivestart: null, effectiveend: null,
-      statecode: INACTIVE, statuscode: statusOfState[INACTIVE], ownerid: '', createdon: now, createdby: '', modifiedon: now, modifiedby: '',
-      versionnumber: 0, shares: [],
+      connectionid: slot.connectionid,
+      relatedconnectionid: reciprocalIdOf(slot.connectionid),
+      ismaster: true,
+      record1id: slot.record1id,
+      record1objecttypecode: slot.record1objecttypecode,
+      record1roleid: null,
+      record1name: null,
+      record2id: slot.record2id,
+      record2objecttypecode: slot.record2objecttypecode,
+      record2roleid: null,
+      record2name: null,
+      name: null,
+      description: null,
+      effectivestart: null,
+      effectiveend: null,
+      statecode: INACTIVE,
+      statuscode: statusOfState[INACTIVE],
+      ownerid: '',
+      createdon: now,
+      createdby: '',
+      modifiedon: now,
+      modifiedby: '',
+      versionnumber: 0,
+      shares: [],
     },
     tombstone: true,
     lastop: '',
@@ -66,11 +90,20 @@ function fenceTombstone(slot: ClaimedSlot, now: string): Copy {
  * conditional on the slot's ETag, or on its absence). A copy is rewritten as it is; an empty slot gets
  * a tombstone. Throws 409/412/404 when the slot changed since `held` was read.
  */
-export async function fenceSlot(store: ConnectionStore, slot: ClaimedSlot, held: StoredCopy | undefined, now: string): Promise<void> {
+export async function fenceSlot(
+  store: ConnectionStore,
+  slot: ClaimedSlot,
+  held: StoredCopy | undefined,
+  now: string,
+): Promise<void> {
   if (!held) await store.insert(fenceTombstone(slot, now));
   // A tombstone fenced is kept for a whole grace period from now: purged earlier, its slot would be
   // empty again while the write it fenced out may still be running.
-  else if (held.tombstone) await store.rewrite({ ...held, half: { ...held.half, modifiedon: now > held.half.modifiedon ? now : held.half.modifiedon } }, held.etag);
+  else if (held.tombstone)
+    await store.rewrite(
+      { ...held, half: { ...held.half, modifiedon: now > held.half.modifiedon ? now : held.half.modifiedon } },
+      held.etag,
+    );
   else await store.rewrite(held, held.etag);
 }
 
@@ -93,7 +126,12 @@ export class IdClaims {
    * (until its tombstone is purged), or, for CLAIM_GRACE_MS, while the create that claimed it may still
    * be running; otherwise it is taken over, after fencing that slot so that create can no longer commit.
    */
-  async claimId(authoritative: ConnectionHalf, id: string, mode: 'insert' | 'confirm' | 'ensure', requestedId = id): Promise<void> {
+  async claimId(
+    authoritative: ConnectionHalf,
+    id: string,
+    mode: 'insert' | 'confirm' | 'ensure',
+    requestedId = id,
+  ): Promise<void> {
     const slot = slotOf(authoritative);
     const now = authoritative.modifiedon;
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
@@ -107,14 +145,16 @@ export class IdClaims {
         const claimAge = Date.parse(now) - Date.parse(claim.claimedon);
         if (sameSlot(claim, slot)) {
           // An old claim of ours is renewed, so its grace covers this create too.
-          if (mode === 'confirm' || (mode === 'insert' && claimAge >= grace / 2)) await this.store.writeClaim(id, slot, now, claim.etag);
+          if (mode === 'confirm' || (mode === 'insert' && claimAge >= grace / 2))
+            await this.store.writeClaim(id, slot, now, claim.etag);
           return;
         }
         const held = await this.store.read(claim.record1id, claim.connectionid);
         if (held && ownsIdOf(held, id)) throw duplicateId(requestedId);
         // A deleted connection keeps its id until its tombstones are purged: a retry of its delete, or a
         // late write of it, must not reach a connection that took the id meanwhile.
-        if (held?.tombstone && !isFence(held) && ownsIdOf({ ...held, tombstone: false }, id)) throw duplicateId(requestedId);
+        if (held?.tombstone && !isFence(held) && ownsIdOf({ ...held, tombstone: false }, id))
+          throw duplicateId(requestedId);
         const unfinished = !held || isFence(held);
         if (unfinished && claimAge < grace) throw duplicateId(requestedId);
         await fenceSlot(this.store, claim, held, now);

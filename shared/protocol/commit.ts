@@ -26,7 +26,12 @@ export function auditOf(next: Copy, previous: Copy | undefined): AuditRecord {
  * (`holdsGuard` false is for the repair job's demotion of a duplicate, which never held it). Throws 409
  * (the row exists, or another connection holds the guard) or 412 (the copy changed) and writes nothing.
  */
-export function commit(store: ConnectionStore, next: Copy, previous: StoredCopy | undefined, holdsGuard = true): Promise<void> {
+export function commit(
+  store: ConnectionStore,
+  next: Copy,
+  previous: StoredCopy | undefined,
+  holdsGuard = true,
+): Promise<void> {
   return store.commit(next, previous, auditOf(next, previous), {
     release: previous !== undefined && holdsGuard && claimsGuard(previous),
     take: claimsGuard(next),

@@ -34,7 +34,10 @@ export interface Waiting {
   random: () => number;
 }
 
-export const realWaiting: Waiting = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random: Math.random };
+export const realWaiting: Waiting = {
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+};
 
 /**
  * Awaits every promise, then throws the first failure: unlike Promise.all, nothing is still running

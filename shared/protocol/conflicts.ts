@@ -21,7 +21,11 @@ export interface PairTaken {
  */
 export const connectionExists = (holder: { id: string; visible: boolean }): DomainError =>
   holder.visible
-    ? conflict('ConnectionExists', `An active connection between these records with these roles already exists: ${holder.id}.`, { existingconnectionid: holder.id })
+    ? conflict(
+        'ConnectionExists',
+        `An active connection between these records with these roles already exists: ${holder.id}.`,
+        { existingconnectionid: holder.id },
+      )
     : conflict('ConnectionExists', 'An active connection between these records with these roles already exists.');
 
 export class Conflicts {
@@ -51,12 +55,18 @@ export class Conflicts {
       await this.repairs.endDuplicateId(held, held.half.modifiedon).catch(() => undefined);
       return undefined;
     }
-    return { kind: 'exists', id: recordId === authoritative.record1id ? held.half.connectionid : held.half.relatedconnectionid, holder: masterOf(held.half) };
+    return {
+      kind: 'exists',
+      id: recordId === authoritative.record1id ? held.half.connectionid : held.half.relatedconnectionid,
+      holder: masterOf(held.half),
+    };
   }
 
   /** The holder of the guard a new connection would take, unless it is that very connection (made meanwhile). */
   async otherHolder(authoritative: ConnectionHalf, recordId: string): Promise<PairTaken | undefined> {
     const holder = await this.holderSeenFrom(authoritative, recordId);
-    return holder?.id === authoritative.connectionid || holder?.id === authoritative.relatedconnectionid ? undefined : holder;
+    return holder?.id === authoritative.connectionid || holder?.id === authoritative.relatedconnectionid
+      ? undefined
+      : holder;
   }
 }

@@ -64,7 +64,10 @@ export class ConnectionProtocol {
   }
 
   /** The half a URL names and its connection's authoritative copy; undefined when there is no such half. */
-  locate(recordId: string, connectionId: string): Promise<{ target: StoredCopy; authoritative: StoredCopy } | undefined> {
+  locate(
+    recordId: string,
+    connectionId: string,
+  ): Promise<{ target: StoredCopy; authoritative: StoredCopy } | undefined> {
     return this.changes.locate(recordId, connectionId);
   }
 
@@ -78,7 +81,12 @@ export class ConnectionProtocol {
     return this.propagation.putDerived(copy, known);
   }
 
-  claimId(authoritative: ConnectionHalf, id: string, mode: 'insert' | 'confirm' | 'ensure', requestedId = id): Promise<void> {
+  claimId(
+    authoritative: ConnectionHalf,
+    id: string,
+    mode: 'insert' | 'confirm' | 'ensure',
+    requestedId = id,
+  ): Promise<void> {
     return this.claims.claimId(authoritative, id, mode, requestedId);
   }
 

@@ -30,9 +30,11 @@ export interface StoredCopy extends Copy {
  * Whether a half is the authoritative one of its connection: the one in the lower record's partition.
  * Every change is decided and committed there; every other copy is derived from it.
  */
-export const isAuthoritative = (half: Pick<ConnectionHalf, 'record1id' | 'record2id'>): boolean => half.record1id < half.record2id;
+export const isAuthoritative = (half: Pick<ConnectionHalf, 'record1id' | 'record2id'>): boolean =>
+  half.record1id < half.record2id;
 
-export const authoritativeOf = (half: ConnectionHalf): ConnectionHalf => (isAuthoritative(half) ? half : reciprocalOf(half));
+export const authoritativeOf = (half: ConnectionHalf): ConnectionHalf =>
+  isAuthoritative(half) ? half : reciprocalOf(half);
 
 /** What readers see: tombstones are the protocol's, never a client's. */
 export const isLive = (copy: Pick<Copy, 'tombstone'>): boolean => !copy.tombstone;
@@ -45,8 +47,10 @@ export const isFence = (copy: Copy): boolean => copy.tombstone && copy.half.vers
 
 /** Whether a derived copy and an authoritative one are two halves of one connection. */
 export const pairsWith = (derived: ConnectionHalf, authoritative: ConnectionHalf): boolean =>
-  authoritative.record2id === derived.record1id && authoritative.relatedconnectionid === derived.connectionid &&
-  derived.record2id === authoritative.record1id && derived.relatedconnectionid === authoritative.connectionid;
+  authoritative.record2id === derived.record1id &&
+  authoritative.relatedconnectionid === derived.connectionid &&
+  derived.record2id === authoritative.record1id &&
+  derived.relatedconnectionid === authoritative.connectionid;
 
 /**
  * Where a copy stands in its connection's history. Versions order the changes of one incarnation; a
@@ -70,19 +74,31 @@ export interface KnownVersion extends CopyVersion {
   owner: string;
 }
 
-const ownerOf = (half: Pick<ConnectionHalf, 'record2id' | 'relatedconnectionid'>): string => `${half.record2id}/${half.relatedconnectionid}`;
+const ownerOf = (half: Pick<ConnectionHalf, 'record2id' | 'relatedconnectionid'>): string =>
+  `${half.record2id}/${half.relatedconnectionid}`;
 
 export const knownVersion = (copy: StoredCopy): KnownVersion => ({
-  createdon: copy.half.createdon, version: copy.half.versionnumber, etag: copy.etag, tombstone: copy.tombstone, owner: ownerOf(copy.half),
+  createdon: copy.half.createdon,
+  version: copy.half.versionnumber,
+  etag: copy.etag,
+  tombstone: copy.tombstone,
+  owner: ownerOf(copy.half),
 });
 
 const knownVersionOfRow = (row: RowVersion): KnownVersion => ({
-  createdon: row.createdon, version: row.versionnumber, etag: row.etag, tombstone: row.tombstone, owner: ownerOf(row),
+  createdon: row.createdon,
+  version: row.versionnumber,
+  etag: row.etag,
+  tombstone: row.tombstone,
+  owner: ownerOf(row),
 });
 
 /** The slot a copy would go to holds a copy of another connection (a connection id used twice). */
 export const foreignCopy = (): DomainError =>
-  conflict('DuplicateRecord', 'This connection id is already used by a connection between other records: choose another connectionid.');
+  conflict(
+    'DuplicateRecord',
+    'This connection id is already used by a connection between other records: choose another connectionid.',
+  );
 
 /** Where a derived copy goes: a read of what is stored there, and an insert (etag null) or conditional replace. */
 export interface DerivedSlot {
@@ -101,7 +117,11 @@ const MAX_FENCE_ROUNDS = 10;
  * stored copy when the caller has just read it, or null when it is believed absent (a first write tries
  * an insert without reading).
  */
-export async function fencedPut(slot: DerivedSlot, copy: Copy, known?: KnownVersion | null): Promise<'ours' | 'foreign'> {
+export async function fencedPut(
+  slot: DerivedSlot,
+  copy: Copy,
+  known?: KnownVersion | null,
+): Promise<'ours' | 'foreign'> {
   const wanted: CopyVersion = { createdon: copy.half.createdon, version: copy.half.versionnumber };
   const owner = ownerOf(copy.half);
   let current = known;

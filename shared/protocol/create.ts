@@ -41,7 +41,11 @@ export class Creation {
   ) {}
 
   /** What a create does before a commit: claims its id and reserves its roles, side by side. */
-  private claimAndReserve(authoritative: ConnectionHalf, master: ConnectionHalf, mode: 'insert' | 'confirm'): Promise<void> {
+  private claimAndReserve(
+    authoritative: ConnectionHalf,
+    master: ConnectionHalf,
+    mode: 'insert' | 'confirm',
+  ): Promise<void> {
     return allSettled([
       this.claims.claimId(authoritative, authoritative.connectionid, mode, master.connectionid),
       this.reservations.reserve(authoritative, undefined, fieldsOf(master)),
@@ -66,7 +70,8 @@ export class Creation {
       if (!(error instanceof DomainError && error.code === 'ConnectionRoleNotFound')) throw error;
       const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
       if (!existing || existing.tombstone || existing.half.record2id !== authoritative.record2id) throw error;
-      if (latestRequest(existing.lastop) !== fingerprint) return { kind: 'judgeRepeat', existing: masterOf(existing.half), pending: { existing }, refusal: error };
+      if (latestRequest(existing.lastop) !== fingerprint)
+        return { kind: 'judgeRepeat', existing: masterOf(existing.half), pending: { existing }, refusal: error };
       return this.finishRepeat({ existing });
     }
     let previous: StoredCopy | undefined;
@@ -76,10 +81,17 @@ export class Creation {
       if (previous) await this.claimAndReserve(authoritative, master, 'confirm');
       // A new incarnation of an id whose connection was deleted continues its versions, and is created
       // later than the old one even on a clock running behind, so late writes of the old one stay out.
-      const createdon = previous && previous.half.createdon >= authoritative.createdon
-        ? new Date(Date.parse(previous.half.createdon) + 1).toISOString() : authoritative.createdon;
+      const createdon =
+        previous && previous.half.createdon >= authoritative.createdon
+          ? new Date(Date.parse(previous.half.createdon) + 1).toISOString()
+          : authoritative.createdon;
       const first: Copy = {
-        half: { ...authoritative, createdon, modifiedon: createdon > authoritative.modifiedon ? createdon : authoritative.modifiedon, versionnumber: (previous?.half.versionnumber ?? 0) + 1 },
+        half: {
+          ...authoritative,
+          createdon,
+          modifiedon: createdon > authoritative.modifiedon ? createdon : authoritative.modifiedon,
+          versionnumber: (previous?.half.versionnumber ?? 0) + 1,
+        },
         tombstone: false,
         lastop: withStamp(previous?.lastop ?? '', stamp),
         indexed: mergedKeys(previous?.indexed ?? [], currentIndexKeys(authoritative)),
@@ -126,7 +138,12 @@ export class Creation {
       if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
       const current = await this.store.read(created.half.record1id, created.half.connectionid);
       if (current && !current.tombstone && landed(current.lastop, stampsIn(created.lastop).at(-1) ?? '')) {
-        const undone: Copy = { ...current, half: { ...current.half, versionnumber: current.half.versionnumber + 1 }, tombstone: true, lastop: withStamp(current.lastop, newStamp(this.options.random, UNDO)) };
+        const undone: Copy = {
+          ...current,
+          half: { ...current.half, versionnumber: current.half.versionnumber + 1 },
+          tombstone: true,
+          lastop: withStamp(current.lastop, newStamp(this.options.random, UNDO)),
+        };
         // Until it is undone the create stands applied, so a failure to undo is a 503: the retry undoes it
         // (or, if the caller never retries, the repair job ends it by the same rule).
         await commit(this.store, undone, current).catch((failure: unknown) => {
@@ -164,7 +181,12 @@ export class Creation {
         return { kind: 'done', master: masterOf(existing.half), created: landed(existing.lastop, stamp) };
       }
       // Made by another request: only the use case can tell whether it is what this caller asked for.
-      return { kind: 'judgeRepeat', existing: masterOf(existing.half), pending: { existing }, refusal: duplicateId(master.connectionid) };
+      return {
+        kind: 'judgeRepeat',
+        existing: masterOf(existing.half),
+        pending: { existing },
+        refusal: duplicateId(master.connectionid),
+      };
     }
     const holder = await this.conflicts.otherHolder(authoritative, master.record1id);
     if (holder !== undefined) return holder;

@@ -7,7 +7,12 @@ import { type Copy, derivedHalfSlot, fencedPut, indexEntrySlot, isFence, type Kn
 import { currentIndexKeys, isAuthoritativeEntry, mergedKeys, roleOfIndexKey } from './indexKeys';
 
 /** The copy of the derived half that an authoritative copy stands for. */
-export const derivedOf = (authoritative: Copy): Copy => ({ half: reciprocalOf(authoritative.half), tombstone: authoritative.tombstone, lastop: '', indexed: [] });
+export const derivedOf = (authoritative: Copy): Copy => ({
+  half: reciprocalOf(authoritative.half),
+  tombstone: authoritative.tombstone,
+  lastop: '',
+  indexed: [],
+});
 
 /**
  * The index entries an authoritative copy stands for: a live copy under each role a half plays now, a
@@ -42,7 +47,11 @@ export class Propagation {
     const slot = await this.putDerived(derivedOf(authoritative), derived);
     // The derived half's index entries go with its slot: where another connection holds it, so are they.
     const entries = entriesOf(authoritative).filter(({ key }) => slot === 'ours' || isAuthoritativeEntry(key));
-    await allSettled(entries.map(({ roleId, copy }) => fencedPut(indexEntrySlot(this.index, roleId, copy), copy, entriesAbsent ? null : undefined)));
+    await allSettled(
+      entries.map(({ roleId, copy }) =>
+        fencedPut(indexEntrySlot(this.index, roleId, copy), copy, entriesAbsent ? null : undefined),
+      ),
+    );
   }
 
   /** Writes a derived half, version-fenced (see fencedPut). */

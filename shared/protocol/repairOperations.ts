@@ -20,7 +20,13 @@ export class RepairOperations {
    */
   async demoteDuplicate(loser: StoredCopy, now: string): Promise<void> {
     const next: Copy = {
-      half: { ...loser.half, statecode: INACTIVE, statuscode: statusOfState[INACTIVE], modifiedon: now, versionnumber: loser.half.versionnumber + 1 },
+      half: {
+        ...loser.half,
+        statecode: INACTIVE,
+        statuscode: statusOfState[INACTIVE],
+        modifiedon: now,
+        versionnumber: loser.half.versionnumber + 1,
+      },
       tombstone: false,
       lastop: withStamp(loser.lastop, newStamp(this.random, REPAIR)),
       indexed: mergedKeys(loser.indexed, currentIndexKeys(loser.half)),

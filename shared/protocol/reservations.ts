@@ -44,7 +44,13 @@ export class RoleReservations {
    */
   async reserve(next: ConnectionHalf, previous: Copy | undefined, fields: (roleId: string) => string): Promise<void> {
     const had = new Set(previous && !previous.tombstone ? currentIndexKeys(previous.half) : []);
-    const added = [...new Set(currentIndexKeys(next).filter((key) => !had.has(key)).map(roleOfIndexKey))];
+    const added = [
+      ...new Set(
+        currentIndexKeys(next)
+          .filter((key) => !had.has(key))
+          .map(roleOfIndexKey),
+      ),
+    ];
     if (added.length === 0) return;
     const slot = slotOf(next);
     await Promise.all(added.map((roleId) => this.index.reserve(roleId, slot, next.modifiedon)));
@@ -52,7 +58,11 @@ export class RoleReservations {
     added.forEach((roleId, at) => {
       const role = stored[at];
       if (!role || role.deleting !== undefined) {
-        throw validationError(`Connection role ${roleId} does not exist.`, [{ field: fields(roleId), message: 'no such connection role' }], 'ConnectionRoleNotFound');
+        throw validationError(
+          `Connection role ${roleId} does not exist.`,
+          [{ field: fields(roleId), message: 'no such connection role' }],
+          'ConnectionRoleNotFound',
+        );
       }
     });
   }
@@ -79,9 +89,12 @@ export class RoleReservations {
     let cleared = 0;
     for (const stored of await this.roles.marked()) {
       if (now - Date.parse(stored.deleting ?? '') < staleMs) continue;
-      await this.roles.unmark(stored.role, stored.tokenEtag).then(() => cleared++, (error: unknown) => {
-        if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
-      });
+      await this.roles.unmark(stored.role, stored.tokenEtag).then(
+        () => cleared++,
+        (error: unknown) => {
+          if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+        },
+      );
     }
     return cleared;
   }
@@ -112,8 +125,12 @@ export class RoleReservations {
 const SETTLE_CONCURRENCY = 8;
 
 /** The field a client named a role in, by the master's orientation (for a refusal). */
-export const fieldsOf = (master: ConnectionHalf) => (roleId: string): string => (master.record1roleid === roleId ? 'record1roleid' : 'record2roleid');
+export const fieldsOf =
+  (master: ConnectionHalf) =>
+  (roleId: string): string =>
+    master.record1roleid === roleId ? 'record1roleid' : 'record2roleid';
 
 /** The distinct roles a connection's two records play. */
-export const connectionRoleIds = (half: Pick<ConnectionHalf, 'record1roleid' | 'record2roleid'>): string[] =>
-  [...new Set([half.record1roleid, half.record2roleid].filter((roleId): roleId is string => roleId !== null))];
+export const connectionRoleIds = (half: Pick<ConnectionHalf, 'record1roleid' | 'record2roleid'>): string[] => [
+  ...new Set([half.record1roleid, half.record2roleid].filter((roleId): roleId is string => roleId !== null)),
+];

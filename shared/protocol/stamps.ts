@@ -6,7 +6,8 @@ export function fingerprintOf(parts: unknown[]): string {
   const canonical = JSON.stringify(parts, (_key, value: unknown) =>
     value && typeof value === 'object' && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : value);
+      : value,
+  );
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
 }
 
@@ -29,7 +30,8 @@ export function newStamp(random: () => number, fingerprint: string): string {
 }
 
 /** `lastop` after a commit with `stamp`: the latest stamps, this one newest. */
-export const withStamp = (lastop: string, stamp: string): string => [...stampsIn(lastop), stamp].slice(-RECENT_STAMPS).join(' ');
+export const withStamp = (lastop: string, stamp: string): string =>
+  [...stampsIn(lastop), stamp].slice(-RECENT_STAMPS).join(' ');
 
 /** Whether a call's commit landed (its stamp is among the latest), whatever came after it. */
 export const landed = (lastop: string, stamp: string): boolean => stampsIn(lastop).includes(stamp);

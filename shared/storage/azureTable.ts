@@ -66,7 +66,10 @@ export class AzureTable implements TablePort {
     const select = query.select && [...new Set(['PartitionKey', 'RowKey', ...query.select])];
     const iterator = this.client
       .listEntities<Record<string, unknown>>({ queryOptions: { ...(filter && { filter }), ...(select && { select }) } })
-      .byPage({ maxPageSize: page.limit, ...(page.continuation !== undefined && { continuationToken: page.continuation }) });
+      .byPage({
+        maxPageSize: page.limit,
+        ...(page.continuation !== undefined && { continuationToken: page.continuation }),
+      });
     try {
       const result = await iterator.next();
       if (result.done) return { items: [] };
@@ -95,7 +98,8 @@ function toAction(op: WriteOp): TransactionAction {
 function toStored(result: TableEntityResult<Record<string, unknown>>): Stored {
   const entity: TableEntity = { partitionKey: String(result.partitionKey), rowKey: String(result.rowKey) };
   for (const [key, value] of Object.entries(result)) {
-    if (SERVICE_KEYS.has(key) || key === 'partitionKey' || key === 'rowKey' || value === null || value === undefined) continue;
+    if (SERVICE_KEYS.has(key) || key === 'partitionKey' || key === 'rowKey' || value === null || value === undefined)
+      continue;
     // Int64 comes back as BigInt; nothing here writes one, but a number is what the rest expects.
     entity[key] = typeof value === 'bigint' ? Number(value) : (value as PropertyValue);
   }
@@ -108,9 +112,11 @@ export function asStorageError(error: unknown): StorageError {
   if (!(error instanceof RestError)) {
     return new StorageError(undefined, error instanceof Error ? error.message : String(error));
   }
-  const parsed = (error.response as { parsedBody?: unknown } | undefined)?.parsedBody as { odataError?: { code?: string } } | undefined;
+  const parsed = (error.response as { parsedBody?: unknown } | undefined)?.parsedBody as
+    { odataError?: { code?: string } } | undefined;
   const details = error.details as { errorCode?: string } | undefined;
-  const code = details?.errorCode ?? parsed?.odataError?.code ?? (typeof error.code === 'string' ? error.code : undefined);
+  const code =
+    details?.errorCode ?? parsed?.odataError?.code ?? (typeof error.code === 'string' ? error.code : undefined);
   const index = /^(\d+):/.exec(error.message)?.[1];
   const retryAfter = Number(error.response?.headers.get('retry-after'));
   return new StorageError(error.statusCode, error.message, {

@@ -4,7 +4,16 @@ import type { ConnectionHalf } from '../domain/connection';
 import { type AuditRecord, auditRecordSchema } from '../domain/audit';
 import { idKeyOf } from '../domain/ids';
 import { countMatching, queryRange, type Range, type RowFilter, scanColumns, sharesColumnSchema } from './ranges';
-import { ANY_ETAG, type Condition, isStorageStatus, queryAll, type Stored, type TableEntity, type TablePort, type WriteOp } from './tablePort';
+import {
+  ANY_ETAG,
+  type Condition,
+  isStorageStatus,
+  queryAll,
+  type Stored,
+  type TableEntity,
+  type TablePort,
+  type WriteOp,
+} from './tablePort';
 
 /**
  * Table layout (one table, partitioned by record 1 of each half):
@@ -52,13 +61,14 @@ const auditEntity = (half: ConnectionHalf, record: AuditRecord): TableEntity => 
   changes: JSON.stringify(record.changes),
 });
 
-const auditFromEntity = (entity: Record<string, unknown>): AuditRecord => auditRecordSchema.parse({
-  operation: entity.operation,
-  userid: entity.userid,
-  createdon: entity.changedon,
-  versionnumber: entity.versionnumber,
-  changes: JSON.parse(typeof entity.changes === 'string' ? entity.changes : '[]') as unknown,
-});
+const auditFromEntity = (entity: Record<string, unknown>): AuditRecord =>
+  auditRecordSchema.parse({
+    operation: entity.operation,
+    userid: entity.userid,
+    createdon: entity.changedon,
+    versionnumber: entity.versionnumber,
+    changes: JSON.parse(typeof entity.changes === 'string' ? entity.changes : '[]') as unknown,
+  });
 export const isHalfRowKey = (rowKey: string): boolean => rowKey.startsWith(HALF_PREFIX);
 export const isGuardRowKey = (rowKey: string): boolean => rowKey.startsWith(GUARD_PREFIX);
 export const guardRowKey = (half: Pick<ConnectionHalf, 'record2id' | 'record1roleid' | 'record2roleid'>): string =>
@@ -82,9 +92,15 @@ export interface StoredCopyRow extends CopyRow {
   key: string;
 }
 
-const nullableText = z.string().nullish().transform((value) => value ?? null);
+const nullableText = z
+  .string()
+  .nullish()
+  .transform((value) => value ?? null);
 const jsonList = <T extends z.ZodType>(item: T) =>
-  z.string().optional().transform((value) => z.array(item).parse(value === undefined ? [] : JSON.parse(value)));
+  z
+    .string()
+    .optional()
+    .transform((value) => z.array(item).parse(value === undefined ? [] : JSON.parse(value)));
 
 const storedCopySchema = z.object({
   connectionid: z.string(),
@@ -112,13 +128,23 @@ const storedCopySchema = z.object({
   versionnumber: z.number(),
   // Arrays are not a Table Storage type: serialised.
   shares: jsonList(sharesColumnSchema.element),
-  tombstone: z.boolean().optional().transform((value) => value ?? false),
-  lastop: z.string().optional().transform((value) => value ?? ''),
+  tombstone: z
+    .boolean()
+    .optional()
+    .transform((value) => value ?? false),
+  lastop: z
+    .string()
+    .optional()
+    .transform((value) => value ?? ''),
   indexed: jsonList(z.string()),
 });
 
 /** A copy as an entity; other tables (the role index) store the same shape under their own keys. */
-export function toEntity(copy: CopyRow, partitionKey = copy.half.record1id, rowKey = halfRowKey(copy.half.connectionid)): TableEntity {
+export function toEntity(
+  copy: CopyRow,
+  partitionKey = copy.half.record1id,
+  rowKey = halfRowKey(copy.half.connectionid),
+): TableEntity {
   const entity: TableEntity = {
     partitionKey,
     rowKey,
@@ -177,14 +203,21 @@ export interface RowVersion {
 }
 
 /** The version of the copy stored at a key, or null when there is none: one point read. */
-export async function readRowVersion(table: TablePort, partitionKey: string, rowKey: string): Promise<RowVersion | null> {
+export async function readRowVersion(
+  table: TablePort,
+  partitionKey: string,
+  rowKey: string,
+): Promise<RowVersion | null> {
   const stored = await table.get(partitionKey, rowKey);
   if (!stored) return null;
   const { entity } = stored;
   return {
-    createdon: String(entity.createdon), versionnumber: Number(entity.versionnumber),
-    record2id: String(entity.record2id), relatedconnectionid: String(entity.relatedconnectionid),
-    tombstone: entity.tombstone === true, etag: stored.etag,
+    createdon: String(entity.createdon),
+    versionnumber: Number(entity.versionnumber),
+    record2id: String(entity.record2id),
+    relatedconnectionid: String(entity.relatedconnectionid),
+    tombstone: entity.tombstone === true,
+    etag: stored.etag,
   };
 }
 
@@ -264,7 +297,10 @@ export class ConnectionStore {
     if (!stored) return undefined;
     // Guards of data older than this protocol name only the connection id.
     const related = stored.entity.relatedconnectionid;
-    return { connectionid: String(stored.entity.connectionid), ...(typeof related === 'string' && { relatedconnectionid: related }) };
+    return {
+      connectionid: String(stored.entity.connectionid),
+      ...(typeof related === 'string' && { relatedconnectionid: related }),
+    };
   }
 
   /**
@@ -274,9 +310,16 @@ export class ConnectionStore {
    * inserts the one of `next` (nothing when they are the same row). Throws 409 (the row exists, or another
    * connection holds the guard) or 412 (the copy changed) and writes nothing.
    */
-  async commit(next: CopyRow, previous: StoredCopyRow | undefined, audit: AuditRecord, guard: { release: boolean; take: boolean }): Promise<void> {
+  async commit(
+    next: CopyRow,
+    previous: StoredCopyRow | undefined,
+    audit: AuditRecord,
+    guard: { release: boolean; take: boolean },
+  ): Promise<void> {
     const ops: WriteOp[] = [
-      previous ? { op: 'replace', entity: toEntity(next), etag: previous.etag } : { op: 'insert', entity: toEntity(next) },
+      previous
+        ? { op: 'replace', entity: toEntity(next), etag: previous.etag }
+        : { op: 'insert', entity: toEntity(next) },
       { op: 'insert', entity: auditEntity(next.half, audit) },
     ];
     const oldGuard = previous && guard.release ? guardRowKey(previous.half) : undefined;
@@ -333,10 +376,21 @@ export class ConnectionStore {
    * key: of its own incarnation only (an earlier incarnation of the id, deleted, may have had other
    * readers).
    */
-  auditRange(authoritative: Pick<ConnectionHalf, 'record1id' | 'connectionid' | 'createdon'>, limit: number, after?: string): Promise<Range<{ key: string; record: AuditRecord }>> {
+  auditRange(
+    authoritative: Pick<ConnectionHalf, 'record1id' | 'connectionid' | 'createdon'>,
+    limit: number,
+    after?: string,
+  ): Promise<Range<{ key: string; record: AuditRecord }>> {
     const prefix = incarnationAuditPrefix(authoritative);
-    return queryRange(this.table, { partitionKey: authoritative.record1id, rowKey: { ...(after === undefined ? { ge: prefix } : { gt: after }), lt: `${prefix}~` } }, limit,
-      (stored) => ({ key: stored.entity.rowKey, record: auditFromEntity(stored.entity) }));
+    return queryRange(
+      this.table,
+      {
+        partitionKey: authoritative.record1id,
+        rowKey: { ...(after === undefined ? { ge: prefix } : { gt: after }), lt: `${prefix}~` },
+      },
+      limit,
+      (stored) => ({ key: stored.entity.rowKey, record: auditFromEntity(stored.entity) }),
+    );
   }
 
   /**
@@ -347,8 +401,20 @@ export class ConnectionStore {
   async purgeAudit(authoritative: StoredCopyRow): Promise<void> {
     const prefix = auditPrefix(authoritative.half.connectionid);
     const from = `${prefix}${inverted(Date.parse(authoritative.half.createdon), 15)}`;
-    for await (const page of queryAll(this.table, { partitionKey: authoritative.half.record1id, rowKey: { ge: from, lt: `${prefix}~` }, select: [] }, 100)) {
-      if (page.length > 0) await this.table.batch(page.map(({ entity }): WriteOp => ({ op: 'delete', partitionKey: entity.partitionKey, rowKey: entity.rowKey, etag: ANY_ETAG })));
+    for await (const page of queryAll(
+      this.table,
+      { partitionKey: authoritative.half.record1id, rowKey: { ge: from, lt: `${prefix}~` }, select: [] },
+      100,
+    )) {
+      if (page.length > 0)
+        await this.table.batch(
+          page.map(({ entity }): WriteOp => ({
+            op: 'delete',
+            partitionKey: entity.partitionKey,
+            rowKey: entity.rowKey,
+            etag: ANY_ETAG,
+          })),
+        );
     }
   }
 
@@ -373,13 +439,17 @@ export class ConnectionStore {
 
 function halfQuery(query: HalfQuery, after?: string) {
   const where: Condition[] = [];
-  if (query.otherTypeCode !== undefined) where.push({ property: 'record2objecttypecode', op: 'eq', value: query.otherTypeCode });
+  if (query.otherTypeCode !== undefined)
+    where.push({ property: 'record2objecttypecode', op: 'eq', value: query.otherTypeCode });
   if (query.otherRecordId !== undefined) where.push({ property: 'record2id', op: 'eq', value: query.otherRecordId });
   if (query.roleId !== undefined) where.push({ property: 'record1roleid', op: 'eq', value: query.roleId });
   if (query.otherRoleId !== undefined) where.push({ property: 'record2roleid', op: 'eq', value: query.otherRoleId });
   if (query.statecode !== undefined) where.push({ property: 'statecode', op: 'eq', value: query.statecode });
   if (query.activeOn !== undefined) {
-    where.push({ property: 'windowstart', op: 'le', value: query.activeOn }, { property: 'windowend', op: 'ge', value: query.activeOn });
+    where.push(
+      { property: 'windowstart', op: 'le', value: query.activeOn },
+      { property: 'windowend', op: 'ge', value: query.activeOn },
+    );
   }
   return {
     partitionKey: query.recordId,

@@ -14,12 +14,18 @@ export interface Range<T> {
  * answer a filtered query with an empty page that still carries a continuation; those are followed, so
  * a range is empty only at the end.
  */
-export async function queryRange<T>(table: TablePort, query: TableQuery, limit: number, map: (stored: Stored) => T): Promise<Range<T>> {
+export async function queryRange<T>(
+  table: TablePort,
+  query: TableQuery,
+  limit: number,
+  map: (stored: Stored) => T,
+): Promise<Range<T>> {
   let continuation: string | undefined;
   for (;;) {
     const page = await table.query(query, { limit, ...(continuation !== undefined && { continuation }) });
     continuation = page.continuation;
-    if (page.items.length > 0 || continuation === undefined) return { items: page.items.map(map), more: continuation !== undefined };
+    if (page.items.length > 0 || continuation === undefined)
+      return { items: page.items.map(map), more: continuation !== undefined };
   }
 }
 

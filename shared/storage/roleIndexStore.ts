@@ -1,7 +1,16 @@
 // Storage: the role index table's layout (entries by role, reservations) and its rows.
 import { z } from 'zod';
 import type { ConnectionHalf } from '../domain/connection';
-import { type ClaimedSlot, type CopyRow, fromStored, insertOrReplace, readRowVersion, type RowVersion, type StoredCopyRow, toEntity } from './connectionStore';
+import {
+  type ClaimedSlot,
+  type CopyRow,
+  fromStored,
+  insertOrReplace,
+  readRowVersion,
+  type RowVersion,
+  type StoredCopyRow,
+  toEntity,
+} from './connectionStore';
 import { countMatching, queryRange, type Range, type RowFilter } from './ranges';
 import { isStorageStatus, queryAll, type TablePort, type TableQuery } from './tablePort';
 
@@ -44,8 +53,9 @@ const reservationSchema = z.object({
   reservedon: z.string(),
 });
 const typePrefix = (typeCode: number): string => String(typeCode).padStart(TYPE_WIDTH, '0');
-export const indexRowKey = (half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): string =>
-  `${typePrefix(half.record1objecttypecode)}_${half.record1id}_${half.connectionid}`;
+export const indexRowKey = (
+  half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>,
+): string => `${typePrefix(half.record1objecttypecode)}_${half.record1id}_${half.connectionid}`;
 
 export interface RoleQuery {
   roleId: string;
@@ -54,13 +64,18 @@ export interface RoleQuery {
 }
 
 function roleQuery(query: RoleQuery, after?: string): TableQuery {
-  const rowKey = query.typeCode === undefined
-    ? (after === undefined ? ENTRY_RANGE : { gt: after, lt: ENTRY_RANGE.lt })
-    : { gt: after ?? `${typePrefix(query.typeCode)}_`, lt: `${typePrefix(query.typeCode)}\`` };
+  const rowKey =
+    query.typeCode === undefined
+      ? after === undefined
+        ? ENTRY_RANGE
+        : { gt: after, lt: ENTRY_RANGE.lt }
+      : { gt: after ?? `${typePrefix(query.typeCode)}_`, lt: `${typePrefix(query.typeCode)}\`` };
   return {
     partitionKey: query.roleId,
     rowKey,
-    ...(query.statecode !== undefined && { where: [{ property: 'statecode', op: 'eq' as const, value: query.statecode }] }),
+    ...(query.statecode !== undefined && {
+      where: [{ property: 'statecode', op: 'eq' as const, value: query.statecode }],
+    }),
   };
 }
 
@@ -68,7 +83,10 @@ export class RoleIndexStore {
   constructor(readonly table: TablePort) {}
 
   /** The version of the entry of `half` under `roleId` (for a fenced write of it). */
-  readVersion(roleId: string, half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): Promise<RowVersion | null> {
+  readVersion(
+    roleId: string,
+    half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>,
+  ): Promise<RowVersion | null> {
     return readRowVersion(this.table, roleId, indexRowKey(half));
   }
 
@@ -80,7 +98,10 @@ export class RoleIndexStore {
     await insertOrReplace(this.table, toEntity(copy, roleId, indexRowKey(copy.half)), etag);
   }
 
-  async read(roleId: string, half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>): Promise<StoredCopyRow | undefined> {
+  async read(
+    roleId: string,
+    half: Pick<ConnectionHalf, 'record1objecttypecode' | 'record1id' | 'connectionid'>,
+  ): Promise<StoredCopyRow | undefined> {
     const stored = await this.table.get(roleId, indexRowKey(half));
     return stored && fromStored(stored);
   }
@@ -96,7 +117,11 @@ export class RoleIndexStore {
 
   /** Whether any live entry is under the role (tombstones do not count). */
   async hasLiveEntry(roleId: string): Promise<boolean> {
-    for await (const page of queryAll(this.table, { partitionKey: roleId, rowKey: ENTRY_RANGE, select: ['tombstone'] }, 100)) {
+    for await (const page of queryAll(
+      this.table,
+      { partitionKey: roleId, rowKey: ENTRY_RANGE, select: ['tombstone'] },
+      100,
+    )) {
       if (page.some(({ entity }) => entity.tombstone !== true)) return true;
     }
     return false;
@@ -107,14 +132,27 @@ export class RoleIndexStore {
     const { record1id, connectionid, record2id, record1objecttypecode, record2objecttypecode } = slot;
     await this.table.write({
       op: 'upsert',
-      entity: { partitionKey: roleId, rowKey: `${RESERVATION_PREFIX}${record1id}_${connectionid}`, record1id, connectionid, record2id, record1objecttypecode, record2objecttypecode, reservedon: now },
+      entity: {
+        partitionKey: roleId,
+        rowKey: `${RESERVATION_PREFIX}${record1id}_${connectionid}`,
+        record1id,
+        connectionid,
+        record2id,
+        record1objecttypecode,
+        record2objecttypecode,
+        reservedon: now,
+      },
     });
   }
 
   /** The reservations of a role: one range of its partition. */
   async reservations(roleId: string): Promise<Reservation[]> {
     const found: Reservation[] = [];
-    for await (const page of queryAll(this.table, { partitionKey: roleId, rowKey: { ge: RESERVATION_PREFIX, lt: 'r`' } }, 100)) {
+    for await (const page of queryAll(
+      this.table,
+      { partitionKey: roleId, rowKey: { ge: RESERVATION_PREFIX, lt: 'r`' } },
+      100,
+    )) {
       for (const stored of page) found.push(reservationOf(stored.entity, stored.etag));
     }
     return found;
@@ -129,7 +167,10 @@ export class RoleIndexStore {
   }
 }
 
-export function reservationOf(entity: { partitionKey: string; rowKey: string } & Record<string, unknown>, etag: string): Reservation {
+export function reservationOf(
+  entity: { partitionKey: string; rowKey: string } & Record<string, unknown>,
+  etag: string,
+): Reservation {
   const { reservedon, ...slot } = reservationSchema.parse(entity);
   return { roleId: entity.partitionKey, rowKey: entity.rowKey, etag, slot, reservedon };
 }

@@ -1,7 +1,15 @@
 // Storage: the roles table's layout (roles, matching roles, the deletion mark) and its rows.
 import { z } from 'zod';
 import type { ConnectionRole } from '../domain/roles';
-import { ANY_ETAG, isStorageStatus, queryAll, type Stored, type TablePort, type TableEntity, type WriteOp } from './tablePort';
+import {
+  ANY_ETAG,
+  isStorageStatus,
+  queryAll,
+  type Stored,
+  type TablePort,
+  type TableEntity,
+  type WriteOp,
+} from './tablePort';
 
 /**
  * Roles are few and read far more than written, so they share one partition: the whole catalog (roles
@@ -20,7 +28,10 @@ const MATCH_PREFIX = 'm_';
 const roleKey = (id: string): string => `${ROLE_PREFIX}${id}`;
 const tokenKey = (id: string): string => `x_${id}`;
 /** Rewrites a role's write token (see above); `token` says who, for a writer that reads it back. */
-const touch = (id: string, token = ''): WriteOp => ({ op: 'upsert', entity: { partitionKey: PARTITION, rowKey: tokenKey(id), token } });
+const touch = (id: string, token = ''): WriteOp => ({
+  op: 'upsert',
+  entity: { partitionKey: PARTITION, rowKey: tokenKey(id), token },
+});
 const MAX_BATCH = 100;
 const matchKey = (a: string, b: string): string => `${MATCH_PREFIX}${a}_${b}`;
 
@@ -28,7 +39,10 @@ const storedRoleSchema = z.object({
   connectionroleid: z.string(),
   name: z.string(),
   category: z.number(),
-  description: z.string().nullish().transform((value) => value ?? null),
+  description: z
+    .string()
+    .nullish()
+    .transform((value) => value ?? null),
   statecode: z.union([z.literal(0), z.literal(1)]),
   statuscode: z.union([z.literal(1), z.literal(2)]),
   objecttypecodes: z.string().transform((value) => z.array(z.number()).parse(JSON.parse(value))),
@@ -108,7 +122,10 @@ export class RoleStore {
    * mark left it (undefined when another write came in between), which the deletion's last step needs.
    */
   async mark(role: ConnectionRole, etag: string, deleting: string, token: string): Promise<string | undefined> {
-    await this.table.batch([{ op: 'replace', entity: toEntity(role, deleting), etag }, touch(role.connectionroleid, token)]);
+    await this.table.batch([
+      { op: 'replace', entity: toEntity(role, deleting), etag },
+      touch(role.connectionroleid, token),
+    ]);
     const written = await this.table.get(PARTITION, tokenKey(role.connectionroleid));
     return written?.entity.token === token ? written.etag : undefined;
   }
@@ -117,7 +134,11 @@ export class RoleStore {
   async unmark(role: ConnectionRole, tokenEtag: string): Promise<void> {
     await this.table.batch([
       { op: 'replace', entity: toEntity(role), etag: ANY_ETAG },
-      { op: 'replace', entity: { partitionKey: PARTITION, rowKey: tokenKey(role.connectionroleid), token: '' }, etag: tokenEtag },
+      {
+        op: 'replace',
+        entity: { partitionKey: PARTITION, rowKey: tokenKey(role.connectionroleid), token: '' },
+        etag: tokenEtag,
+      },
     ]);
   }
 
@@ -129,7 +150,12 @@ export class RoleStore {
    */
   async deleteWithMatches(id: string, tokenEtag: string, matched: string[]): Promise<void> {
     const matchKeys = [...new Set(matched.flatMap((other) => [matchKey(id, other), matchKey(other, id)]))];
-    const ops: WriteOp[] = matchKeys.map((rowKey) => ({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG }));
+    const ops: WriteOp[] = matchKeys.map((rowKey) => ({
+      op: 'delete',
+      partitionKey: PARTITION,
+      rowKey,
+      etag: ANY_ETAG,
+    }));
     // A transaction holds 100 operations: matches beyond that go first, on their own.
     while (ops.length > MAX_BATCH - 2) await this.table.batch(ops.splice(0, MAX_BATCH));
     await this.table.batch([
@@ -159,7 +185,11 @@ export class RoleStore {
   async matchesOf(id: string): Promise<string[]> {
     const prefix = `${MATCH_PREFIX}${id}_`;
     const ids: string[] = [];
-    for await (const page of queryAll(this.table, { partitionKey: PARTITION, rowKey: { gt: prefix, lt: `${prefix}~` }, select: [] })) {
+    for await (const page of queryAll(this.table, {
+      partitionKey: PARTITION,
+      rowKey: { gt: prefix, lt: `${prefix}~` },
+      select: [],
+    })) {
       for (const { entity } of page) ids.push(entity.rowKey.slice(prefix.length));
     }
     return ids;
@@ -168,23 +198,36 @@ export class RoleStore {
   /** Records "a matches b" and "b matches a" together (one entity when a role matches itself). */
   async putMatch(a: string, b: string): Promise<void> {
     const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
-    await this.table.batch([...keys.map((rowKey): WriteOp => ({ op: 'upsert', entity: { partitionKey: PARTITION, rowKey } })), ...touches(a, b)]);
+    await this.table.batch([
+      ...keys.map((rowKey): WriteOp => ({ op: 'upsert', entity: { partitionKey: PARTITION, rowKey } })),
+      ...touches(a, b),
+    ]);
   }
 
   /** Removes the match both ways; returns false when there was none. */
   async deleteMatch(a: string, b: string): Promise<boolean> {
     const keys = a === b ? [matchKey(a, a)] : [matchKey(a, b), matchKey(b, a)];
     try {
-      await this.table.batch([...keys.map((rowKey): WriteOp => ({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG })), ...touches(a, b)]);
+      await this.table.batch([
+        ...keys.map((rowKey): WriteOp => ({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG })),
+        ...touches(a, b),
+      ]);
       return true;
     } catch (error) {
       if (!isStorageStatus(error, 404)) throw error;
       await this.table.batch(touches(a, b));
       // Half a pair (left by an older failure) or nothing: remove whatever is there.
-      const results = await Promise.all(keys.map((rowKey) => this.table.write({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG }).then(() => true, (failure: unknown) => {
-        if (isStorageStatus(failure, 404)) return false;
-        throw failure;
-      })));
+      const results = await Promise.all(
+        keys.map((rowKey) =>
+          this.table.write({ op: 'delete', partitionKey: PARTITION, rowKey, etag: ANY_ETAG }).then(
+            () => true,
+            (failure: unknown) => {
+              if (isStorageStatus(failure, 404)) return false;
+              throw failure;
+            },
+          ),
+        ),
+      );
       return results.some(Boolean);
     }
   }

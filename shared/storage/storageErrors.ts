@@ -14,7 +14,9 @@ export function asDomainError(error: unknown): DomainError | undefined {
   if (status === undefined || status === 408 || status === 429 || status >= 500) {
     const retryAfter = error.details.retryAfterSeconds;
     return unavailable(
-      status === 503 || status === 429 ? 'Table storage is throttling requests; retry after the indicated delay.' : 'Table storage failed; retry the request.',
+      status === 503 || status === 429
+        ? 'Table storage is throttling requests; retry after the indicated delay.'
+        : 'Table storage failed; retry the request.',
       retryAfter !== undefined && retryAfter > 0 ? retryAfter : 2,
     );
   }

@@ -129,13 +129,16 @@ export class StorageError extends Error {
 }
 
 /** The HTTP status a storage call failed with; undefined for anything else (and for network faults). */
-export const storageStatus = (error: unknown): number | undefined => (error instanceof StorageError ? error.status : undefined);
+export const storageStatus = (error: unknown): number | undefined =>
+  error instanceof StorageError ? error.status : undefined;
 
 export const isStorageStatus = (error: unknown, status: number): boolean => storageStatus(error) === status;
 
 /** The key of an operation's entity, whatever the operation. */
 export const keyOf = (op: WriteOp): { partitionKey: string; rowKey: string } =>
-  op.op === 'delete' ? { partitionKey: op.partitionKey, rowKey: op.rowKey } : { partitionKey: op.entity.partitionKey, rowKey: op.entity.rowKey };
+  op.op === 'delete'
+    ? { partitionKey: op.partitionKey, rowKey: op.rowKey }
+    : { partitionKey: op.entity.partitionKey, rowKey: op.entity.rowKey };
 
 /** Every entity a query matches, page by page (for walks and small partitions). */
 export async function* queryAll(table: TablePort, query: TableQuery, limit = 1000): AsyncGenerator<Stored[]> {

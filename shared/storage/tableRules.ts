@@ -22,16 +22,26 @@ const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
  * `PartitionKey` or `RowKey` property collides with the keys, and `timestamp` collides on read with the
  * SDK's name for the service's Timestamp.
  */
-const RESERVED_PROPERTIES = new Set(['PartitionKey', 'RowKey', 'Timestamp', 'timestamp', 'etag', 'partitionKey', 'rowKey']);
+const RESERVED_PROPERTIES = new Set([
+  'PartitionKey',
+  'RowKey',
+  'Timestamp',
+  'timestamp',
+  'etag',
+  'partitionKey',
+  'rowKey',
+]);
 
 /** Words the OData filter grammar reserves: a property with one of these names cannot be filtered on. */
 const FILTER_KEYWORDS = new Set(['and', 'or', 'not', 'eq', 'ne', 'gt', 'ge', 'lt', 'le', 'true', 'false', 'null']);
 
 export function assertEntity(entity: TableEntity): void {
-  if (typeof entity.partitionKey !== 'string' || typeof entity.rowKey !== 'string') throw new Error('An entity needs string keys.');
+  if (typeof entity.partitionKey !== 'string' || typeof entity.rowKey !== 'string')
+    throw new Error('An entity needs string keys.');
   for (const [name, value] of Object.entries(entity)) {
     if (name === 'partitionKey' || name === 'rowKey') continue;
-    if (RESERVED_PROPERTIES.has(name) || !PROPERTY_NAME.test(name)) throw new Error(`Not a property name an entity may use: ${name}`);
+    if (RESERVED_PROPERTIES.has(name) || !PROPERTY_NAME.test(name))
+      throw new Error(`Not a property name an entity may use: ${name}`);
     // An undefined property is left out of the JSON the SDK sends, so it is simply absent.
     if ((value as PropertyValue | undefined) === undefined) continue;
     // JSON has no NaN or Infinity: the SDK would send null and the property would vanish.
@@ -53,7 +63,8 @@ export function assertBatch(ops: readonly WriteOp[]): void {
     const key = op.op === 'delete' ? op.partitionKey : op.entity.partitionKey;
     if (partitionKey === undefined) partitionKey = key;
     else if (key !== partitionKey) throw new Error('All operations of a batch must target one partition.');
-    if (op.op === 'delete' && op.etag !== ANY_ETAG) throw new Error('A delete inside a batch is unconditional: pass ANY_ETAG.');
+    if (op.op === 'delete' && op.etag !== ANY_ETAG)
+      throw new Error('A delete inside a batch is unconditional: pass ANY_ETAG.');
     if (op.op !== 'delete') assertEntity(op.entity);
   }
 }
@@ -62,10 +73,12 @@ export function assertCondition(condition: Condition): void {
   if (!PROPERTY_NAME.test(condition.property) || FILTER_KEYWORDS.has(condition.property)) {
     throw new Error(`Not a property name a filter can use: ${condition.property}`);
   }
-  if (typeof condition.value === 'number' && !Number.isFinite(condition.value)) throw new Error('A filter compares with finite numbers only.');
+  if (typeof condition.value === 'number' && !Number.isFinite(condition.value))
+    throw new Error('A filter compares with finite numbers only.');
 }
 
 export function assertPageSize(limit: number): void {
   // Azurite quietly caps a larger page at 1,000 and Table Storage refuses it: neither is worth relying on.
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new Error(`A page holds 1 to ${MAX_PAGE_SIZE} entities, not ${limit}.`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE)
+    throw new Error(`A page holds 1 to ${MAX_PAGE_SIZE} entities, not ${limit}.`);
 }

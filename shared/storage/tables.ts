@@ -1,5 +1,10 @@
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
-import type { AccessToken, DefaultAzureCredentialClientIdOptions, GetTokenOptions, TokenCredential } from '@azure/identity';
+import type {
+  AccessToken,
+  DefaultAzureCredentialClientIdOptions,
+  GetTokenOptions,
+  TokenCredential,
+} from '@azure/identity';
 import type { Settings } from '../config/settings';
 import { asStorageError } from './azureTable';
 
@@ -58,12 +63,16 @@ export function createTableClient(settings: Settings, tableName: string): TableC
     return bounded(new TableClient(settings.DataTables__tableServiceUri, tableName, credential, clientOptions));
   }
   if (settings.DataTables__connectionString) {
-    return bounded(TableClient.fromConnectionString(settings.DataTables__connectionString, tableName, {
-      ...clientOptions,
-      allowInsecureConnection: settings.DataTables__connectionString.includes('http://'),
-    }));
+    return bounded(
+      TableClient.fromConnectionString(settings.DataTables__connectionString, tableName, {
+        ...clientOptions,
+        allowInsecureConnection: settings.DataTables__connectionString.includes('http://'),
+      }),
+    );
   }
-  throw new Error('No table storage configured: set DataTables__tableServiceUri (Azure) or DataTables__connectionString (Azurite).');
+  throw new Error(
+    'No table storage configured: set DataTables__tableServiceUri (Azure) or DataTables__connectionString (Azurite).',
+  );
 }
 
 /** Creates the table if it does not exist (the SDK treats "already exists" as success). */

@@ -1,5 +1,16 @@
 // Use cases: the commands on connections (create, update, delete, sharing): Dataverse's rules decided on the protocol's reads.
-import { canRead, grant, type GrantAccessInput, modify, type ModifyAccessInput, requireGrantable, requireRights, revoke, type EffectiveAccess, type Share } from '../domain/access';
+import {
+  canRead,
+  grant,
+  type GrantAccessInput,
+  modify,
+  type ModifyAccessInput,
+  requireGrantable,
+  requireRights,
+  revoke,
+  type EffectiveAccess,
+  type Share,
+} from '../domain/access';
 import type { Caller } from '../domain/caller';
 import {
   applyUpdate,
@@ -47,22 +58,30 @@ export const requestPrint = {
 };
 
 /** An update's decision (pure): write the updated state unless it changes nothing. */
-const decideUpdate = (current: ConnectionHalf, next: ConnectionHalf): Decision => (sameContent(next, current) ? { kind: 'keep' } : { kind: 'write', half: next });
+const decideUpdate = (current: ConnectionHalf, next: ConnectionHalf): Decision =>
+  sameContent(next, current) ? { kind: 'keep' } : { kind: 'write', half: next };
 
 /** The connection as the half a URL named sees it. */
-const seenFrom = (target: StoredCopy, master: ConnectionHalf): ConnectionHalf => (target.half.ismaster ? master : reciprocalOf(master));
+const seenFrom = (target: StoredCopy, master: ConnectionHalf): ConnectionHalf =>
+  target.half.ismaster ? master : reciprocalOf(master);
 
 const hasRoles = (half: ConnectionHalf): boolean => half.record1roleid !== null || half.record2roleid !== null;
 
 /** Applies Dataverse's role rules to a half's roles (and fills record 2's role where they say so); `catalog` is needed when it has roles. */
-function checkedRoles(catalog: RoleCatalog | undefined, types: ObjectTypeRegistry, half: ConnectionHalf, fillRecord2: boolean): ConnectionHalf {
+function checkedRoles(
+  catalog: RoleCatalog | undefined,
+  types: ObjectTypeRegistry,
+  half: ConnectionHalf,
+  fillRecord2: boolean,
+): ConnectionHalf {
   if (!hasRoles(half) || !catalog) return half;
   const type1 = resolveObjectType(types, half.record1objecttypecode, 'record1objecttypecode');
   const type2 = resolveObjectType(types, half.record2objecttypecode, 'record2objecttypecode');
   return { ...half, ...checkRoles(catalog, half, type1, type2, fillRecord2) };
 }
 
-const setsRoles = (patch: UpdateConnectionInput): boolean => patch.record1roleid !== undefined || patch.record2roleid !== undefined;
+const setsRoles = (patch: UpdateConnectionInput): boolean =>
+  patch.record1roleid !== undefined || patch.record2roleid !== undefined;
 
 /**
  * Roles are checked when a request sets them (a role deactivated later does not freeze the connections
@@ -70,7 +89,12 @@ const setsRoles = (patch: UpdateConnectionInput): boolean => patch.record1roleid
  * takes record 2's role from the matching roles as a create would. Pure: the catalog is prefetched when
  * the patch sets roles and the updated half has any (see needsCatalog).
  */
-function withUpdatedRoles(catalog: RoleCatalog | undefined, types: ObjectTypeRegistry, updated: ConnectionHalf, patch: UpdateConnectionInput): ConnectionHalf {
+function withUpdatedRoles(
+  catalog: RoleCatalog | undefined,
+  types: ObjectTypeRegistry,
+  updated: ConnectionHalf,
+  patch: UpdateConnectionInput,
+): ConnectionHalf {
   if (!setsRoles(patch)) return updated;
   const onlyRecord1 = patch.record1roleid !== undefined && patch.record2roleid === undefined;
   let candidate = updated;
@@ -81,7 +105,8 @@ function withUpdatedRoles(catalog: RoleCatalog | undefined, types: ObjectTypeReg
 }
 
 /** Whether deciding an update needs the role catalog: it sets roles, and the connection then has some. */
-const needsCatalog = (updated: ConnectionHalf, patch: UpdateConnectionInput): boolean => setsRoles(patch) && hasRoles(updated);
+const needsCatalog = (updated: ConnectionHalf, patch: UpdateConnectionInput): boolean =>
+  setsRoles(patch) && hasRoles(updated);
 
 /**
  * Commands: Dataverse's rules (roles, state, access) on top of the write protocol (shared/protocol/),
@@ -106,8 +131,13 @@ export class ConnectionCommands {
    * Runs a change: the protocol reads, `decide` judges the current state (it may load what it needs
    * first, at the point the protocol has read), the protocol commits; a lost race is decided again.
    */
-  private async change(recordId: string, connectionId: string, caller: Caller, request: ChangeRequest,
-    decide: (current: ConnectionHalf) => Decision | Promise<Decision>): Promise<ChangeResult> {
+  private async change(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    request: ChangeRequest,
+    decide: (current: ConnectionHalf) => Decision | Promise<Decision>,
+  ): Promise<ChangeResult> {
     let step = await this.protocol.beginChange(recordId, connectionId, request);
     while (step.kind === 'decide') step = await this.protocol.commitChange(step.pending, await decide(step.current));
     if (step.kind === 'exists') throw this.pairTaken(step, caller);
@@ -139,11 +169,22 @@ export class ConnectionCommands {
    * owner AssignAccess (a PATCH of ownerid alone needs only that, as Dataverse's Assign does). A PATCH
    * that changes nothing writes nothing, but still needs the rights for what it names.
    */
-  async update(recordId: string, connectionId: string, patch: UpdateConnectionInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
+  async update(
+    recordId: string,
+    connectionId: string,
+    patch: UpdateConnectionInput,
+    caller: Caller,
+    ifMatch?: IfMatch,
+  ): Promise<ConnectionHalf> {
     const request = { fingerprint: requestPrint.update(caller, recordId, connectionId, patch, ifMatch), ifMatch };
     const { master, target } = await this.change(recordId, connectionId, caller, request, async (current) => {
       const writes = Object.keys(patch).some((field) => field !== 'ownerid');
-      requireRights(caller, current, ...(writes ? (['WriteAccess'] as const) : []), ...(patch.ownerid !== undefined ? (['AssignAccess'] as const) : []));
+      requireRights(
+        caller,
+        current,
+        ...(writes ? (['WriteAccess'] as const) : []),
+        ...(patch.ownerid !== undefined ? (['AssignAccess'] as const) : []),
+      );
       if (isRepeatedDeactivation(current, patch)) return { kind: 'keep' };
       const updated = applyUpdate(current, patch, caller, this.clock());
       const catalog = needsCatalog(updated, patch) ? await this.roles.catalog() : undefined;
@@ -170,11 +211,17 @@ export class ConnectionCommands {
     request: unknown[],
     nextShares: (current: ConnectionHalf, access: EffectiveAccess) => Share[],
   ): Promise<ConnectionHalf> {
-    const { master } = await this.change(recordId, connectionId, caller, { fingerprint: requestPrint.shares(caller, recordId, connectionId, request) }, (current) => {
-      const shares = nextShares(current, requireRights(caller, current, 'ShareAccess'));
-      if (JSON.stringify(shares) === JSON.stringify(current.shares)) return { kind: 'keep' };
-      return { kind: 'write', half: touched({ ...current, shares }, caller, this.clock()) };
-    });
+    const { master } = await this.change(
+      recordId,
+      connectionId,
+      caller,
+      { fingerprint: requestPrint.shares(caller, recordId, connectionId, request) },
+      (current) => {
+        const shares = nextShares(current, requireRights(caller, current, 'ShareAccess'));
+        if (JSON.stringify(shares) === JSON.stringify(current.shares)) return { kind: 'keep' };
+        return { kind: 'write', half: touched({ ...current, shares }, caller, this.clock()) };
+      },
+    );
     return master;
   }
 
@@ -188,16 +235,35 @@ export class ConnectionCommands {
   }
 
   /** ModifyAccess: replaces a principal's rights; 404 when it has no share. */
-  async modifyAccess(recordId: string, connectionId: string, caller: Caller, principalId: string, input: ModifyAccessInput): Promise<Share> {
-    const master = await this.changeShares(recordId, connectionId, caller, ['modify', principalId, input], (current, access) => {
-      requireGrantable(access, input.accessmask);
-      return modify(current.shares, principalId, input);
-    });
+  async modifyAccess(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    principalId: string,
+    input: ModifyAccessInput,
+  ): Promise<Share> {
+    const master = await this.changeShares(
+      recordId,
+      connectionId,
+      caller,
+      ['modify', principalId, input],
+      (current, access) => {
+        requireGrantable(access, input.accessmask);
+        return modify(current.shares, principalId, input);
+      },
+    );
     return shareOf(master, principalId);
   }
 
   /** RevokeAccess: removes a principal's share entirely; revoking what is not there changes nothing. */
-  async revokeAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<ConnectionHalf> {
-    return this.changeShares(recordId, connectionId, caller, ['revoke', principalId], (current) => revoke(current.shares, principalId));
+  async revokeAccess(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    principalId: string,
+  ): Promise<ConnectionHalf> {
+    return this.changeShares(recordId, connectionId, caller, ['revoke', principalId], (current) =>
+      revoke(current.shares, principalId),
+    );
   }
 }

@@ -83,7 +83,12 @@ export class ConnectionQueries {
    * that includes its teams and administrator role; for anyone else, what the connection itself says
    * (its owner and the shares naming that principal), since their other memberships are not known here.
    */
-  async principalAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<EffectiveAccess> {
+  async principalAccess(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    principalId: string,
+  ): Promise<EffectiveAccess> {
     const half = await this.get(recordId, connectionId, caller);
     const principal = principalId === caller.id ? caller : { id: principalId, teams: [principalId], isAdmin: false };
     return effectiveAccess(principal, half);
@@ -94,7 +99,12 @@ export class ConnectionQueries {
    * authoritative partition per page). Needs ReadAccess; a deleted connection's history stays readable
    * until the repair job purges it with its tombstone.
    */
-  async history(recordId: string, connectionId: string, caller: Caller, options: { top: number; skiptoken?: string | undefined }): Promise<{ items: AuditRecord[]; skiptoken?: string }> {
+  async history(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    options: { top: number; skiptoken?: string | undefined },
+  ): Promise<{ items: AuditRecord[]; skiptoken?: string }> {
     const located = await this.protocol.locate(recordId, connectionId);
     if (!located) throw notFoundError();
     requireRights(caller, located.authoritative.half);
@@ -102,7 +112,8 @@ export class ConnectionQueries {
     const fingerprint = queryFingerprint({ audit: connectionId });
     const after = options.skiptoken === undefined ? undefined : decodeSkipToken(options.skiptoken, scope, fingerprint);
     // A position outside this incarnation's records would start a range over others: never, even sealed.
-    if (after !== undefined && !after.startsWith(incarnationAuditPrefix(located.authoritative.half))) throw invalidToken();
+    if (after !== undefined && !after.startsWith(incarnationAuditPrefix(located.authoritative.half)))
+      throw invalidToken();
     const page = await this.store.auditRange(located.authoritative.half, options.top, after);
     const fromMaster = located.target.half.ismaster;
     const last = page.items.at(-1);
@@ -124,9 +135,14 @@ export class ConnectionQueries {
       ...(query.statecode !== undefined && { statecode: query.statecode }),
       ...(query.activeon !== undefined && { activeOn: query.activeon }),
     };
-    return this.paged(query.recordId, halfQuery, caller, options,
+    return this.paged(
+      query.recordId,
+      halfQuery,
+      caller,
+      options,
       (limit, after) => this.store.range(halfQuery, limit, after),
-      (visible) => this.store.count(halfQuery, visible));
+      (visible) => this.store.count(halfQuery, visible),
+    );
   }
 
   /** Every half whose record plays a role, optionally only records of one type: reads only the answer. */
@@ -136,9 +152,14 @@ export class ConnectionQueries {
       ...(query.typecode !== undefined && { typeCode: resolveObjectType(this.types, query.typecode, 'typecode').code }),
       ...(query.statecode !== undefined && { statecode: query.statecode }),
     };
-    return this.paged(query.roleid, roleQuery, caller, options,
+    return this.paged(
+      query.roleid,
+      roleQuery,
+      caller,
+      options,
       (limit, after) => this.index.range(roleQuery, limit, after),
-      (visible) => this.index.count(roleQuery, visible));
+      (visible) => this.index.count(roleQuery, visible),
+    );
   }
 
   /**
@@ -201,10 +222,17 @@ export class ConnectionQueries {
   async recordRoles(recordId: string, caller: Caller): Promise<RecordRole[]> {
     const counts = new Map<string, number>();
     const visible = caller.isAdmin ? undefined : (row: { ownerid: string; shares: Share[] }) => canRead(caller, row);
-    for (const roleId of await this.store.roleIdsOfRecord(recordId, visible)) counts.set(roleId, (counts.get(roleId) ?? 0) + 1);
+    for (const roleId of await this.store.roleIdsOfRecord(recordId, visible))
+      counts.set(roleId, (counts.get(roleId) ?? 0) + 1);
     const catalog = await this.roles.catalog();
     return [...counts]
-      .map(([connectionroleid, count]) => ({ connectionroleid, name: catalog.get(connectionroleid)?.name ?? null, count }))
-      .sort((a, b) => (a.name ?? '').localeCompare(b.name ?? '') || a.connectionroleid.localeCompare(b.connectionroleid));
+      .map(([connectionroleid, count]) => ({
+        connectionroleid,
+        name: catalog.get(connectionroleid)?.name ?? null,
+        count,
+      }))
+      .sort(
+        (a, b) => (a.name ?? '').localeCompare(b.name ?? '') || a.connectionroleid.localeCompare(b.connectionroleid),
+      );
   }
 }

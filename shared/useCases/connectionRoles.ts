@@ -58,7 +58,9 @@ function requireAdmin(caller: Caller): void {
 
 function checkIfMatch(ifMatch: IfMatch | undefined, role: ConnectionRole): void {
   if (ifMatch !== undefined && ifMatch !== '*' && !ifMatch.includes(roleEtagOf(role))) {
-    throw preconditionFailed('The role has changed since it was read (If-Match does not match its ETag): read it again.');
+    throw preconditionFailed(
+      'The role has changed since it was read (If-Match does not match its ETag): read it again.',
+    );
   }
 }
 
@@ -104,12 +106,20 @@ export class ConnectionRoleService {
     } catch (error) {
       if (!isStorageStatus(error, 409)) throw error;
       const existing = await this.store.read(role.connectionroleid);
-      const same = existing && existing.role.name === role.name && existing.role.category === role.category &&
-        existing.role.description === role.description && existing.role.objecttypecodes.join() === role.objecttypecodes.join();
+      const same =
+        existing &&
+        existing.role.name === role.name &&
+        existing.role.category === role.category &&
+        existing.role.description === role.description &&
+        existing.role.objecttypecodes.join() === role.objecttypecodes.join();
       if (existing && same) return { role: existing.role, created: false };
-      throw conflict('DuplicateRecord', `A different connection role with id ${role.connectionroleid} already exists.`, {
-        connectionroleid: role.connectionroleid,
-      });
+      throw conflict(
+        'DuplicateRecord',
+        `A different connection role with id ${role.connectionroleid} already exists.`,
+        {
+          connectionroleid: role.connectionroleid,
+        },
+      );
     }
     this.invalidate();
     return { role, created: true };
@@ -122,23 +132,38 @@ export class ConnectionRoleService {
   }
 
   /** Roles are few: the list reads the fresh catalog (one partition query), filters and pages it in memory. */
-  async list(query: RoleListQuery, top: number, skiptoken?: string): Promise<{ items: ConnectionRole[]; skiptoken?: string; count: number }> {
-    const validfor = query.validfor === undefined ? undefined : resolveObjectType(this.types, query.validfor, 'validfor').code;
-    const counterpart = query.counterpart === undefined ? undefined : resolveObjectType(this.types, query.counterpart, 'counterpart').code;
+  async list(
+    query: RoleListQuery,
+    top: number,
+    skiptoken?: string,
+  ): Promise<{ items: ConnectionRole[]; skiptoken?: string; count: number }> {
+    const validfor =
+      query.validfor === undefined ? undefined : resolveObjectType(this.types, query.validfor, 'validfor').code;
+    const counterpart =
+      query.counterpart === undefined
+        ? undefined
+        : resolveObjectType(this.types, query.counterpart, 'counterpart').code;
     const fingerprint = queryFingerprint({ ...query, validfor, counterpart });
     const after = skiptoken === undefined ? undefined : decodeSkipToken(skiptoken, 'roles', fingerprint);
     const catalog = await this.reload();
-    const matching = catalog.all().filter((role) =>
-      (query.category === undefined || role.category === query.category) &&
-      (query.statecode === undefined || role.statecode === query.statecode) &&
-      (validfor === undefined || appliesTo(role, validfor)) &&
-      (counterpart === undefined || offeredToward(catalog, role, counterpart)),
-    );
+    const matching = catalog
+      .all()
+      .filter(
+        (role) =>
+          (query.category === undefined || role.category === query.category) &&
+          (query.statecode === undefined || role.statecode === query.statecode) &&
+          (validfor === undefined || appliesTo(role, validfor)) &&
+          (counterpart === undefined || offeredToward(catalog, role, counterpart)),
+      );
     const start = after === undefined ? 0 : matching.findIndex((role) => role.connectionroleid > after);
     const items = start < 0 ? [] : matching.slice(start, start + top);
     const last = items.at(-1);
     const more = start >= 0 && start + top < matching.length && last;
-    return { items, count: matching.length, ...(more && { skiptoken: encodeSkipToken(last.connectionroleid, 'roles', fingerprint) }) };
+    return {
+      items,
+      count: matching.length,
+      ...(more && { skiptoken: encodeSkipToken(last.connectionroleid, 'roles', fingerprint) }),
+    };
   }
 
   /**
@@ -157,7 +182,8 @@ export class ConnectionRoleService {
       } catch (error) {
         if (isStorageStatus(error, 404)) throw roleNotFound(); // deleted meanwhile
         if (!isStorageStatus(error, 412)) throw error;
-        if (ifMatch !== undefined) throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
+        if (ifMatch !== undefined)
+          throw preconditionFailed('The role was changed by another request meanwhile: read it again.');
         await jitteredPause(this.waiting, attempt);
         continue;
       }
@@ -186,7 +212,12 @@ export class ConnectionRoleService {
       const now = this.clock().toISOString();
       let marked: string | undefined;
       try {
-        marked = await this.store.mark(stored.role, stored.etag, now, `${now}.${this.waiting.random().toString(36).slice(2)}`);
+        marked = await this.store.mark(
+          stored.role,
+          stored.etag,
+          now,
+          `${now}.${this.waiting.random().toString(36).slice(2)}`,
+        );
       } catch (error) {
         if (isStorageStatus(error, 404)) throw roleNotFound();
         if (!isStorageStatus(error, 412)) throw error;
@@ -201,9 +232,13 @@ export class ConnectionRoleService {
         await this.store.unmark(stored.role, marked).catch((error: unknown) => {
           if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
         });
-        throw conflict('ConnectionRoleInUse', 'Connections still use this role: deactivate it, or remove it from those connections first.', {
-          connectionroleid: id,
-        });
+        throw conflict(
+          'ConnectionRoleInUse',
+          'Connections still use this role: deactivate it, or remove it from those connections first.',
+          {
+            connectionroleid: id,
+          },
+        );
       }
       try {
         await this.store.deleteWithMatches(id, marked, await this.store.matchesOf(id));
@@ -235,7 +270,8 @@ export class ConnectionRoleService {
 
   async removeMatch(id: string, otherId: string, caller: Caller): Promise<void> {
     requireAdmin(caller);
-    if (!(await this.store.deleteMatch(id, otherId))) throw notFound('These roles do not match.', 'MatchingRoleNotFound');
+    if (!(await this.store.deleteMatch(id, otherId)))
+      throw notFound('These roles do not match.', 'MatchingRoleNotFound');
     this.invalidate();
   }
 

@@ -6,7 +6,14 @@ import type { ConnectionHalf, CreateConnectionInput, UpdateConnectionInput } fro
 import type { IfMatch } from '../domain/preconditions';
 import type { ConnectionCascade } from './cascade';
 import type { ConnectionCommands } from './connectionCommands';
-import type { ConnectionQueries, ListOptions, ListQuery, ListResult, RecordRole, RoleQueryInput } from './connectionQueries';
+import type {
+  ConnectionQueries,
+  ListOptions,
+  ListQuery,
+  ListResult,
+  RecordRole,
+  RoleQueryInput,
+} from './connectionQueries';
 
 /**
  * Connections: the commands (connectionCommands.ts: Dataverse's rules decided on the write protocol's
@@ -24,7 +31,13 @@ export class ConnectionService {
     return this.commands.create(input, caller);
   }
 
-  update(recordId: string, connectionId: string, patch: UpdateConnectionInput, caller: Caller, ifMatch?: IfMatch): Promise<ConnectionHalf> {
+  update(
+    recordId: string,
+    connectionId: string,
+    patch: UpdateConnectionInput,
+    caller: Caller,
+    ifMatch?: IfMatch,
+  ): Promise<ConnectionHalf> {
     return this.commands.update(recordId, connectionId, patch, caller, ifMatch);
   }
 
@@ -36,7 +49,13 @@ export class ConnectionService {
     return this.commands.grantAccess(recordId, connectionId, caller, input);
   }
 
-  modifyAccess(recordId: string, connectionId: string, caller: Caller, principalId: string, input: ModifyAccessInput): Promise<Share> {
+  modifyAccess(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    principalId: string,
+    input: ModifyAccessInput,
+  ): Promise<Share> {
     return this.commands.modifyAccess(recordId, connectionId, caller, principalId, input);
   }
 
@@ -52,11 +71,21 @@ export class ConnectionService {
     return this.queries.sharedPrincipals(recordId, connectionId, caller);
   }
 
-  principalAccess(recordId: string, connectionId: string, caller: Caller, principalId: string): Promise<EffectiveAccess> {
+  principalAccess(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    principalId: string,
+  ): Promise<EffectiveAccess> {
     return this.queries.principalAccess(recordId, connectionId, caller, principalId);
   }
 
-  history(recordId: string, connectionId: string, caller: Caller, options: { top: number; skiptoken?: string | undefined }): Promise<{ items: AuditRecord[]; skiptoken?: string }> {
+  history(
+    recordId: string,
+    connectionId: string,
+    caller: Caller,
+    options: { top: number; skiptoken?: string | undefined },
+  ): Promise<{ items: AuditRecord[]; skiptoken?: string }> {
     return this.queries.history(recordId, connectionId, caller, options);
   }
 

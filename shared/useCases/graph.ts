@@ -87,7 +87,8 @@ export interface Graph {
 }
 
 /** The connection both halves belong to: the master's id. */
-export const connectionKey = (half: ConnectionHalf): string => (half.ismaster ? half.connectionid : half.relatedconnectionid);
+export const connectionKey = (half: ConnectionHalf): string =>
+  half.ismaster ? half.connectionid : half.relatedconnectionid;
 
 async function mapLimited<T, R>(items: T[], limit: number, action: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -139,7 +140,14 @@ export async function traverse(rootId: string, options: GraphOptions, listPage: 
             truncatedby.add('limit');
             continue;
           }
-          other = { recordid: half.record2id, objecttypecode: half.record2objecttypecode, name: half.record2name, depth: level + 1, expanded: false, hasmore: false };
+          other = {
+            recordid: half.record2id,
+            objecttypecode: half.record2objecttypecode,
+            name: half.record2name,
+            depth: level + 1,
+            expanded: false,
+            hasmore: false,
+          };
           nodes.set(other.recordid, other);
           next.push(other.recordid);
         }
@@ -157,7 +165,8 @@ export async function traverse(rootId: string, options: GraphOptions, listPage: 
     const counted = [...nodes.values()].filter((node) => !node.expanded || node.hasmore);
     const totals = await mapLimited(counted, CONCURRENCY, (node) => count(node.recordid, node.depth === 0));
     counted.forEach((node, index) => (node.connectioncount = totals[index]));
-    for (const node of nodes.values()) if (node.connectioncount === undefined) node.connectioncount = pageSizes.get(node.recordid) ?? 0;
+    for (const node of nodes.values())
+      if (node.connectioncount === undefined) node.connectioncount = pageSizes.get(node.recordid) ?? 0;
   }
 
   return {
@@ -199,14 +208,27 @@ export function hopFilters(query: GraphQuery, first: boolean): Omit<ListQuery, '
  * page (one partition query in the usual case), and list leaves out what the caller cannot read. A count
  * is a list of one row with count=true (one page read plus a key-only count).
  */
-export function recordGraph(connections: Pick<ConnectionService, 'list'>, caller: Caller, recordId: string, query: GraphQuery): Promise<Graph> {
+export function recordGraph(
+  connections: Pick<ConnectionService, 'list'>,
+  caller: Caller,
+  recordId: string,
+  query: GraphQuery,
+): Promise<Graph> {
   const listPage: ListPage = async (id, top, first) => {
     const page = await connections.list({ recordId: id, ...hopFilters(query, first) }, caller, { top });
-    return { items: page.items, more: page.skiptoken !== undefined, ...(page.skiptoken !== undefined && { skiptoken: page.skiptoken }) };
+    return {
+      items: page.items,
+      more: page.skiptoken !== undefined,
+      ...(page.skiptoken !== undefined && { skiptoken: page.skiptoken }),
+    };
   };
   const count: CountConnections = async (id, first) =>
     (await connections.list({ recordId: id, ...hopFilters(query, first) }, caller, { top: 1, count: true })).count ?? 0;
-  return traverse(recordId, { depth: query.depth, limit: query.limit, top: query.top, ...(query.count && { count }) }, listPage);
+  return traverse(
+    recordId,
+    { depth: query.depth, limit: query.limit, top: query.top, ...(query.count && { count }) },
+    listPage,
+  );
 }
 
 export interface GraphNodeView extends Omit<GraphNode, 'skiptoken'> {
@@ -233,11 +255,16 @@ export interface GraphView {
  * What clients see: type names, role names, and for a record with more connections than were read the
  * list URL that reads on from there (same filters, so the list API accepts the skip token).
  */
-export function toGraphView(graph: Graph, query: GraphQuery, context: { types: ObjectTypeRegistry; catalog: RoleCatalog; requestUrl: string }): GraphView {
+export function toGraphView(
+  graph: Graph,
+  query: GraphQuery,
+  context: { types: ObjectTypeRegistry; catalog: RoleCatalog; requestUrl: string },
+): GraphView {
   const roleName = (roleId: string | null) => (roleId === null ? null : (context.catalog.get(roleId)?.name ?? null));
   const nextLink = (node: GraphNode): string => {
     const url = new URL(`/api/records/${node.recordid}/connections`, context.requestUrl);
-    for (const [name, value] of Object.entries(hopFilters(query, node.depth === 0))) url.searchParams.set(name, String(value));
+    for (const [name, value] of Object.entries(hopFilters(query, node.depth === 0)))
+      url.searchParams.set(name, String(value));
     url.searchParams.set('top', String(query.top));
     url.searchParams.set('skiptoken', node.skiptoken ?? '');
     return url.toString();

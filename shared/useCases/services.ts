@@ -37,7 +37,10 @@ export interface Services {
 let services: Services | undefined;
 
 export function createServices(settings: Settings): Services {
-  const types = buildObjectTypeRegistry(settings.OBJECT_TYPE_PROFILE, parseCustomObjectTypes(settings.CUSTOM_OBJECT_TYPES));
+  const types = buildObjectTypeRegistry(
+    settings.OBJECT_TYPE_PROFILE,
+    parseCustomObjectTypes(settings.CUSTOM_OBJECT_TYPES),
+  );
   const names = tableNames(settings);
   const clients = {
     connections: createTableClient(settings, names.connections),
@@ -54,7 +57,11 @@ export function createServices(settings: Settings): Services {
       },
     ));
   const domain = createDomain(
-    { connections: new AzureTable(clients.connections), roles: new AzureTable(clients.roles), roleIndex: new AzureTable(clients.roleIndex) },
+    {
+      connections: new AzureTable(clients.connections),
+      roles: new AzureTable(clients.roles),
+      roleIndex: new AzureTable(clients.roleIndex),
+    },
     types,
   );
   return { settings, types, ...domain, ready, tables: clients };
@@ -87,12 +94,22 @@ export function createDomain(
   const commands = new ConnectionCommands(protocol, roles, types, options.clock);
   const queries = new ConnectionQueries(protocol, store, index, roles, types);
   const connections = new ConnectionService(commands, queries, new ConnectionCascade(store, commands));
-  const consistency = new ConsistencyWalker(tables, repairPortOf(protocol, store, index, reservations), () => options.clock().getTime(), options.log);
+  const consistency = new ConsistencyWalker(
+    tables,
+    repairPortOf(protocol, store, index, reservations),
+    () => options.clock().getTime(),
+    options.log,
+  );
   return { connections, roles, consistency, protocol };
 }
 
 /** What the repair walk may do, bound to the protocol and the stores it works through (and nothing else of theirs). */
-function repairPortOf(protocol: ConnectionProtocol, store: ConnectionStore, index: RoleIndexStore, reservations: RoleReservations): RepairPort {
+function repairPortOf(
+  protocol: ConnectionProtocol,
+  store: ConnectionStore,
+  index: RoleIndexStore,
+  reservations: RoleReservations,
+): RepairPort {
   return {
     propagate: (authoritative) => protocol.propagate(authoritative),
     claimId: (authoritative, id) => protocol.claimId(authoritative, id, 'ensure'),

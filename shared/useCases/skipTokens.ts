@@ -44,7 +44,10 @@ function currentKeys(env: NodeJS.ProcessEnv = process.env): TokenKey[] {
   const source = `${env.SKIPTOKEN_KEYS ?? ''}\n${env.LOCAL_DEVELOPMENT_MODE ?? ''}`;
   if (ring?.source !== source) {
     const parsed = keySettings.safeParse(env);
-    if (!parsed.success) throw new Error(`Invalid app settings: SKIPTOKEN_KEYS: ${parsed.error.issues.map((issue) => issue.message).join('; ')}`);
+    if (!parsed.success)
+      throw new Error(
+        `Invalid app settings: SKIPTOKEN_KEYS: ${parsed.error.issues.map((issue) => issue.message).join('; ')}`,
+      );
     ring = { source, keys: skipTokenKeys(parsed.data).map(deriveKey) };
   }
   return ring.keys;
@@ -71,12 +74,19 @@ function keyRangeOf(query: object): KeyRange {
   if (recordQuery.safeParse(query).success) return { kind: 'halves' };
   if (auditQuery.safeParse(query).success) return { kind: 'audit' };
   const role = roleQuery.safeParse(query);
-  if (role.success) return role.data.typeCode === undefined ? { kind: 'index' } : { kind: 'index', typeCode: role.data.typeCode };
+  if (role.success)
+    return role.data.typeCode === undefined ? { kind: 'index' } : { kind: 'index', typeCode: role.data.typeCode };
   return { kind: 'ids' };
 }
 
 const rangeCode = (range: KeyRange): string =>
-  range.kind === 'halves' ? 'h' : range.kind === 'ids' ? 'g' : range.kind === 'audit' ? 'a' : `i${range.typeCode ?? ''}`;
+  range.kind === 'halves'
+    ? 'h'
+    : range.kind === 'ids'
+      ? 'g'
+      : range.kind === 'audit'
+        ? 'a'
+        : `i${range.typeCode ?? ''}`;
 
 function rangeFromCode(code: string): KeyRange | undefined {
   if (code === 'h') return { kind: 'halves' };
@@ -105,14 +115,20 @@ export function queryFingerprint(query: object): string {
 }
 
 export const invalidToken = () =>
-  validationError('The skiptoken is not valid for this query: follow nextLink as returned.', [
-    { field: 'skiptoken', message: 'corrupt, or issued for another query' },
-  ], 'InvalidSkipToken');
+  validationError(
+    'The skiptoken is not valid for this query: follow nextLink as returned.',
+    [{ field: 'skiptoken', message: 'corrupt, or issued for another query' }],
+    'InvalidSkipToken',
+  );
 
 // The header binds the tag to version, scope and query; JSON cannot contain a raw newline, so the
 // position that follows it is never ambiguous.
 const tagOf = (key: TokenKey, scope: string, fingerprint: string, position: Buffer): Buffer =>
-  createHmac('sha256', key.mac).update(`${JSON.stringify([VERSION, scope, fingerprint])}\n`).update(position).digest().subarray(0, TAG_BYTES);
+  createHmac('sha256', key.mac)
+    .update(`${JSON.stringify([VERSION, scope, fingerprint])}\n`)
+    .update(position)
+    .digest()
+    .subarray(0, TAG_BYTES);
 
 // CTR with the tag as IV: encrypting and decrypting are the same operation.
 const crypt = (key: TokenKey, tag: Buffer, data: Buffer): Buffer => {
@@ -133,7 +149,8 @@ function open(token: string, scope: string, fingerprint: string): string {
   if (token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) throw invalidToken();
   const bytes = Buffer.from(token, 'base64url');
   // Only the canonical encoding: no second spelling of a token.
-  if (bytes.toString('base64url') !== token || bytes.length <= 1 + TAG_BYTES || bytes[0] !== VERSION) throw invalidToken();
+  if (bytes.toString('base64url') !== token || bytes.length <= 1 + TAG_BYTES || bytes[0] !== VERSION)
+    throw invalidToken();
   const tag = bytes.subarray(1, 1 + TAG_BYTES);
   const sealed = bytes.subarray(1 + TAG_BYTES);
   for (const key of currentKeys()) {

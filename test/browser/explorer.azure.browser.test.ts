@@ -77,7 +77,9 @@ describe('the connection explorer behind App Service Authentication', () => {
     const { page: opened, errors } = await open(false);
     expect(await opened.isVisible('#signin')).toBe(true);
     const link = await opened.getAttribute('#signin-link', 'href');
-    expect(link).toBe(`/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(`/api/explorer?record=${demoRecords.contoso.id}`)}`);
+    expect(link).toBe(
+      `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(`/api/explorer?record=${demoRecords.contoso.id}`)}`,
+    );
     expect(await opened.textContent('#status')).toContain('Sign in');
     expect(await counts(opened)).toMatchObject({ records: 0, connections: 0 });
     // The browser reports the 401s themselves; nothing else may go wrong.

@@ -28,13 +28,24 @@ beforeAll(async () => {
   await getServices().ready();
   await seedDemo(getServices());
   // A record with more connections than the page draws at once: 60 employees, 40 contacts and 20 teams without a role.
-  await forEachLimited(Array.from({ length: big.size }, (_, index) => index + 1), 16, async (n) => {
-    await getServices().connections.create(createConnectionSchema.parse({
-      record1id: big.id, record1objecttypecode: 'account', record1name: 'Big account',
-      record2id: `b2b00000-0000-4000-8000-${String(n).padStart(12, '0')}`, record2objecttypecode: n > 100 ? 'team' : 'contact', record2name: `Person ${n}`,
-      ...(n <= 60 && { record1roleid: demoRoles.employer.id }),
-    }), demoCallers.walkthrough);
-  });
+  await forEachLimited(
+    Array.from({ length: big.size }, (_, index) => index + 1),
+    16,
+    async (n) => {
+      await getServices().connections.create(
+        createConnectionSchema.parse({
+          record1id: big.id,
+          record1objecttypecode: 'account',
+          record1name: 'Big account',
+          record2id: `b2b00000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+          record2objecttypecode: n > 100 ? 'team' : 'contact',
+          record2name: `Person ${n}`,
+          ...(n <= 60 && { record1roleid: demoRoles.employer.id }),
+        }),
+        demoCallers.walkthrough,
+      );
+    },
+  );
   // A missing browser fails every test with the launcher's message (how to install one), never skips them.
   browser = await launchBrowser().catch((error: unknown) => {
     launchError = error;
@@ -71,7 +82,12 @@ describe('the connection explorer, in Chromium', () => {
     expect(await page.textContent('#status')).toContain('Contoso (account): 5 connections');
     expect((await elementData(page, record(contoso.id)))?.classes).toContain('root');
     const toGrace = await elementData(page, `c-dd000000-0000-4000-8000-000000000001`);
-    expect(toGrace).toMatchObject({ source: record(contoso.id), target: record(grace.id), sourceRole: 'Employer', targetRole: 'Employee' });
+    expect(toGrace).toMatchObject({
+      source: record(contoso.id),
+      target: record(grace.id),
+      sourceRole: 'Employer',
+      targetRole: 'Employee',
+    });
     expect((await elementData(page, `c-dd000000-0000-4000-8000-000000000002`))?.classes).toContain('inactive'); // Alan, deactivated
     expect((await elementData(page, `c-dd000000-0000-4000-8000-000000000004`))?.classes).toContain('out-of-date'); // Fabrikam, ended 2025
     // Records not yet expanded carry their number of connections (a badge, and in the label).
@@ -91,14 +107,20 @@ describe('the connection explorer, in Chromium', () => {
     // Grace's connections: Contoso (drawn already), Ada (a friend) and Katherine (a stakeholder role with no counterpart).
     expect(await counts(page)).toMatchObject({ records: 8, connections: 7 });
     expect(await elementData(page, record(ada.id))).toBeDefined();
-    expect(await elementData(page, record(katherine.id))).toMatchObject({ label: expect.stringContaining('Katherine Johnson\nsystemuser') });
-    expect(await elementData(page, 'c-dd000000-0000-4000-8000-000000000007')).toMatchObject({ sourceRole: 'Stakeholder', targetRole: '' });
+    expect(await elementData(page, record(katherine.id))).toMatchObject({
+      label: expect.stringContaining('Katherine Johnson\nsystemuser'),
+    });
+    expect(await elementData(page, 'c-dd000000-0000-4000-8000-000000000007')).toMatchObject({
+      sourceRole: 'Stakeholder',
+      targetRole: '',
+    });
     expect((await elementData(page, record(grace.id)))?.badge).toBeUndefined(); // expanded: no count badge any more
 
     await page.focus('#graph');
     await page.keyboard.press('Home');
     expect(await page.textContent('#announce')).toContain('Contoso');
-    for (let step = 0; step < 10 && !(await page.textContent('#announce'))?.startsWith('Fabrikam'); step++) await page.keyboard.press('ArrowRight');
+    for (let step = 0; step < 10 && !(await page.textContent('#announce'))?.startsWith('Fabrikam'); step++)
+      await page.keyboard.press('ArrowRight');
     expect(await page.textContent('#announce')).toContain('Fabrikam, account, 2 connections, not expanded');
     await page.keyboard.press('Enter');
     await settle(page);
@@ -106,7 +128,10 @@ describe('the connection explorer, in Chromium', () => {
     expect(await counts(page)).toMatchObject({ records: 8, connections: 8 });
     expect(await page.textContent('#details-body')).toContain('Expanded');
     await page.screenshot({ path: outputPath('explorer-expanded.png'), fullPage: true });
-    await page.screenshot({ path: outputPath('explorer-readme.png'), clip: { x: 0, y: 228, width: 1280, height: 750 } });
+    await page.screenshot({
+      path: outputPath('explorer-readme.png'),
+      clip: { x: 0, y: 228, width: 1280, height: 750 },
+    });
     expect(errors).toEqual([]);
   });
 
@@ -132,7 +157,7 @@ describe('the connection explorer, in Chromium', () => {
     expect(errors).toEqual([]);
   });
 
-  it('shows the same data as a table one click away, and a connection\'s fields and shares in the side panel', async () => {
+  it("shows the same data as a table one click away, and a connection's fields and shares in the side panel", async () => {
     await open(contoso.id);
     await page.click('#show-table');
     expect(await page.isVisible('#table-view')).toBe(true);
@@ -142,7 +167,9 @@ describe('the connection explorer, in Chromium', () => {
     expect(await page.textContent('#table-caption')).toBe('6 records, 5 connections drawn');
     const graceRow = page.locator('#connections-table tbody tr', { hasText: 'Grace Hopper' });
     expect(await graceRow.textContent()).toContain('Employer');
-    expect(await page.locator('#connections-table tbody tr', { hasText: 'Alan Turing' }).textContent()).toContain('Inactive');
+    expect(await page.locator('#connections-table tbody tr', { hasText: 'Alan Turing' }).textContent()).toContain(
+      'Inactive',
+    );
     await graceRow.getByRole('button', { name: 'Details' }).click();
     await page.waitForSelector(`#details-shares li[data-principal="${demoCallers.second.id}"]`);
     const details = await page.textContent('#details-body');
@@ -160,19 +187,31 @@ describe('the connection explorer, in Chromium', () => {
     expect(errors).toEqual([]);
   });
 
-  it('charts the record\'s roles and its connections by type with the API\'s own counts', async () => {
+  it("charts the record's roles and its connections by type with the API's own counts", async () => {
     await open(contoso.id);
-    const bars = async (list: string) => Object.fromEntries(await page.locator(`${list} li`).evaluateAll(
-      (items) => items.map((item) => [item.getAttribute('data-key'), Number(item.getAttribute('data-count'))]),
-    )) as Record<string, number>;
+    const bars = async (list: string) =>
+      Object.fromEntries(
+        await page
+          .locator(`${list} li`)
+          .evaluateAll((items) =>
+            items.map((item) => [item.getAttribute('data-key'), Number(item.getAttribute('data-count'))]),
+          ),
+      ) as Record<string, number>;
     const roles = await bars('#chart-roles');
     const fromApi = await apiGet(`/records/${contoso.id}/roles`);
-    expect(roles).toEqual(Object.fromEntries(fromApi.value.map((role: { connectionroleid: string; count: number }) => [role.connectionroleid, role.count])));
+    expect(roles).toEqual(
+      Object.fromEntries(
+        fromApi.value.map((role: { connectionroleid: string; count: number }) => [role.connectionroleid, role.count]),
+      ),
+    );
     expect(roles).toEqual({ [demoRoles.employer.id]: 2, [demoRoles.customer.id]: 1 });
     const types = await bars('#chart-types');
     expect(types).toEqual({ contact: 2, account: 1, team: 1, appointment: 1 });
     for (const [type, count] of Object.entries(types)) {
-      expect((await apiGet(`/records/${contoso.id}/connections?othertypecode=${type}&top=1&count=true`)).count, type).toBe(count);
+      expect(
+        (await apiGet(`/records/${contoso.id}/connections?othertypecode=${type}&top=1&count=true`)).count,
+        type,
+      ).toBe(count);
     }
     // A bar is a filter too.
     await page.locator('#chart-types li[data-key="contact"] button').click();
@@ -205,7 +244,11 @@ describe('the connection explorer, in Chromium', () => {
     expect(await counts(page)).toMatchObject({ records: 1, groups: 2 });
     expect(await elementData(page, `g-${big.id}-type-2`)).toMatchObject({ label: 'contact\n100 connections' });
     expect(await elementData(page, `g-${big.id}-type-9`)).toMatchObject({ label: 'team\n20 connections' });
-    const types = await page.locator('#chart-types li').evaluateAll((items) => items.map((item) => `${item.getAttribute('data-key')}=${item.getAttribute('data-count')}`));
+    const types = await page
+      .locator('#chart-types li')
+      .evaluateAll((items) =>
+        items.map((item) => `${item.getAttribute('data-key')}=${item.getAttribute('data-count')}`),
+      );
     expect(types).toEqual(['contact=100', 'team=20']);
     await clickNode(page, `g-${big.id}-type-9`);
     await settle(page);

@@ -4,7 +4,9 @@ import { chromiumPath } from '../support/browser';
 // Without a browser the browser tests fail with this message; they never skip.
 describe('finding Chromium for the browser tests', () => {
   it('fails, saying how to install one, when none is installed', () => {
-    expect(() => chromiumPath(undefined, ['/nowhere/chromium'])).toThrow(/No Chromium found.*apt-get install -y chromium.*CHROMIUM_PATH/);
+    expect(() => chromiumPath(undefined, ['/nowhere/chromium'])).toThrow(
+      /No Chromium found.*apt-get install -y chromium.*CHROMIUM_PATH/,
+    );
   });
 
   it('fails when CHROMIUM_PATH names nothing, and takes it when it does', () => {

@@ -15,7 +15,10 @@ const operations: { path: string; method: string; operation: Json }[] = [];
 beforeAll(async () => {
   await loadFunctions(join(__dirname, '..', '..', 'functions'));
   swagger = buildSwagger(routes, { host: 'record-connections.azurewebsites.net' });
-  properties = buildApiProperties(routes, { clientId: '11111111-2222-3333-4444-555555555555', resourceUri: 'api://11111111-2222-3333-4444-555555555555' });
+  properties = buildApiProperties(routes, {
+    clientId: '11111111-2222-3333-4444-555555555555',
+    resourceUri: 'api://11111111-2222-3333-4444-555555555555',
+  });
   for (const [path, item] of Object.entries(swagger.paths as Json)) {
     for (const [method, operation] of Object.entries(item as Json)) operations.push({ path, method, operation });
   }
@@ -25,7 +28,8 @@ function walkSchemas(node: unknown, visit: (schema: Json, where: string) => void
   if (!node || typeof node !== 'object') return;
   const schema = node as Json;
   visit(schema, where);
-  for (const [name, child] of Object.entries((schema.properties ?? {}) as Json)) walkSchemas(child, visit, `${where}.${name}`);
+  for (const [name, child] of Object.entries((schema.properties ?? {}) as Json))
+    walkSchemas(child, visit, `${where}.${name}`);
   if (schema.items) walkSchemas(schema.items, visit, `${where}[]`);
 }
 
@@ -41,18 +45,41 @@ describe('the generated API definition', () => {
     expect(swagger.info.title).not.toMatch(/\b(api|connector)\b/i);
     expect(swagger.info.description.length).toBeGreaterThanOrEqual(30);
     expect(swagger.info.description.length).toBeLessThanOrEqual(500);
-    expect(swagger.info.contact).toMatchObject({ name: expect.any(String), url: expect.any(String), email: expect.any(String) });
-    const metadata = Object.fromEntries((swagger['x-ms-connector-metadata'] as Json[]).map((entry) => [entry.propertyName, entry.propertyValue]));
+    expect(swagger.info.contact).toMatchObject({
+      name: expect.any(String),
+      url: expect.any(String),
+      email: expect.any(String),
+    });
+    const metadata = Object.fromEntries(
+      (swagger['x-ms-connector-metadata'] as Json[]).map((entry) => [entry.propertyName, entry.propertyValue]),
+    );
     expect(Object.keys(metadata).sort()).toEqual(['Categories', 'Privacy policy', 'Website']);
   });
 
-  it('names every operation with a unique PascalCase id, including Dataverse\'s verbs', () => {
+  it("names every operation with a unique PascalCase id, including Dataverse's verbs", () => {
     const ids = operations.map(({ operation }) => operation.operationId as string);
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).toMatch(/^[A-Z][A-Za-z0-9]+$/);
-    for (const verb of ['CreateConnection', 'GetConnection', 'ListConnections', 'UpdateConnection', 'DeleteConnection', 'GrantAccess', 'ModifyAccess',
-      'RevokeAccess', 'RetrievePrincipalAccess', 'RetrieveSharedPrincipalsAndAccess', 'CreateConnectionRole', 'ListConnectionRoles', 'GetConnectionRole',
-      'UpdateConnectionRole', 'DeleteConnectionRole', 'ListMatchingRoles', 'ListObjectTypes', 'GetRecordGraph']) {
+    for (const verb of [
+      'CreateConnection',
+      'GetConnection',
+      'ListConnections',
+      'UpdateConnection',
+      'DeleteConnection',
+      'GrantAccess',
+      'ModifyAccess',
+      'RevokeAccess',
+      'RetrievePrincipalAccess',
+      'RetrieveSharedPrincipalsAndAccess',
+      'CreateConnectionRole',
+      'ListConnectionRoles',
+      'GetConnectionRole',
+      'UpdateConnectionRole',
+      'DeleteConnectionRole',
+      'ListMatchingRoles',
+      'ListObjectTypes',
+      'GetRecordGraph',
+    ]) {
       expect(ids).toContain(verb);
     }
   });
@@ -71,24 +98,36 @@ describe('the generated API definition', () => {
       const successes = Object.keys(operation.responses).filter((status) => /^2\d\d$/.test(status));
       expect(successes.length, operation.operationId).toBeGreaterThanOrEqual(1);
       // The designer offers one set of outputs per action: a repeated create's 200 must look like its 201.
-      const shapes = new Set(successes.map((status) => JSON.stringify({ schema: operation.responses[status].schema, headers: operation.responses[status].headers })));
+      const shapes = new Set(
+        successes.map((status) =>
+          JSON.stringify({ schema: operation.responses[status].schema, headers: operation.responses[status].headers }),
+        ),
+      );
       expect(shapes.size, operation.operationId).toBe(1);
-      for (const status of successes) if (status !== '204') expect(operation.responses[status].schema, operation.operationId).toBeDefined();
+      for (const status of successes)
+        if (status !== '204') expect(operation.responses[status].schema, operation.operationId).toBeDefined();
     }
   });
 
   it('declares every enum with values of its own type (a query boolean is sent as true or false)', () => {
-    const typeOf = (value: unknown) => (typeof value === 'number' ? (Number.isInteger(value) ? 'integer' : 'number') : typeof value);
+    const typeOf = (value: unknown) =>
+      typeof value === 'number' ? (Number.isInteger(value) ? 'integer' : 'number') : typeof value;
     for (const { operation } of operations) {
       for (const parameter of operation.parameters as Json[]) {
         for (const value of (parameter.enum ?? []) as unknown[]) {
-          expect([parameter.type, parameter.type === 'number' ? 'integer' : parameter.type], `${operation.operationId} ${parameter.name}`).toContain(typeOf(value));
+          expect(
+            [parameter.type, parameter.type === 'number' ? 'integer' : parameter.type],
+            `${operation.operationId} ${parameter.name}`,
+          ).toContain(typeOf(value));
         }
       }
     }
     for (const [name, definition] of Object.entries(swagger.definitions as Json)) {
       walkSchemas(definition, (schema, where) => {
-        for (const value of (schema.enum ?? []) as unknown[]) expect([schema.type, schema.type === 'number' ? 'integer' : schema.type], `${name}${where}`).toContain(typeOf(value));
+        for (const value of (schema.enum ?? []) as unknown[])
+          expect([schema.type, schema.type === 'number' ? 'integer' : schema.type], `${name}${where}`).toContain(
+            typeOf(value),
+          );
       });
     }
   });
@@ -143,15 +182,27 @@ describe('the generated API definition', () => {
 
   it('marks every list as pageable by nextLink, and the connection properties route later pages', () => {
     const pageable = operations.filter(({ operation }) => operation['x-ms-pageable']);
-    expect(pageable.map(({ operation }) => operation.operationId).sort()).toEqual(['GetConnectionAudit', 'ListConnectionRoles', 'ListConnections', 'ListConnectionsByRole']);
+    expect(pageable.map(({ operation }) => operation.operationId).sort()).toEqual([
+      'GetConnectionAudit',
+      'ListConnectionRoles',
+      'ListConnections',
+      'ListConnectionsByRole',
+    ]);
     for (const { operation } of pageable) {
       expect(operation['x-ms-pageable']).toEqual({ nextLinkName: 'nextLink' });
       const ref = operation.responses['200'].schema.$ref.split('/').at(-1);
       expect(swagger.definitions[ref].properties.nextLink).toBeDefined();
     }
-    const policy = properties.properties.policyTemplateInstances.find((instance: Json) => instance.templateId === 'updatenextlink');
+    const policy = properties.properties.policyTemplateInstances.find(
+      (instance: Json) => instance.templateId === 'updatenextlink',
+    );
     expect(policy.parameters['x-ms-apimTemplateParameter.nextLinkPropertyName']).toBe('nextLink');
-    expect(policy.parameters['x-ms-apimTemplate-operationName'].sort()).toEqual(['GetConnectionAudit', 'ListConnectionRoles', 'ListConnections', 'ListConnectionsByRole']);
+    expect(policy.parameters['x-ms-apimTemplate-operationName'].sort()).toEqual([
+      'GetConnectionAudit',
+      'ListConnectionRoles',
+      'ListConnections',
+      'ListConnectionsByRole',
+    ]);
   });
 
   it('signs makers in with Microsoft Entra ID, in both the definition and the properties', () => {
@@ -165,7 +216,9 @@ describe('the generated API definition', () => {
   });
 
   it('is what npm run connector wrote into infra/connector (regenerate after changing the API)', () => {
-    const written = JSON.parse(readFileSync(join(__dirname, '..', '..', 'infra', 'connector', 'apiDefinition.swagger.json'), 'utf8')) as Json;
+    const written = JSON.parse(
+      readFileSync(join(__dirname, '..', '..', 'infra', 'connector', 'apiDefinition.swagger.json'), 'utf8'),
+    ) as Json;
     expect(written).toEqual(swagger);
   });
 });

@@ -19,9 +19,16 @@ const adminHeaders = principal(ids.admin, { roles: ['Connections.Admin'] });
 
 beforeAll(async () => {
   api = await startApi();
-  const role = await call(`${api.baseUrl}/connectionroles`, { method: 'POST', headers: adminHeaders, body: { name: 'Colleague' } });
+  const role = await call(`${api.baseUrl}/connectionroles`, {
+    method: 'POST',
+    headers: adminHeaders,
+    body: { name: 'Colleague' },
+  });
   roleId = role.body.connectionroleid;
-  await call(`${api.baseUrl}/connectionroles/${roleId}/matchingroles/${roleId}`, { method: 'PUT', headers: adminHeaders });
+  await call(`${api.baseUrl}/connectionroles/${roleId}/matchingroles/${roleId}`, {
+    method: 'PUT',
+    headers: adminHeaders,
+  });
 });
 afterAll(async () => api.close());
 
@@ -32,16 +39,29 @@ interface Fixture {
 }
 
 /** A fresh connection of the owner's, shared as the cell needs, so no cell depends on another. */
-async function fixture(share?: { principalid: string; principaltype: 'systemuser' | 'team'; accessmask: string }): Promise<Fixture> {
+async function fixture(share?: {
+  principalid: string;
+  principaltype: 'systemuser' | 'team';
+  accessmask: string;
+}): Promise<Fixture> {
   const record = randomUUID();
   const created = await call(`${api.baseUrl}/connections`, {
     method: 'POST',
     headers: owner,
-    body: { record1id: record, record1objecttypecode: 'contact', record1roleid: roleId, record2id: randomUUID(), record2objecttypecode: 'contact' },
+    body: {
+      record1id: record,
+      record1objecttypecode: 'contact',
+      record1roleid: roleId,
+      record2id: randomUUID(),
+      record2objecttypecode: 'contact',
+    },
   });
   expect(created.status).toBe(201);
   const url = `${api.baseUrl}/records/${record}/connections/${created.body.connectionid}`;
-  for (const grant of [share, { principalid: ids.victim, principaltype: 'systemuser' as const, accessmask: 'ReadAccess' }]) {
+  for (const grant of [
+    share,
+    { principalid: ids.victim, principaltype: 'systemuser' as const, accessmask: 'ReadAccess' },
+  ]) {
     if (!grant) continue;
     expect((await call(`${url}/access`, { method: 'POST', headers: owner, body: grant })).status).toBe(200);
   }
@@ -55,17 +75,29 @@ const operations: Record<string, Operation> = {
   update: (f, headers) => call(f.url, { method: 'PATCH', headers, body: { description: 'changed' } }),
   assign: (f, headers) => call(f.url, { method: 'PATCH', headers, body: { ownerid: ids.holder } }),
   delete: (f, headers) => call(f.url, { method: 'DELETE', headers }),
-  grant: (f, headers) => call(`${f.url}/access`, { method: 'POST', headers, body: { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 'ReadAccess' } }),
-  modify: (f, headers) => call(`${f.url}/access/${ids.victim}`, { method: 'PUT', headers, body: { accessmask: 'ReadAccess' } }),
+  grant: (f, headers) =>
+    call(`${f.url}/access`, {
+      method: 'POST',
+      headers,
+      body: { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 'ReadAccess' },
+    }),
+  modify: (f, headers) =>
+    call(`${f.url}/access/${ids.victim}`, { method: 'PUT', headers, body: { accessmask: 'ReadAccess' } }),
   revoke: (f, headers) => call(`${f.url}/access/${ids.victim}`, { method: 'DELETE', headers }),
   shares: (f, headers) => call(`${f.url}/access`, { headers }),
   principalAccess: (f, headers) => call(`${f.url}/access/${ids.victim}`, { headers }),
   // Lists answer 200 either way; the status here is whether the connection is in them (200) or not (404).
-  listByRecord: async (f, headers) => visibility(await call(`${api.baseUrl}/records/${f.record}/connections?count=true`, { headers }), f),
-  listByRole: async (f, headers) => visibility(await call(`${api.baseUrl}/connections?roleid=${roleId}&top=1000`, { headers }), f),
+  listByRecord: async (f, headers) =>
+    visibility(await call(`${api.baseUrl}/records/${f.record}/connections?count=true`, { headers }), f),
+  listByRole: async (f, headers) =>
+    visibility(await call(`${api.baseUrl}/connections?roleid=${roleId}&top=1000`, { headers }), f),
   recordRoles: async (f, headers) => {
     const response = await call(`${api.baseUrl}/records/${f.record}/roles`, { headers });
-    return { status: response.status === 200 && response.body.count === 1 ? 200 : response.status === 200 ? 404 : response.status, body: response.body };
+    return {
+      status:
+        response.status === 200 && response.body.count === 1 ? 200 : response.status === 200 ? 404 : response.status,
+      body: response.body,
+    };
   },
   cascade: (f, headers) => call(`${api.baseUrl}/records/${f.record}/connections`, { method: 'DELETE', headers }),
 };
@@ -77,9 +109,36 @@ function visibility(response: { status: number; body: LooseJson }, f: Fixture): 
   return { status: found ? 200 : 404, body: response.body };
 }
 
-const ok = { get: 200, update: 200, assign: 200, delete: 204, grant: 200, modify: 200, revoke: 204, shares: 200, principalAccess: 200, listByRecord: 200, listByRole: 200, recordRoles: 200 };
+const ok = {
+  get: 200,
+  update: 200,
+  assign: 200,
+  delete: 204,
+  grant: 200,
+  modify: 200,
+  revoke: 204,
+  shares: 200,
+  principalAccess: 200,
+  listByRecord: 200,
+  listByRole: 200,
+  recordRoles: 200,
+};
 const hidden = Object.fromEntries(Object.keys(ok).map((name) => [name, 404]));
-const readOnly = { ...hidden, get: 200, update: 403, assign: 403, delete: 403, grant: 403, modify: 403, revoke: 403, shares: 200, principalAccess: 200, listByRecord: 200, listByRole: 200, recordRoles: 200 };
+const readOnly = {
+  ...hidden,
+  get: 200,
+  update: 403,
+  assign: 403,
+  delete: 403,
+  grant: 403,
+  modify: 403,
+  revoke: 403,
+  shares: 200,
+  principalAccess: 200,
+  listByRecord: 200,
+  listByRole: 200,
+  recordRoles: 200,
+};
 
 interface Row {
   who: string;
@@ -88,9 +147,17 @@ interface Row {
   expected: Record<string, number>;
 }
 
-const holder = (accessmask: string): Row['share'] => ({ principalid: ids.holder, principaltype: 'systemuser', accessmask });
+const holder = (accessmask: string): Row['share'] => ({
+  principalid: ids.holder,
+  principaltype: 'systemuser',
+  accessmask,
+});
 const rows: Row[] = [
-  { who: 'no principal', headers: undefined, expected: Object.fromEntries(Object.keys(operations).map((name) => [name, 401])) },
+  {
+    who: 'no principal',
+    headers: undefined,
+    expected: Object.fromEntries(Object.keys(operations).map((name) => [name, 401])),
+  },
   { who: 'a stranger', headers: principal(ids.stranger), expected: { ...hidden, cascade: 403 } },
   { who: 'the owner', headers: owner, expected: { ...ok, cascade: 403 } },
   { who: 'an administrator', headers: adminHeaders, expected: { ...ok, cascade: 200 } },
@@ -100,18 +167,56 @@ const rows: Row[] = [
     share: { principalid: ids.team, principaltype: 'team', accessmask: 'ReadAccess, WriteAccess' },
     expected: { ...readOnly, update: 200, cascade: 403 },
   },
-  { who: 'a holder of ReadAccess', headers: principal(ids.holder), share: holder('ReadAccess'), expected: { ...readOnly, cascade: 403 } },
-  ...['WriteAccess', 'AppendAccess', 'AppendToAccess', 'CreateAccess', 'DeleteAccess', 'ShareAccess', 'AssignAccess'].map((right) => ({
+  {
+    who: 'a holder of ReadAccess',
+    headers: principal(ids.holder),
+    share: holder('ReadAccess'),
+    expected: { ...readOnly, cascade: 403 },
+  },
+  ...[
+    'WriteAccess',
+    'AppendAccess',
+    'AppendToAccess',
+    'CreateAccess',
+    'DeleteAccess',
+    'ShareAccess',
+    'AssignAccess',
+  ].map((right) => ({
     who: `a holder of ${right} alone`,
     headers: principal(ids.holder),
     share: holder(right),
     expected: { ...hidden, cascade: 403 },
   })),
-  { who: 'a holder of ReadAccess and WriteAccess', headers: principal(ids.holder), share: holder('ReadAccess, WriteAccess'), expected: { ...readOnly, update: 200, cascade: 403 } },
-  { who: 'a holder of ReadAccess and DeleteAccess', headers: principal(ids.holder), share: holder('ReadAccess, DeleteAccess'), expected: { ...readOnly, delete: 204, cascade: 403 } },
-  { who: 'a holder of ReadAccess and ShareAccess', headers: principal(ids.holder), share: holder('ReadAccess, ShareAccess'), expected: { ...readOnly, grant: 200, modify: 200, revoke: 204, cascade: 403 } },
-  { who: 'a holder of ReadAccess and AssignAccess', headers: principal(ids.holder), share: holder('ReadAccess, AssignAccess'), expected: { ...readOnly, assign: 200, cascade: 403 } },
-  { who: 'a holder of ReadAccess, WriteAccess and AssignAccess', headers: principal(ids.holder), share: holder('ReadAccess, WriteAccess, AssignAccess'), expected: { ...readOnly, update: 200, assign: 200, cascade: 403 } },
+  {
+    who: 'a holder of ReadAccess and WriteAccess',
+    headers: principal(ids.holder),
+    share: holder('ReadAccess, WriteAccess'),
+    expected: { ...readOnly, update: 200, cascade: 403 },
+  },
+  {
+    who: 'a holder of ReadAccess and DeleteAccess',
+    headers: principal(ids.holder),
+    share: holder('ReadAccess, DeleteAccess'),
+    expected: { ...readOnly, delete: 204, cascade: 403 },
+  },
+  {
+    who: 'a holder of ReadAccess and ShareAccess',
+    headers: principal(ids.holder),
+    share: holder('ReadAccess, ShareAccess'),
+    expected: { ...readOnly, grant: 200, modify: 200, revoke: 204, cascade: 403 },
+  },
+  {
+    who: 'a holder of ReadAccess and AssignAccess',
+    headers: principal(ids.holder),
+    share: holder('ReadAccess, AssignAccess'),
+    expected: { ...readOnly, assign: 200, cascade: 403 },
+  },
+  {
+    who: 'a holder of ReadAccess, WriteAccess and AssignAccess',
+    headers: principal(ids.holder),
+    share: holder('ReadAccess, WriteAccess, AssignAccess'),
+    expected: { ...readOnly, update: 200, assign: 200, cascade: 403 },
+  },
 ];
 
 describe('the authorization matrix', () => {
@@ -132,9 +237,22 @@ describe('sharing', () => {
     const f = await fixture();
     const created = await call(f.url, { headers: owner });
     const twinUrl = `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`;
-    const granted = await call(`${twinUrl}/access`, { method: 'POST', headers: owner, body: { principalid: ids.holder, principaltype: 'systemuser', accessmask: 1 } });
-    expect(granted.body).toEqual({ principalid: ids.holder, principaltype: 'systemuser', accessmask: 1, accessrights: 'ReadAccess' });
-    const added = await call(`${f.url}/access`, { method: 'POST', headers: owner, body: { principalid: ids.holder, principaltype: 'systemuser', accessmask: 'WriteAccess' } });
+    const granted = await call(`${twinUrl}/access`, {
+      method: 'POST',
+      headers: owner,
+      body: { principalid: ids.holder, principaltype: 'systemuser', accessmask: 1 },
+    });
+    expect(granted.body).toEqual({
+      principalid: ids.holder,
+      principaltype: 'systemuser',
+      accessmask: 1,
+      accessrights: 'ReadAccess',
+    });
+    const added = await call(`${f.url}/access`, {
+      method: 'POST',
+      headers: owner,
+      body: { principalid: ids.holder, principaltype: 'systemuser', accessmask: 'WriteAccess' },
+    });
     expect(added.body).toMatchObject({ accessmask: 3, accessrights: 'ReadAccess, WriteAccess' });
 
     await call(f.url, { method: 'PATCH', headers: owner, body: { description: 'still shared' } });
@@ -148,24 +266,46 @@ describe('sharing', () => {
     expect(fromTwin).toEqual(fromMaster);
     expect(fromMaster).toHaveLength(2);
 
-    expect((await call(`${twinUrl}/access/${ids.holder}`, { method: 'PUT', headers: owner, body: { accessmask: 'ReadAccess' } })).body.accessmask).toBe(1);
+    expect(
+      (
+        await call(`${twinUrl}/access/${ids.holder}`, {
+          method: 'PUT',
+          headers: owner,
+          body: { accessmask: 'ReadAccess' },
+        })
+      ).body.accessmask,
+    ).toBe(1);
     expect((await call(`${f.url}/access/${ids.holder}`, { method: 'DELETE', headers: owner })).status).toBe(204);
     expect((await call(f.url, { headers: holderHeaders })).status).toBe(404);
-    expect((await call(`${f.url}/access`, { headers: owner })).body.value.map((share: { principalid: string }) => share.principalid)).toEqual([ids.victim]);
-    expect((await call(`${f.url}/access/${ids.holder}`, { method: 'PUT', headers: owner, body: { accessmask: 1 } })).status).toBe(404);
+    expect(
+      (await call(`${f.url}/access`, { headers: owner })).body.value.map(
+        (share: { principalid: string }) => share.principalid,
+      ),
+    ).toEqual([ids.victim]);
+    expect(
+      (await call(`${f.url}/access/${ids.holder}`, { method: 'PUT', headers: owner, body: { accessmask: 1 } })).status,
+    ).toBe(404);
     expect((await call(`${f.url}/access/${ids.holder}`, { method: 'DELETE', headers: owner })).status).toBe(204);
   });
 
   it('cannot pass on rights the sharer does not hold', async () => {
     const f = await fixture(holder('ReadAccess, ShareAccess'));
-    const tooMuch = await call(`${f.url}/access`, { method: 'POST', headers: principal(ids.holder), body: { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 'ReadAccess, DeleteAccess' } });
+    const tooMuch = await call(`${f.url}/access`, {
+      method: 'POST',
+      headers: principal(ids.holder),
+      body: { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 'ReadAccess, DeleteAccess' },
+    });
     expect(tooMuch.status).toBe(403);
     expect(tooMuch.body.code).toBe('AccessDenied');
   });
 
   it('says where each right comes from', async () => {
     const f = await fixture({ principalid: ids.team, principaltype: 'team', accessmask: 'ReadAccess, WriteAccess' });
-    await call(`${f.url}/access`, { method: 'POST', headers: owner, body: { principalid: ids.member, principaltype: 'systemuser', accessmask: 'ReadAccess' } });
+    await call(`${f.url}/access`, {
+      method: 'POST',
+      headers: owner,
+      body: { principalid: ids.member, principaltype: 'systemuser', accessmask: 'ReadAccess' },
+    });
     const member = principal(ids.member, { teams: [ids.team] });
     const own = await call(`${f.url}/access/${ids.member}`, { headers: member });
     expect(own.body).toEqual({
@@ -193,14 +333,22 @@ describe('sharing', () => {
       { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 'FlyAccess' },
       { principalid: randomUUID(), principaltype: 'systemuser', accessmask: 1, extra: true },
       // Beyond 32 bits, negative or fractional: never a share with no rights, or with rights by wrap-around.
-      ...[1e300, 2 ** 32, 2 ** 32 + 1, 2 ** 53, -1, 1.5, '4294967297'].map((accessmask) => ({ principalid: randomUUID(), principaltype: 'systemuser', accessmask })),
+      ...[1e300, 2 ** 32, 2 ** 32 + 1, 2 ** 53, -1, 1.5, '4294967297'].map((accessmask) => ({
+        principalid: randomUUID(),
+        principaltype: 'systemuser',
+        accessmask,
+      })),
     ]) {
       const response = await call(`${f.url}/access`, { method: 'POST', headers: owner, body });
       expect(response.status, JSON.stringify(body)).toBe(400);
       expect(response.headers.get('content-type')).toContain('application/problem+json');
     }
     // Nothing was written: the fixture's one share is all there is.
-    expect((await call(`${f.url}/access`, { headers: owner })).body.value.map((share: { principalid: string }) => share.principalid)).toEqual([ids.victim]);
+    expect(
+      (await call(`${f.url}/access`, { headers: owner })).body.value.map(
+        (share: { principalid: string }) => share.principalid,
+      ),
+    ).toEqual([ids.victim]);
   });
 
   it('lists only what the caller may read, and nextLink works when most rows are hidden', async () => {
@@ -211,12 +359,19 @@ describe('sharing', () => {
       const created = await call(`${api.baseUrl}/connections`, {
         method: 'POST',
         headers: owner,
-        body: { record1id: hub, record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact' },
+        body: {
+          record1id: hub,
+          record1objecttypecode: 'account',
+          record2id: randomUUID(),
+          record2objecttypecode: 'contact',
+        },
       });
       if (index % 7 === 3) {
         visible.push(created.body.connectionid);
         await call(`${api.baseUrl}/records/${hub}/connections/${created.body.connectionid}/access`, {
-          method: 'POST', headers: owner, body: { principalid: ids.holder, principaltype: 'systemuser', accessmask: 'ReadAccess' },
+          method: 'POST',
+          headers: owner,
+          body: { principalid: ids.holder, principaltype: 'systemuser', accessmask: 'ReadAccess' },
         });
       }
     }

@@ -34,7 +34,11 @@ describe('GET /api/explorer', () => {
   it('serves every script and style sheet the page names, cytoscape included, with its content type', async () => {
     const page = (await get('/explorer')).body as string;
     const assets = [...page.matchAll(/(?:src|href)="(\/api\/explorer\/[^"]+)"/g)].map((match) => match[1] as string);
-    expect(assets.sort()).toEqual(['/api/explorer/cytoscape.min.js', '/api/explorer/explorer.css', '/api/explorer/explorer.js']);
+    expect(assets.sort()).toEqual([
+      '/api/explorer/cytoscape.min.js',
+      '/api/explorer/explorer.css',
+      '/api/explorer/explorer.js',
+    ]);
     const types: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
     for (const asset of [...assets, '/api/explorer/palette.js']) {
       const response = await call(new URL(asset, api.baseUrl).toString());
@@ -44,22 +48,34 @@ describe('GET /api/explorer', () => {
     }
     const library = await get('/explorer/cytoscape.min.js');
     expect(library.headers.get('cache-control')).toBe('private, max-age=86400');
-    expect(library.body.length).toBe(readFileSync(join(__dirname, '..', '..', 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js'), 'utf8').length);
+    expect(library.body.length).toBe(
+      readFileSync(join(__dirname, '..', '..', 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js'), 'utf8').length,
+    );
   });
 
-  it('answers 304 without a body when the browser\'s copy is current', async () => {
+  it("answers 304 without a body when the browser's copy is current", async () => {
     const first = await get('/explorer/explorer.js');
     const etag = first.headers.get('etag') ?? '';
     const again = await get('/explorer/explorer.js', { 'if-none-match': etag });
     expect(again.status).toBe(304);
     expect(again.body).toBe('');
     expect((await get('/explorer/explorer.js', { 'if-none-match': '"stale"' })).status).toBe(200);
-    expect((await get('/explorer', { 'if-none-match': `W/${(await get('/explorer')).headers.get('etag')}` })).status).toBe(304);
+    expect(
+      (await get('/explorer', { 'if-none-match': `W/${(await get('/explorer')).headers.get('etag')}` })).status,
+    ).toBe(304);
   });
 
   it('serves nothing but its own files: no other name, no path, no directory traversal', async () => {
-    for (const path of ['/explorer/package.json', '/explorer/palette.d.ts', '/explorer/..%2F..%2Fpackage.json', '/explorer/%2e%2e%2fpackage.json',
-      '/explorer/..%5C..%5Cpackage.json', '/explorer/constructor', '/explorer/__proto__', '/explorer/%00']) {
+    for (const path of [
+      '/explorer/package.json',
+      '/explorer/palette.d.ts',
+      '/explorer/..%2F..%2Fpackage.json',
+      '/explorer/%2e%2e%2fpackage.json',
+      '/explorer/..%5C..%5Cpackage.json',
+      '/explorer/constructor',
+      '/explorer/__proto__',
+      '/explorer/%00',
+    ]) {
       expectProblem(await get(path), 404);
     }
     expectProblem(await get('/explorer/vendor/cytoscape.min.js'), 404, 'RouteNotFound');

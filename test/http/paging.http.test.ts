@@ -17,15 +17,35 @@ let roleId = '';
 
 beforeAll(async () => {
   api = await startApi({ SKIPTOKEN_KEYS: keyA });
-  const role = await call(`${api.baseUrl}/connectionroles`, { method: 'POST', headers: admin, body: { name: 'Partner', category: 1, objecttypecodes: ['account', 'contact'] } });
+  const role = await call(`${api.baseUrl}/connectionroles`, {
+    method: 'POST',
+    headers: admin,
+    body: { name: 'Partner', category: 1, objecttypecodes: ['account', 'contact'] },
+  });
   roleId = role.body.connectionroleid;
   await call(`${api.baseUrl}/connectionroles/${roleId}/matchingroles/${roleId}`, { method: 'PUT', headers: admin });
   // The hub (an account) is a partner of five contacts: made from either side, so both kinds of index entry exist.
   for (const fromHub of [true, true, false, false, false]) {
-    const [record1, record2] = fromHub ? [{ id: hub, type: 'account' }, { id: randomUUID(), type: 'contact' }] : [{ id: randomUUID(), type: 'contact' }, { id: hub, type: 'account' }];
+    const [record1, record2] = fromHub
+      ? [
+          { id: hub, type: 'account' },
+          { id: randomUUID(), type: 'contact' },
+        ]
+      : [
+          { id: randomUUID(), type: 'contact' },
+          { id: hub, type: 'account' },
+        ];
     const created = await call(`${api.baseUrl}/connections`, {
-      method: 'POST', headers: owner,
-      body: { record1id: record1.id, record1objecttypecode: record1.type, record1roleid: roleId, record2id: record2.id, record2objecttypecode: record2.type, record2roleid: roleId },
+      method: 'POST',
+      headers: owner,
+      body: {
+        record1id: record1.id,
+        record1objecttypecode: record1.type,
+        record1roleid: roleId,
+        record2id: record2.id,
+        record2objecttypecode: record2.type,
+        record2roleid: roleId,
+      },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
   }
@@ -47,15 +67,30 @@ const expectInvalidToken = (response: { status: number; headers: Headers; body: 
 const tokenOf = (nextLink: string): string => new URL(nextLink).searchParams.get('skiptoken') ?? '';
 
 describe('a skiptoken made by hand', () => {
-  it('with a lone surrogate as its position is a 400, on a record\'s list and on a role query', async () => {
-    expectInvalidToken(await call(`${api.baseUrl}/records/${hub}/connections?skiptoken=${forged(hub, { recordId: hub }, '\ud800')}`, { headers: owner }));
-    expectInvalidToken(await call(`${api.baseUrl}/connections?roleid=${roleId}&skiptoken=${forged(roleId, { roleId }, '\ud800')}`, { headers: owner }));
+  it("with a lone surrogate as its position is a 400, on a record's list and on a role query", async () => {
+    expectInvalidToken(
+      await call(`${api.baseUrl}/records/${hub}/connections?skiptoken=${forged(hub, { recordId: hub }, '\ud800')}`, {
+        headers: owner,
+      }),
+    );
+    expectInvalidToken(
+      await call(`${api.baseUrl}/connections?roleid=${roleId}&skiptoken=${forged(roleId, { roleId }, '\ud800')}`, {
+        headers: owner,
+      }),
+    );
   });
 
   it('cannot move a role query outside its own key range (no account rows in a query for contacts)', async () => {
     const contacts = await call(`${api.baseUrl}/connections?roleid=${roleId}&typecode=contact`, { headers: owner });
-    expect(contacts.body.value.map((half: { record1objecttypecode: number }) => half.record1objecttypecode)).toEqual([2, 2, 2, 2, 2]);
-    expectInvalidToken(await call(`${api.baseUrl}/connections?roleid=${roleId}&typecode=contact&skiptoken=${forged(roleId, { roleId, typeCode: 2 }, '0')}`, { headers: owner }));
+    expect(contacts.body.value.map((half: { record1objecttypecode: number }) => half.record1objecttypecode)).toEqual([
+      2, 2, 2, 2, 2,
+    ]);
+    expectInvalidToken(
+      await call(
+        `${api.baseUrl}/connections?roleid=${roleId}&typecode=contact&skiptoken=${forged(roleId, { roleId, typeCode: 2 }, '0')}`,
+        { headers: owner },
+      ),
+    );
   });
 
   it('edited in any byte is a 400', async () => {
@@ -65,7 +100,11 @@ describe('a skiptoken made by hand', () => {
     for (let index = 0; index < bytes.length; index++) {
       const edited = Buffer.from(bytes);
       edited[index] = (edited[index] ?? 0) ^ 0x01;
-      expectInvalidToken(await call(`${api.baseUrl}/records/${hub}/connections?top=1&skiptoken=${edited.toString('base64url')}`, { headers: owner }));
+      expectInvalidToken(
+        await call(`${api.baseUrl}/records/${hub}/connections?top=1&skiptoken=${edited.toString('base64url')}`, {
+          headers: owner,
+        }),
+      );
     }
   });
 
@@ -90,7 +129,9 @@ describe('rotating the signing keys', () => {
     const third = await call(second.body.nextLink, { headers: owner });
     expect(third.status).toBe(200);
     expect(third.body.value).toHaveLength(1);
-    const ids = [...first.body.value, ...second.body.value, ...third.body.value].map((half: { connectionid: string }) => half.connectionid);
+    const ids = [...first.body.value, ...second.body.value, ...third.body.value].map(
+      (half: { connectionid: string }) => half.connectionid,
+    );
     expect(new Set(ids).size).toBe(5);
   });
 });

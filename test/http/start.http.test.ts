@@ -39,7 +39,7 @@ const readmeVariable = (name: string): string => {
 };
 
 describe('npm start', () => {
-  it('prints the explorer\'s link, on the walkthrough\'s account, and the link serves the page', async () => {
+  it("prints the explorer's link, on the walkthrough's account, and the link serves the page", async () => {
     const link = `${base}/explorer?record=${demoRecords.contoso.id}`;
     expect(lines).toContain(`Connection explorer: ${link}`);
     expect(readmeVariable('ACCOUNT')).toBe(demoRecords.contoso.id);
@@ -49,21 +49,30 @@ describe('npm start', () => {
     expect(page.body).toContain('data-mode="local"');
   });
 
-  it('has the walkthrough\'s records in the graph, and the walkthrough\'s own create adds its connection', async () => {
+  it("has the walkthrough's records in the graph, and the walkthrough's own create adds its connection", async () => {
     const principalJson = /printf '%s' '(\{.*?\})' \| base64/.exec(readme)?.[1] as string;
     const headers = { 'x-ms-client-principal': Buffer.from(principalJson).toString('base64') };
     const before = await call(`${base}/records/${demoRecords.contoso.id}/graph`, { headers });
     expect(before.status).toBe(200);
-    expect(before.body.nodes.map((node: { name: string }) => node.name)).toEqual(expect.arrayContaining(['Contoso', 'Grace Hopper', 'Fabrikam']));
+    expect(before.body.nodes.map((node: { name: string }) => node.name)).toEqual(
+      expect.arrayContaining(['Contoso', 'Grace Hopper', 'Fabrikam']),
+    );
 
     // The README's create, as written there (its body with the shell variables filled in).
-    const body = /connections -H "x-ms-client-principal: \$P" -H 'content-type: application\/json' -d '(\{[\s\S]*?\})'\n/.exec(readme)?.[1] as string;
-    const filled = body.replace(`"'$ACCOUNT'"`, `"${readmeVariable('ACCOUNT')}"`).replace(`"'$CONTACT'"`, `"${readmeVariable('CONTACT')}"`);
+    const body =
+      /connections -H "x-ms-client-principal: \$P" -H 'content-type: application\/json' -d '(\{[\s\S]*?\})'\n/.exec(
+        readme,
+      )?.[1] as string;
+    const filled = body
+      .replace(`"'$ACCOUNT'"`, `"${readmeVariable('ACCOUNT')}"`)
+      .replace(`"'$CONTACT'"`, `"${readmeVariable('CONTACT')}"`);
     const created = await call(`${base}/connections`, { method: 'POST', headers, body: JSON.parse(filled) });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
 
     const after = await call(`${base}/records/${demoRecords.contoso.id}/graph`, { headers });
     expect(after.body.nodes).toHaveLength(before.body.nodes.length + 1);
-    expect(after.body.edges.find((edge: { record2id: string }) => edge.record2id === demoRecords.ada.id)).toMatchObject({ record2name: 'Ada Lovelace', description: 'Main contact for renewals' });
+    expect(after.body.edges.find((edge: { record2id: string }) => edge.record2id === demoRecords.ada.id)).toMatchObject(
+      { record2name: 'Ada Lovelace', description: 'Main contact for renewals' },
+    );
   });
 });

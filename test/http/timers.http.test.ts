@@ -24,7 +24,10 @@ describe('timers on the local host', () => {
   afterAll(() => resetServices());
 
   it('has the repair job in the table the Azure registration fills, on its Azure schedule', () => {
-    expect(timers.map(({ name, schedule }) => ({ name, schedule }))).toContainEqual({ name: 'repairConnections', schedule: '0 */15 * * * *' });
+    expect(timers.map(({ name, schedule }) => ({ name, schedule }))).toContainEqual({
+      name: 'repairConnections',
+      schedule: '0 */15 * * * *',
+    });
     const running = startTimers();
     try {
       const next = running.scheduled.find(({ name }) => name === 'repairConnections')?.next;
@@ -46,7 +49,11 @@ describe('timers on the local host', () => {
         const run: (typeof runs)[number] = { started: Date.now(), tables: 0 };
         runs.push(run);
         // A real storage round trip through the app's own services (the tables exist once ready).
-        const page = await services.connections.list({ recordId: '00000000-0000-4000-8000-000000000001' }, { id: 'admin', teams: [], isAdmin: true }, { top: 1 });
+        const page = await services.connections.list(
+          { recordId: '00000000-0000-4000-8000-000000000001' },
+          { id: 'admin', teams: [], isAdmin: true },
+          { top: 1 },
+        );
         run.tables = page.items.length + 1;
         await new Promise((resolve) => setTimeout(resolve, 1200)); // longer than the period: the next tick must wait
         run.ended = Date.now();
@@ -55,12 +62,15 @@ describe('timers on the local host', () => {
     };
     const running = startTimers([probe], () => ({ log: () => undefined, warn: (message) => warnings.push(message) }));
     try {
-      await expect.poll(() => runs.filter((run) => run.ended !== undefined).length, { timeout: 8000, interval: 100 }).toBeGreaterThanOrEqual(2);
+      await expect
+        .poll(() => runs.filter((run) => run.ended !== undefined).length, { timeout: 8000, interval: 100 })
+        .toBeGreaterThanOrEqual(2);
     } finally {
       running.stop();
     }
     expect(warnings).toContain('failed: first run fails on purpose');
     expect(runs.every((run) => run.tables === 1)).toBe(true);
-    for (let index = 1; index < runs.length; index++) expect(runs[index]!.started).toBeGreaterThanOrEqual(runs[index - 1]!.ended ?? Infinity);
+    for (let index = 1; index < runs.length; index++)
+      expect(runs[index]!.started).toBeGreaterThanOrEqual(runs[index - 1]!.ended ?? Infinity);
   });
 });

@@ -12,7 +12,9 @@ afterAll(async () => api.close());
 
 describe('a hand-made principal header', () => {
   it('is refused with 401 unless App Service Authentication or local development mode vouches for it', async () => {
-    const response = await call(`${api.baseUrl}/records/${randomUUID()}/connections`, { headers: principal(randomUUID(), { roles: ['Connections.Admin'] }) });
+    const response = await call(`${api.baseUrl}/records/${randomUUID()}/connections`, {
+      headers: principal(randomUUID(), { roles: ['Connections.Admin'] }),
+    });
     expect(response.status).toBe(401);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     expect(response.body.code).toBe('Unauthenticated');

@@ -12,7 +12,12 @@ const bicep = findBicep();
 
 function bicepFiles(folder: string): string[] {
   return readdirSync(folder, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? bicepFiles(join(folder, entry.name)) : entry.name.endsWith('.bicep') ? [join(folder, entry.name)] : []);
+    entry.isDirectory()
+      ? bicepFiles(join(folder, entry.name))
+      : entry.name.endsWith('.bicep')
+        ? [join(folder, entry.name)]
+        : [],
+  );
 }
 
 /**
@@ -23,7 +28,8 @@ function resourcesOf(template: Json): Json[] {
   const own = Object.values<Json>(template.resources ?? {});
   return own.flatMap((resource) => {
     if (resource.existing) return [];
-    if (resource.type === 'Microsoft.Resources/deployments') return [resource, ...resourcesOf(resource.properties.template)];
+    if (resource.type === 'Microsoft.Resources/deployments')
+      return [resource, ...resourcesOf(resource.properties.template)];
     return [{ ...resource, variablesInScope: template.variables ?? {} }];
   });
 }
@@ -38,7 +44,9 @@ function roleIdOf(assignment: Json): string {
 if (!bicep) {
   describe('the Bicep templates', () => {
     it('could not be compiled here: no Bicep compiler and no .NET SDK to restore it', () => {
-      console.warn('\n*** infra/ NOT CHECKED: install the .NET SDK (dotnet restore fetches the pinned Bicep compiler) or put bicep on PATH, or set BICEP_PATH. ***\n');
+      console.warn(
+        '\n*** infra/ NOT CHECKED: install the .NET SDK (dotnet restore fetches the pinned Bicep compiler) or put bicep on PATH, or set BICEP_PATH. ***\n',
+      );
       // CI always has the .NET SDK: there, not finding the compiler is a failure.
       expect(process.env.CI).toBeFalsy();
     });
@@ -84,7 +92,7 @@ if (!bicep) {
       }
       const tables = ofType('Microsoft.Storage/storageAccounts/tableServices/tables');
       expect(tables).toHaveLength(1);
-      expect(JSON.stringify(compiled)).toContain("ConnectionRoleIndex");
+      expect(JSON.stringify(compiled)).toContain('ConnectionRoleIndex');
     });
 
     it('run the app on Flex Consumption, Node 22, HTTPS only, no FTP, with a user-assigned identity', () => {
@@ -102,29 +110,49 @@ if (!bicep) {
       const [site] = ofType('Microsoft.Web/sites');
       const settings = site?.properties.siteConfig.appSettings as { name: string; value: string }[];
       const text = JSON.stringify(settings);
-      expect(text).not.toMatch(/AccountKey|listKeys|DefaultEndpointsProtocol|SharedAccessSignature|InstrumentationKey=/);
+      expect(text).not.toMatch(
+        /AccountKey|listKeys|DefaultEndpointsProtocol|SharedAccessSignature|InstrumentationKey=/,
+      );
       const names = settings.map((setting) => setting.name);
       expect(names).not.toContain('AzureWebJobsStorage');
-      expect(names).toEqual(expect.arrayContaining(['AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__credential', 'AzureWebJobsStorage__clientId']));
-      expect(settings.find((setting) => setting.name === 'AzureWebJobsStorage__credential')?.value).toBe('managedidentity');
-      expect(names.some((name) => /connectionstring$/i.test(name) && name !== 'APPLICATIONINSIGHTS_CONNECTION_STRING')).toBe(false);
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'AzureWebJobsStorage__accountName',
+          'AzureWebJobsStorage__credential',
+          'AzureWebJobsStorage__clientId',
+        ]),
+      );
+      expect(settings.find((setting) => setting.name === 'AzureWebJobsStorage__credential')?.value).toBe(
+        'managedidentity',
+      );
+      expect(
+        names.some((name) => /connectionstring$/i.test(name) && name !== 'APPLICATIONINSIGHTS_CONNECTION_STRING'),
+      ).toBe(false);
       const [insights] = ofType('Microsoft.Insights/components');
       expect(insights?.properties.DisableLocalAuth).toBe(true);
-      expect(settings.find((setting) => setting.name === 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.value).toContain('Authorization=AAD');
+      expect(settings.find((setting) => setting.name === 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.value).toContain(
+        'Authorization=AAD',
+      );
     });
 
     it('set exactly the settings the app reads (and local.settings.sample.json lists)', () => {
       const [site] = ofType('Microsoft.Web/sites');
       const names = (site?.properties.siteConfig.appSettings as { name: string }[]).map((setting) => setting.name);
-      const appSettings = names.filter((name) => !name.startsWith('AzureWebJobsStorage') && !name.startsWith('APPLICATIONINSIGHTS_'));
+      const appSettings = names.filter(
+        (name) => !name.startsWith('AzureWebJobsStorage') && !name.startsWith('APPLICATIONINSIGHTS_'),
+      );
       expect(appSettings.sort()).toEqual(appSettingNames.filter((name) => !localOnlySettings.includes(name)).sort());
-      const sample = JSON.parse(readFileSync(join(infra, '..', 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> };
+      const sample = JSON.parse(readFileSync(join(infra, '..', 'local.settings.sample.json'), 'utf8')) as {
+        Values: Record<string, string>;
+      };
       for (const name of appSettings) expect(Object.keys(sample.Values)).toContain(name);
     });
 
     it('take the skiptoken keys from a secure parameter, never from a value in the template', () => {
       const [site] = ofType('Microsoft.Web/sites');
-      const setting = (site?.properties.siteConfig.appSettings as { name: string; value: string }[]).find((candidate) => candidate.name === 'SKIPTOKEN_KEYS');
+      const setting = (site?.properties.siteConfig.appSettings as { name: string; value: string }[]).find(
+        (candidate) => candidate.name === 'SKIPTOKEN_KEYS',
+      );
       expect(setting?.value).toBe("[parameters('skipTokenKeys')]");
       expect(compiled.parameters.skipTokenKeys).toMatchObject({ type: 'securestring' });
       expect(compiled.parameters.skipTokenKeys.defaultValue).toBeUndefined();
@@ -147,7 +175,8 @@ if (!bicep) {
         expect(assignment.scope).toBeDefined();
       }
       // Table Data Contributor is scoped to the data account, the blob and queue roles to the host account.
-      const scopeOf = (role: string) => assignments.find((assignment) => roleIdOf(assignment) === role)?.scope as string;
+      const scopeOf = (role: string) =>
+        assignments.find((assignment) => roleIdOf(assignment) === role)?.scope as string;
       expect(scopeOf(roles.tableDataContributor)).toContain("parameters('dataStorageName')");
       expect(scopeOf(roles.blobDataOwner)).toContain("parameters('hostStorageName')");
       expect(scopeOf(roles.queueDataContributor)).toContain("parameters('hostStorageName')");
@@ -158,12 +187,17 @@ if (!bicep) {
       const [auth] = ofType('Microsoft.Web/sites/config');
       expect(auth?.name).toContain('authsettingsV2');
       expect(auth?.properties.platform.enabled).toBe(true);
-      expect(auth?.properties.globalValidation).toMatchObject({ requireAuthentication: true, unauthenticatedClientAction: 'Return401' });
+      expect(auth?.properties.globalValidation).toMatchObject({
+        requireAuthentication: true,
+        unauthenticatedClientAction: 'Return401',
+      });
       expect(auth?.properties.identityProviders.azureActiveDirectory.enabled).toBe(true);
     });
 
     it('give azd and the README what they need: outputs and the service tag', () => {
-      expect(Object.keys(compiled.outputs)).toEqual(expect.arrayContaining(['API_URL', 'AZURE_FUNCTION_APP_NAME', 'AZURE_RESOURCE_GROUP', 'AZURE_LOCATION']));
+      expect(Object.keys(compiled.outputs)).toEqual(
+        expect.arrayContaining(['API_URL', 'AZURE_FUNCTION_APP_NAME', 'AZURE_RESOURCE_GROUP', 'AZURE_LOCATION']),
+      );
       const [site] = ofType('Microsoft.Web/sites');
       expect(JSON.stringify(site?.tags)).toContain('azd-service-name');
       const parameters = JSON.parse(readFileSync(join(infra, 'main.parameters.json'), 'utf8')) as Json;

@@ -13,11 +13,21 @@ beforeAll(async () => {
 
 const connect = () =>
   services.connections.create(
-    createConnectionSchema.parse({ record1id: randomUUID(), record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact' }),
+    createConnectionSchema.parse({
+      record1id: randomUUID(),
+      record1objecttypecode: 'account',
+      record2id: randomUUID(),
+      record2objecttypecode: 'contact',
+    }),
     alice,
   );
 
-async function bothHalves(master: { record1id: string; connectionid: string; record2id: string; relatedconnectionid: string }) {
+async function bothHalves(master: {
+  record1id: string;
+  connectionid: string;
+  record2id: string;
+  relatedconnectionid: string;
+}) {
   const admin: Caller = { ...alice, isAdmin: true };
   const first = await services.connections.get(master.record1id, master.connectionid, admin);
   const second = await services.connections.get(master.record2id, master.relatedconnectionid, admin);
@@ -30,9 +40,16 @@ describe('shares under concurrency', () => {
     const principals = Array.from({ length: 20 }, () => randomUUID());
     await Promise.all(
       principals.map((principalid, index) =>
-        services.connections.grantAccess(index % 2 ? half.record1id : half.record2id, index % 2 ? half.connectionid : half.relatedconnectionid, alice, {
-          principalid, principaltype: 'systemuser', accessmask: 1,
-        }),
+        services.connections.grantAccess(
+          index % 2 ? half.record1id : half.record2id,
+          index % 2 ? half.connectionid : half.relatedconnectionid,
+          alice,
+          {
+            principalid,
+            principaltype: 'systemuser',
+            accessmask: 1,
+          },
+        ),
       ),
     );
     let { first, second } = await bothHalves(half);
@@ -40,11 +57,22 @@ describe('shares under concurrency', () => {
     expect(second).toEqual(reciprocalOf(first));
 
     await Promise.all([
-      ...principals.slice(0, 10).map((principalid) => services.connections.revokeAccess(half.record1id, half.connectionid, alice, principalid)),
-      ...principals.slice(10).map((principalid) => services.connections.grantAccess(half.record2id, half.relatedconnectionid, alice, {
-        principalid, principaltype: 'systemuser', accessmask: 65536,
-      })),
-      services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ description: 'during sharing' }), alice),
+      ...principals
+        .slice(0, 10)
+        .map((principalid) => services.connections.revokeAccess(half.record1id, half.connectionid, alice, principalid)),
+      ...principals.slice(10).map((principalid) =>
+        services.connections.grantAccess(half.record2id, half.relatedconnectionid, alice, {
+          principalid,
+          principaltype: 'systemuser',
+          accessmask: 65536,
+        }),
+      ),
+      services.connections.update(
+        half.record1id,
+        half.connectionid,
+        updateConnectionSchema.parse({ description: 'during sharing' }),
+        alice,
+      ),
     ]);
     ({ first, second } = await bothHalves(half));
     expect(first.shares).toHaveLength(10);
@@ -57,12 +85,23 @@ describe('shares under concurrency', () => {
     const admin: Caller = { ...alice, isAdmin: true };
     const { role } = await services.roles.create({ name: 'Observer', category: 5, objecttypecodes: [] }, admin);
     const created = await services.connections.create(
-      createConnectionSchema.parse({ record1id: randomUUID(), record1objecttypecode: 'account', record1roleid: role.connectionroleid, record2id: randomUUID(), record2objecttypecode: 'contact' }),
+      createConnectionSchema.parse({
+        record1id: randomUUID(),
+        record1objecttypecode: 'account',
+        record1roleid: role.connectionroleid,
+        record2id: randomUUID(),
+        record2objecttypecode: 'contact',
+      }),
       alice,
     );
-    const asBob = () => services.connections.listByRole({ roleid: role.connectionroleid }, bob, { top: 10, count: true });
+    const asBob = () =>
+      services.connections.listByRole({ roleid: role.connectionroleid }, bob, { top: 10, count: true });
     expect(await asBob()).toMatchObject({ items: [], count: 0 });
-    await services.connections.grantAccess(created.half.record1id, created.half.connectionid, alice, { principalid: bob.id, principaltype: 'systemuser', accessmask: 1 });
+    await services.connections.grantAccess(created.half.record1id, created.half.connectionid, alice, {
+      principalid: bob.id,
+      principaltype: 'systemuser',
+      accessmask: 1,
+    });
     const visible = await asBob();
     expect(visible.count).toBe(1);
     expect(visible.items[0]?.connectionid).toBe(created.half.connectionid);

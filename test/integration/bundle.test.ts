@@ -21,7 +21,9 @@ beforeAll(async () => {
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
 /** Serves GET requests from the bundle in a child process; returns what each answered. */
-function serveFromBundle(paths: string[]): { status: number; type: string; length: number; head: string; cache: string }[] {
+function serveFromBundle(
+  paths: string[],
+): { status: number; type: string; length: number; head: string; cache: string }[] {
   const script = `
     const { HttpRequest, InvocationContext } = require(${JSON.stringify(join(repo, 'node_modules', '@azure', 'functions'))});
     const { invoke, routes } = require(${JSON.stringify(main)});
@@ -53,7 +55,7 @@ function serveFromBundle(paths: string[]): { status: number; type: string; lengt
 }
 
 describe('npm run bundle', () => {
-  it('copies the explorer\'s files and cytoscape\'s browser build beside the bundle', () => {
+  it("copies the explorer's files and cytoscape's browser build beside the bundle", () => {
     for (const file of ['index.html', 'explorer.js', 'explorer.css', 'palette.js', 'vendor/cytoscape.min.js']) {
       expect(existsSync(join(folder, 'deploy', 'explorer', file)), file).toBe(true);
     }
@@ -69,11 +71,22 @@ describe('npm run bundle', () => {
   });
 
   it('serves the page and cytoscape from the deployed folder, in Azure mode, with their content types', () => {
-    const [page, library, script, missing] = serveFromBundle(['explorer', 'explorer/cytoscape.min.js', 'explorer/explorer.js', 'explorer/package.json']);
+    const [page, library, script, missing] = serveFromBundle([
+      'explorer',
+      'explorer/cytoscape.min.js',
+      'explorer/explorer.js',
+      'explorer/package.json',
+    ]);
     expect(page).toMatchObject({ status: 200, type: 'text/html; charset=utf-8', cache: 'private, no-cache' });
     expect(page?.head).toContain('data-mode="azure"');
-    expect(library).toMatchObject({ status: 200, type: 'text/javascript; charset=utf-8', cache: 'private, max-age=86400' });
-    expect(library?.length).toBe(readFileSync(join(repo, 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js')).length);
+    expect(library).toMatchObject({
+      status: 200,
+      type: 'text/javascript; charset=utf-8',
+      cache: 'private, max-age=86400',
+    });
+    expect(library?.length).toBe(
+      readFileSync(join(repo, 'node_modules', 'cytoscape', 'dist', 'cytoscape.min.js')).length,
+    );
     expect(script).toMatchObject({ status: 200, type: 'text/javascript; charset=utf-8' });
     expect(missing?.status).toBe(404);
   });

@@ -37,12 +37,12 @@ const input = (body: Record<string, unknown> = {}) =>
   });
 const patch = (body: Record<string, unknown>) => updateConnectionSchema.parse(body);
 
-
 const isAuditRow = (row: Record<string, unknown>): boolean => String(row.rowKey).startsWith('h_');
 
 async function entitiesOf(partitionKey: string): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
-  for await (const row of client.listEntities({ queryOptions: { filter: `PartitionKey eq '${partitionKey}'` } })) rows.push(row);
+  for await (const row of client.listEntities({ queryOptions: { filter: `PartitionKey eq '${partitionKey}'` } }))
+    rows.push(row);
   return rows;
 }
 
@@ -55,7 +55,12 @@ describe('creating a connection', () => {
 
     const fromTarget = await service.get(request.record2id, half.relatedconnectionid, alice);
     expect(fromTarget).toEqual(reciprocalOf(half));
-    expect(fromTarget).toMatchObject({ record1id: request.record2id, record2id: request.record1id, name: 'Contoso', ismaster: false });
+    expect(fromTarget).toMatchObject({
+      record1id: request.record2id,
+      record2id: request.record1id,
+      name: 'Contoso',
+      ismaster: false,
+    });
     expect(await service.get(request.record1id, half.connectionid, alice)).toEqual(half);
   });
 
@@ -68,11 +73,25 @@ describe('creating a connection', () => {
     };
     // Read the URL's half (and the authoritative one when the URL names the other), commit, then the
     // other half: read and fenced write (the read is saved when the URL named it).
-    expect(await cost(() => service.update(half.record1id, half.connectionid, patch({ description: 'a' }), alice))).toBe(4);
-    expect(await cost(() => service.update(half.record2id, half.relatedconnectionid, patch({ description: 'b' }), alice))).toBe(4);
-    expect(await cost(() => service.grantAccess(half.record1id, half.connectionid, alice, { principalid: bob.id, principaltype: 'systemuser', accessmask: 1 }))).toBe(4);
+    expect(
+      await cost(() => service.update(half.record1id, half.connectionid, patch({ description: 'a' }), alice)),
+    ).toBe(4);
+    expect(
+      await cost(() => service.update(half.record2id, half.relatedconnectionid, patch({ description: 'b' }), alice)),
+    ).toBe(4);
+    expect(
+      await cost(() =>
+        service.grantAccess(half.record1id, half.connectionid, alice, {
+          principalid: bob.id,
+          principaltype: 'systemuser',
+          accessmask: 1,
+        }),
+      ),
+    ).toBe(4);
     // A change that changes nothing writes nothing but still brings the other half along: reads only.
-    expect(await cost(() => service.update(half.record1id, half.connectionid, patch({ description: 'b' }), alice))).toBe(2);
+    expect(
+      await cost(() => service.update(half.record1id, half.connectionid, patch({ description: 'b' }), alice)),
+    ).toBe(2);
     expect(await cost(() => service.delete(half.record2id, half.relatedconnectionid, alice))).toBe(4);
   });
 
@@ -121,9 +140,12 @@ describe('creating a connection', () => {
 
   it('refuses a second active connection with the same records and roles, naming the first', async () => {
     const admin = { ...alice, isAdmin: true };
-    const role1 = (await services.roles.create({ name: 'Supplier', category: 1, objecttypecodes: [] }, admin)).role.connectionroleid;
-    const role2 = (await services.roles.create({ name: 'Customer', category: 1, objecttypecodes: [] }, admin)).role.connectionroleid;
-    const role3 = (await services.roles.create({ name: 'Partner', category: 1, objecttypecodes: [] }, admin)).role.connectionroleid;
+    const role1 = (await services.roles.create({ name: 'Supplier', category: 1, objecttypecodes: [] }, admin)).role
+      .connectionroleid;
+    const role2 = (await services.roles.create({ name: 'Customer', category: 1, objecttypecodes: [] }, admin)).role
+      .connectionroleid;
+    const role3 = (await services.roles.create({ name: 'Partner', category: 1, objecttypecodes: [] }, admin)).role
+      .connectionroleid;
     await services.roles.addMatch(role1, role2, admin);
     await services.roles.addMatch(role1, role3, admin);
     const request = input({ record1roleid: role1, record2roleid: role2 });
@@ -140,8 +162,12 @@ describe('creating a connection', () => {
 
     // The same connection made from the other side is the same connection.
     const reversed = input({
-      record1id: request.record2id, record1objecttypecode: 'contact', record1roleid: role2,
-      record2id: request.record1id, record2objecttypecode: 'account', record2roleid: role1,
+      record1id: request.record2id,
+      record1objecttypecode: 'contact',
+      record1roleid: role2,
+      record2id: request.record1id,
+      record2objecttypecode: 'account',
+      record2roleid: role1,
     });
     expect((await rejection(service.create(reversed, bob))).code).toBe('ConnectionExists');
 
@@ -175,18 +201,34 @@ describe('creating a connection', () => {
 describe('updating a connection', () => {
   it('changes both halves, from either URL', async () => {
     const { half } = await service.create(input(), alice);
-    const updated = await service.update(half.record2id, half.relatedconnectionid, patch({ description: 'via the twin', effectivestart: '2026-01-01' }), { ...bob, isAdmin: true });
-    expect(updated).toMatchObject({ connectionid: half.relatedconnectionid, description: 'via the twin', versionnumber: 2, modifiedby: bob.id });
+    const updated = await service.update(
+      half.record2id,
+      half.relatedconnectionid,
+      patch({ description: 'via the twin', effectivestart: '2026-01-01' }),
+      { ...bob, isAdmin: true },
+    );
+    expect(updated).toMatchObject({
+      connectionid: half.relatedconnectionid,
+      description: 'via the twin',
+      versionnumber: 2,
+      modifiedby: bob.id,
+    });
     expect(await service.get(half.record1id, half.connectionid, alice)).toEqual(reciprocalOf(updated));
   });
 
   it('honours If-Match with the ETag of either half, and refuses a stale one', async () => {
     const { half } = await service.create(input(), alice);
     const stale = etagOf(half);
-    const first = await service.update(half.record1id, half.connectionid, patch({ description: 'one' }), alice, [stale]);
-    const error = await rejection(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [stale]));
+    const first = await service.update(half.record1id, half.connectionid, patch({ description: 'one' }), alice, [
+      stale,
+    ]);
+    const error = await rejection(
+      service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [stale]),
+    );
     expect(error.kind).toBe('precondition-failed');
-    await expect(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [etagOf(first)])).resolves.toMatchObject({ description: 'two' });
+    await expect(
+      service.update(half.record2id, half.relatedconnectionid, patch({ description: 'two' }), alice, [etagOf(first)]),
+    ).resolves.toMatchObject({ description: 'two' });
     expect((await service.get(half.record1id, half.connectionid, alice)).description).toBe('two');
   });
 
@@ -195,7 +237,10 @@ describe('updating a connection', () => {
     const inactive = await service.update(half.record1id, half.connectionid, patch({ statecode: 1 }), alice);
     expect(inactive).toMatchObject({ statecode: 1, statuscode: 2 });
     expect((await service.get(half.record2id, half.relatedconnectionid, alice)).statecode).toBe(1);
-    expect((await rejection(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'no' }), alice))).code).toBe('ConnectionInactive');
+    expect(
+      (await rejection(service.update(half.record2id, half.relatedconnectionid, patch({ description: 'no' }), alice)))
+        .code,
+    ).toBe('ConnectionInactive');
     const active = await service.update(half.record2id, half.relatedconnectionid, patch({ statecode: 0 }), alice);
     expect(active).toMatchObject({ statecode: 0, statuscode: 1 });
     expect((await service.get(half.record1id, half.connectionid, alice)).statecode).toBe(0);
@@ -205,7 +250,12 @@ describe('updating a connection', () => {
     const { half } = await service.create(input(), alice);
     await Promise.all(
       Array.from({ length: 12 }, (_, index) =>
-        service.update(index % 2 ? half.record1id : half.record2id, index % 2 ? half.connectionid : half.relatedconnectionid, patch({ description: `update ${index}` }), alice),
+        service.update(
+          index % 2 ? half.record1id : half.record2id,
+          index % 2 ? half.connectionid : half.relatedconnectionid,
+          patch({ description: `update ${index}` }),
+          alice,
+        ),
       ),
     );
     const master = await service.get(half.record1id, half.connectionid, alice);
@@ -214,7 +264,9 @@ describe('updating a connection', () => {
   });
 
   it('is a 404 for a connection that is not there', async () => {
-    expect((await rejection(service.update(randomUUID(), randomUUID(), patch({ description: 'x' }), alice))).kind).toBe('not-found');
+    expect((await rejection(service.update(randomUUID(), randomUUID(), patch({ description: 'x' }), alice))).kind).toBe(
+      'not-found',
+    );
   });
 });
 
@@ -226,10 +278,18 @@ describe('deleting', () => {
     expect((await rejection(service.get(half.record1id, half.connectionid, alice))).kind).toBe('not-found');
     expect((await rejection(service.get(half.record2id, half.relatedconnectionid, alice))).kind).toBe('not-found');
     // Tombstones stay until the repair job purges them after the grace period.
-    const rows = [...await entitiesOf(request.record1id), ...await entitiesOf(request.record2id)];
+    const rows = [...(await entitiesOf(request.record1id)), ...(await entitiesOf(request.record2id))];
     // (and the audit records of the create and the delete, beside the authoritative half, purged with it)
-    expect(rows.filter((row) => isAuditRow(row)).map((row) => row.operation).sort()).toEqual(['create', 'delete']);
-    expect(rows.filter((row) => !isAuditRow(row)).map((row) => [row.rowKey, row.tombstone])).toEqual([[`c_${half.connectionid}`, true], [`c_${half.relatedconnectionid}`, true]]);
+    expect(
+      rows
+        .filter((row) => isAuditRow(row))
+        .map((row) => row.operation)
+        .sort(),
+    ).toEqual(['create', 'delete']);
+    expect(rows.filter((row) => !isAuditRow(row)).map((row) => [row.rowKey, row.tombstone])).toEqual([
+      [`c_${half.connectionid}`, true],
+      [`c_${half.relatedconnectionid}`, true],
+    ]);
     await services.consistency.walk({ repair: true, graceMs: 0 });
     expect(await entitiesOf(request.record1id)).toEqual([]);
     expect(await entitiesOf(request.record2id)).toEqual([]);
@@ -240,14 +300,20 @@ describe('deleting', () => {
   it('refuses a stale If-Match', async () => {
     const { half } = await service.create(input(), alice);
     await service.update(half.record1id, half.connectionid, patch({ description: 'newer' }), alice);
-    expect((await rejection(service.delete(half.record1id, half.connectionid, alice, [etagOf(half)]))).kind).toBe('precondition-failed');
+    expect((await rejection(service.delete(half.record1id, half.connectionid, alice, [etagOf(half)]))).kind).toBe(
+      'precondition-failed',
+    );
   });
 
   it('finishes a delete that stopped after its commit, when the other half is next touched', async () => {
     const { half } = await service.create(input(), alice);
     // As if the process had died after committing the tombstone on the authoritative copy.
     const authoritative = (await store.read(authoritativeOf(half).record1id, authoritativeOf(half).connectionid))!;
-    const tombstone = { ...authoritative, half: { ...authoritative.half, versionnumber: authoritative.half.versionnumber + 1 }, tombstone: true };
+    const tombstone = {
+      ...authoritative,
+      half: { ...authoritative.half, versionnumber: authoritative.half.versionnumber + 1 },
+      tombstone: true,
+    };
     await client.deleteEntity(authoritative.half.record1id, guardRowKey(authoritative.half));
     await client.updateEntity(toEntity(tombstone), 'Replace', { etag: authoritative.etag });
     const derived = reciprocalOf(authoritative.half);
@@ -285,17 +351,39 @@ describe('deleting', () => {
   });
 });
 
-describe('listing a record\'s connections', () => {
+describe("listing a record's connections", () => {
   const hub = randomUUID();
   const partner = randomUUID();
 
   beforeAll(async () => {
-    await service.create(input({ record1id: hub, record2id: partner, record2objecttypecode: 'systemuser', description: 'user' }), alice);
-    await service.create(input({ record1id: hub, record2objecttypecode: 'contact', effectivestart: '2026-01-01', effectiveend: '2026-06-30' }), alice);
-    await service.create(input({ record2id: hub, record2objecttypecode: 'account', record1objecttypecode: 'team', effectiveend: '2025-12-31' }), alice);
+    await service.create(
+      input({ record1id: hub, record2id: partner, record2objecttypecode: 'systemuser', description: 'user' }),
+      alice,
+    );
+    await service.create(
+      input({
+        record1id: hub,
+        record2objecttypecode: 'contact',
+        effectivestart: '2026-01-01',
+        effectiveend: '2026-06-30',
+      }),
+      alice,
+    );
+    await service.create(
+      input({
+        record2id: hub,
+        record2objecttypecode: 'account',
+        record1objecttypecode: 'team',
+        effectiveend: '2025-12-31',
+      }),
+      alice,
+    );
     const { half } = await service.create(input({ record2id: hub, record1objecttypecode: 'contact' }), alice);
     await service.update(hub, half.relatedconnectionid, patch({ statecode: 1 }), alice);
-    await service.create(input({ record1id: hub, record2objecttypecode: 'contact', effectivestart: '2026-07-01' }), alice);
+    await service.create(
+      input({ record1id: hub, record2objecttypecode: 'contact', effectivestart: '2026-07-01' }),
+      alice,
+    );
   });
 
   it('returns every connection the record takes part in, as its own halves, in one request', async () => {
@@ -307,13 +395,22 @@ describe('listing a record\'s connections', () => {
     expect(page.skiptoken).toBeUndefined();
   });
 
-  it('filters by the other record\'s type (code or name), the other record, the state and a date', async () => {
-    expect((await service.list({ recordId: hub, othertypecode: 'contact' }, alice, { top: 100 })).items).toHaveLength(3);
-    expect((await service.list({ recordId: hub, othertypecode: 8 }, alice, { top: 100 })).items.map((half) => half.description)).toEqual(['user']);
+  it("filters by the other record's type (code or name), the other record, the state and a date", async () => {
+    expect((await service.list({ recordId: hub, othertypecode: 'contact' }, alice, { top: 100 })).items).toHaveLength(
+      3,
+    );
+    expect(
+      (await service.list({ recordId: hub, othertypecode: 8 }, alice, { top: 100 })).items.map(
+        (half) => half.description,
+      ),
+    ).toEqual(['user']);
     expect((await service.list({ recordId: hub, otherrecordid: partner }, alice, { top: 100 })).items).toHaveLength(1);
     expect((await service.list({ recordId: hub, statecode: 1 }, alice, { top: 100 })).items).toHaveLength(1);
     expect((await service.list({ recordId: hub, statecode: 0 }, alice, { top: 100 })).items).toHaveLength(4);
-    const activeOn = (date: string) => service.list({ recordId: hub, activeon: new Date(date).toISOString() }, alice, { top: 100 }).then((page) => page.items.length);
+    const activeOn = (date: string) =>
+      service
+        .list({ recordId: hub, activeon: new Date(date).toISOString() }, alice, { top: 100 })
+        .then((page) => page.items.length);
     expect(await activeOn('2026-03-01')).toBe(3); // open, Jan-Jun, and the inactive one (state is a separate filter)
     expect(await activeOn('2025-06-01')).toBe(3); // open, ended 2025-12-31, inactive open
     expect(await activeOn('2026-08-01')).toBe(3); // open, from July, inactive open
@@ -338,23 +435,42 @@ describe('listing a record\'s connections', () => {
 
   it('refuses a skiptoken from another query or record', async () => {
     const page = await service.list({ recordId: hub }, alice, { top: 2 });
-    expect((await rejection(service.list({ recordId: hub, statecode: 0 }, alice, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
-    expect((await rejection(service.list({ recordId: partner }, alice, { top: 2, skiptoken: page.skiptoken }))).code).toBe('InvalidSkipToken');
+    expect(
+      (await rejection(service.list({ recordId: hub, statecode: 0 }, alice, { top: 2, skiptoken: page.skiptoken })))
+        .code,
+    ).toBe('InvalidSkipToken');
+    expect(
+      (await rejection(service.list({ recordId: partner }, alice, { top: 2, skiptoken: page.skiptoken }))).code,
+    ).toBe('InvalidSkipToken');
   });
 
   it('refuses an unknown type filter', async () => {
-    expect((await rejection(service.list({ recordId: hub, othertypecode: 'spaceship' }, alice, { top: 2 }))).code).toBe('UnknownObjectType');
+    expect((await rejection(service.list({ recordId: hub, othertypecode: 'spaceship' }, alice, { top: 2 }))).code).toBe(
+      'UnknownObjectType',
+    );
   });
 });
 
 describe('storage layout', () => {
   it('keeps the guard of an active connection beside its authoritative half (the lower record id) only', async () => {
-    for (const [low, high] of [['1', '9'], ['9', '1']]) {
-      const { half } = await service.create(input({ record1id: `${low}${randomUUID().slice(1)}`, record2id: `${high}${randomUUID().slice(1)}` }), alice);
+    for (const [low, high] of [
+      ['1', '9'],
+      ['9', '1'],
+    ]) {
+      const { half } = await service.create(
+        input({ record1id: `${low}${randomUUID().slice(1)}`, record2id: `${high}${randomUUID().slice(1)}` }),
+        alice,
+      );
       const authoritative = authoritativeOf(half);
       const derived = reciprocalOf(authoritative);
-      const rowKeys = async (partition: string) => (await entitiesOf(partition)).filter((row) => !isAuditRow(row)).map((row) => String(row.rowKey)).sort();
-      expect(await rowKeys(authoritative.record1id)).toEqual([`c_${authoritative.connectionid}`, guardRowKey(authoritative)].sort());
+      const rowKeys = async (partition: string) =>
+        (await entitiesOf(partition))
+          .filter((row) => !isAuditRow(row))
+          .map((row) => String(row.rowKey))
+          .sort();
+      expect(await rowKeys(authoritative.record1id)).toEqual(
+        [`c_${authoritative.connectionid}`, guardRowKey(authoritative)].sort(),
+      );
       expect(await rowKeys(derived.record1id)).toEqual([`c_${derived.connectionid}`]);
       await service.update(half.record1id, half.connectionid, patch({ statecode: 1 }), alice);
       expect(await rowKeys(authoritative.record1id)).toEqual([`c_${authoritative.connectionid}`]);

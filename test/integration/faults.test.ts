@@ -12,7 +12,10 @@ const admin: Caller = { ...alice, isAdmin: true };
 
 const fixture = behindFaultProxy();
 
-const kinds = async () => (await fixture.services.consistency.walk({ repair: false, graceMs: 0 })).violations.map((violation) => violation.kind).sort();
+const kinds = async () =>
+  (await fixture.services.consistency.walk({ repair: false, graceMs: 0 })).violations
+    .map((violation) => violation.kind)
+    .sort();
 /** A connection whose authoritative half is record 1's (A < B). */
 const ordered = (body: Record<string, unknown> = {}) => {
   const [A, B] = recordPair();
@@ -27,7 +30,9 @@ describe('create', () => {
     expect(await kinds()).toEqual(['missing-derived-half']);
     const retried = await fixture.services.connections.create(request, alice);
     expect(retried.created).toBe(false);
-    expect(await fixture.services.connections.get(request.record2id, retried.half.relatedconnectionid, alice)).toEqual(reciprocalOf(retried.half));
+    expect(await fixture.services.connections.get(request.record2id, retried.half.relatedconnectionid, alice)).toEqual(
+      reciprocalOf(retried.half),
+    );
   });
 
   it('is completed by the repair job when the client never retries', async () => {
@@ -37,16 +42,26 @@ describe('create', () => {
     fixture.proxy.clear();
     const result = await fixture.services.consistency.walk({ repair: true, graceMs: 0 });
     expect(result.violations.map((violation) => violation.kind)).toEqual(['missing-derived-half']);
-    expect((await fixture.services.connections.list({ recordId: request.record2id }, alice, { top: 10 })).items).toHaveLength(1);
+    expect(
+      (await fixture.services.connections.list({ recordId: request.record2id }, alice, { top: 10 })).items,
+    ).toHaveLength(1);
   });
 
   it('survives a response lost after storage applied the commit (a timeout): created, no second pair', async () => {
     const request = ordered();
-    fixture.proxy.add({ match: (r) => isBatch(r) && touchesPartition(request.record1id)(r), action: 'cut-after', times: 1 });
+    fixture.proxy.add({
+      match: (r) => isBatch(r) && touchesPartition(request.record1id)(r),
+      action: 'cut-after',
+      times: 1,
+    });
     const result = await fixture.services.connections.create(request, alice);
     expect(result).toMatchObject({ created: true, half: { record1id: request.record1id } });
-    expect((await fixture.services.connections.list({ recordId: request.record1id }, alice, { top: 10 })).items).toHaveLength(1);
-    expect((await fixture.services.connections.list({ recordId: request.record2id }, alice, { top: 10 })).items).toHaveLength(1);
+    expect(
+      (await fixture.services.connections.list({ recordId: request.record1id }, alice, { top: 10 })).items,
+    ).toHaveLength(1);
+    expect(
+      (await fixture.services.connections.list({ recordId: request.record2id }, alice, { top: 10 })).items,
+    ).toHaveLength(1);
   });
 
   it('absorbs throttling the SDK retries away, and reports throttling that lasts as a 503 with Retry-After', async () => {
@@ -62,7 +77,11 @@ describe('create', () => {
     const { role } = await fixture.services.roles.create({ name: 'Auditor', category: 5, objecttypecodes: [] }, admin);
     // The entries fail, not the reservation made before the commit (a failed reservation stops the create).
     const isReservation = (request: SeenRequest) => request.path.includes("RowKey='r_");
-    fixture.proxy.add({ match: (request) => inTable(fixture.services.tables.roleIndex.tableName)(request) && !isReservation(request), action: 'fail', status: 500 });
+    fixture.proxy.add({
+      match: (request) => inTable(fixture.services.tables.roleIndex.tableName)(request) && !isReservation(request),
+      action: 'fail',
+      status: 500,
+    });
     await unavailable(fixture.services.connections.create(input({ record1roleid: role.connectionroleid }), alice));
     fixture.proxy.clear();
     expect(await kinds()).toEqual(['missing-index']);
@@ -70,19 +89,39 @@ describe('create', () => {
 });
 
 describe('update, share and delete', () => {
-  it('a failed write of the other half on update is finished by the client\'s retry', async () => {
+  it("a failed write of the other half on update is finished by the client's retry", async () => {
     const { half } = await fixture.services.connections.create(ordered(), alice);
     fixture.proxy.add({ match: writesTo(half.record2id), action: 'fail', status: 500, times: STICKY });
-    await unavailable(fixture.services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ description: 'new' }), alice));
+    await unavailable(
+      fixture.services.connections.update(
+        half.record1id,
+        half.connectionid,
+        updateConnectionSchema.parse({ description: 'new' }),
+        alice,
+      ),
+    );
     expect(await kinds()).toEqual(['lagging-derived-half']);
-    await fixture.services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ description: 'new' }), alice);
-    expect((await fixture.services.connections.get(half.record2id, half.relatedconnectionid, alice)).description).toBe('new');
+    await fixture.services.connections.update(
+      half.record1id,
+      half.connectionid,
+      updateConnectionSchema.parse({ description: 'new' }),
+      alice,
+    );
+    expect((await fixture.services.connections.get(half.record2id, half.relatedconnectionid, alice)).description).toBe(
+      'new',
+    );
   });
 
   it('a failed write of the other half on grant leaves the halves apart until the retry or the repair job', async () => {
     const { half } = await fixture.services.connections.create(ordered(), alice);
     fixture.proxy.add({ match: writesTo(half.record2id), action: 'cut', times: STICKY });
-    await unavailable(fixture.services.connections.grantAccess(half.record1id, half.connectionid, alice, { principalid: randomUUID(), principaltype: 'team', accessmask: 1 }));
+    await unavailable(
+      fixture.services.connections.grantAccess(half.record1id, half.connectionid, alice, {
+        principalid: randomUUID(),
+        principaltype: 'team',
+        accessmask: 1,
+      }),
+    );
     fixture.proxy.clear();
     expect(await kinds()).toEqual(['lagging-derived-half']);
   });
@@ -94,9 +133,18 @@ describe('update, share and delete', () => {
     fixture.proxy.clear();
     expect(await kinds()).toEqual(['lagging-derived-half']);
     // Touching the other half finishes the delete.
-    await expect(fixture.services.connections.update(half.record2id, half.relatedconnectionid, updateConnectionSchema.parse({ description: 'x' }), alice)).rejects.toMatchObject({ kind: 'not-found' });
+    await expect(
+      fixture.services.connections.update(
+        half.record2id,
+        half.relatedconnectionid,
+        updateConnectionSchema.parse({ description: 'x' }),
+        alice,
+      ),
+    ).rejects.toMatchObject({ kind: 'not-found' });
     expect(await kinds()).toEqual([]);
-    expect((await fixture.services.connections.list({ recordId: half.record2id }, alice, { top: 10 })).items).toEqual([]);
+    expect((await fixture.services.connections.list({ recordId: half.record2id }, alice, { top: 10 })).items).toEqual(
+      [],
+    );
   });
 
   it('a delete whose index writes fail is finished by its retry, which answers as the first attempt would have', async () => {
@@ -106,13 +154,21 @@ describe('update, share and delete', () => {
     await unavailable(fixture.services.connections.delete(half.record1id, half.connectionid, alice));
     fixture.proxy.clear();
     await fixture.services.connections.delete(half.record1id, half.connectionid, alice);
-    await expect(fixture.services.connections.get(half.record1id, half.connectionid, alice)).rejects.toMatchObject({ kind: 'not-found' });
-    expect((await fixture.services.connections.listByRole({ roleid: role.connectionroleid }, admin, { top: 10 })).items).toEqual([]);
+    await expect(fixture.services.connections.get(half.record1id, half.connectionid, alice)).rejects.toMatchObject({
+      kind: 'not-found',
+    });
+    expect(
+      (await fixture.services.connections.listByRole({ roleid: role.connectionroleid }, admin, { top: 10 })).items,
+    ).toEqual([]);
   });
 
   it('a cascade delete interrupted halfway is finished by running it again', async () => {
     const hub = randomUUID();
-    for (let index = 0; index < 12; index++) await fixture.services.connections.create(input(index % 2 ? { record1id: hub } : { record2id: hub, record1objecttypecode: 'contact' }), alice);
+    for (let index = 0; index < 12; index++)
+      await fixture.services.connections.create(
+        input(index % 2 ? { record1id: hub } : { record2id: hub, record1objecttypecode: 'contact' }),
+        alice,
+      );
     // Parallel deletes: fail every write after the first three.
     fixture.proxy.add({ match: (r) => r.method !== 'GET', action: 'fail', status: 500, skip: 3 });
     await unavailable(fixture.services.connections.deleteAllOf(hub, admin));
@@ -146,7 +202,8 @@ describe('the repair job', () => {
     await fixture.services.consistency.saveCheckpoint(undefined);
     expect(slices).toBeGreaterThan(0);
     expect(repaired).toBe(6);
-    for (const record of broken) expect((await fixture.services.connections.list({ recordId: record }, admin, { top: 10 })).items).toHaveLength(1);
+    for (const record of broken)
+      expect((await fixture.services.connections.list({ recordId: record }, admin, { top: 10 })).items).toHaveLength(1);
   });
 
   it('keeps tombstones through the grace period, then purges them', async () => {

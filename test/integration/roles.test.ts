@@ -22,13 +22,18 @@ beforeEach(() => {
   connectionRequests.reset();
 });
 
-
 const role = async (name: string, body: Record<string, unknown> = {}) =>
   (await services.roles.create(createRoleSchema.parse({ name, ...body }), admin)).role.connectionroleid;
 
 const connect = (body: Record<string, unknown>) =>
   services.connections.create(
-    createConnectionSchema.parse({ record1id: randomUUID(), record1objecttypecode: 'contact', record2id: randomUUID(), record2objecttypecode: 'contact', ...body }),
+    createConnectionSchema.parse({
+      record1id: randomUUID(),
+      record1objecttypecode: 'contact',
+      record2id: randomUUID(),
+      record2objecttypecode: 'contact',
+      ...body,
+    }),
     alice,
   );
 
@@ -37,10 +42,28 @@ describe('connection roles', () => {
     const error = await rejection(services.roles.create(createRoleSchema.parse({ name: 'Intruder' }), alice));
     expect(error.kind).toBe('forbidden');
     const id = await role('Stakeholder', { category: 1000, objecttypecodes: ['account', 2] });
-    expect(await services.roles.get(id)).toMatchObject({ name: 'Stakeholder', category: 1000, objecttypecodes: [1, 2], statecode: 0, statuscode: 1, createdby: admin.id });
-    const updated = await services.roles.update(id, updateRoleSchema.parse({ description: 'People with a stake', statecode: 1 }), admin);
-    expect(updated).toMatchObject({ description: 'People with a stake', statecode: 1, statuscode: 2, versionnumber: 2 });
-    expect((await rejection(services.roles.update(id, updateRoleSchema.parse({ name: 'x' }), alice))).kind).toBe('forbidden');
+    expect(await services.roles.get(id)).toMatchObject({
+      name: 'Stakeholder',
+      category: 1000,
+      objecttypecodes: [1, 2],
+      statecode: 0,
+      statuscode: 1,
+      createdby: admin.id,
+    });
+    const updated = await services.roles.update(
+      id,
+      updateRoleSchema.parse({ description: 'People with a stake', statecode: 1 }),
+      admin,
+    );
+    expect(updated).toMatchObject({
+      description: 'People with a stake',
+      statecode: 1,
+      statuscode: 2,
+      versionnumber: 2,
+    });
+    expect((await rejection(services.roles.update(id, updateRoleSchema.parse({ name: 'x' }), alice))).kind).toBe(
+      'forbidden',
+    );
   });
 
   it('match symmetrically, and a role may match itself', async () => {
@@ -94,26 +117,48 @@ describe('roles on connections', () => {
     expect(twin).toMatchObject({ record1roleid: patient, record2roleid: doctor });
   });
 
-  it('follow Dataverse\'s rules', async () => {
+  it("follow Dataverse's rules", async () => {
     expect((await rejection(connect({ record1roleid: randomUUID() }))).code).toBe('ConnectionRoleNotFound');
     expect((await rejection(connect({ record1roleid: retired }))).code).toBe('ConnectionRoleInactive');
     expect((await rejection(connect({ record1roleid: vendor }))).code).toBe('ConnectionRoleNotValidForObjectType');
-    expect((await rejection(connect({ record1roleid: doctor, record2roleid: friend }))).code).toBe('UnrelatedConnectionRoles');
-    expect((await connect({ record1roleid: friend, record2roleid: friend })).half).toMatchObject({ record1roleid: friend, record2roleid: friend });
-    expect((await connect({ record1objecttypecode: 'account', record1roleid: vendor })).half).toMatchObject({ record1roleid: vendor, record2roleid: null });
+    expect((await rejection(connect({ record1roleid: doctor, record2roleid: friend }))).code).toBe(
+      'UnrelatedConnectionRoles',
+    );
+    expect((await connect({ record1roleid: friend, record2roleid: friend })).half).toMatchObject({
+      record1roleid: friend,
+      record2roleid: friend,
+    });
+    expect((await connect({ record1objecttypecode: 'account', record1roleid: vendor })).half).toMatchObject({
+      record1roleid: vendor,
+      record2roleid: null,
+    });
   });
 
   it('change on update, on both halves and in the index', async () => {
     const { half } = await connect({ record1roleid: friend });
     expect(half.record2roleid).toBe(friend);
-    const updated = await services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record1roleid: doctor }), alice);
+    const updated = await services.connections.update(
+      half.record1id,
+      half.connectionid,
+      updateConnectionSchema.parse({ record1roleid: doctor }),
+      alice,
+    );
     expect(updated).toMatchObject({ record1roleid: doctor, record2roleid: patient });
-    expect(await services.connections.get(half.record2id, half.relatedconnectionid, alice)).toEqual(reciprocalOf(updated));
+    expect(await services.connections.get(half.record2id, half.relatedconnectionid, alice)).toEqual(
+      reciprocalOf(updated),
+    );
     const doctors = await services.connections.listByRole({ roleid: doctor }, alice, { top: 1000 });
     expect(doctors.items.map((item) => item.connectionid)).toContain(half.connectionid);
     const friends = await services.connections.listByRole({ roleid: friend }, alice, { top: 1000 });
     expect(friends.items.map((item) => item.connectionid)).not.toContain(half.connectionid);
-    const error = await rejection(services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record2roleid: friend }), alice));
+    const error = await rejection(
+      services.connections.update(
+        half.record1id,
+        half.connectionid,
+        updateConnectionSchema.parse({ record2roleid: friend }),
+        alice,
+      ),
+    );
     expect(error.code).toBe('UnrelatedConnectionRoles');
   });
 
@@ -132,15 +177,20 @@ describe('roles on connections', () => {
     expect(roleRequests.count).toBe(0);
   });
 
-  it('are answered by record: own role, the other side\'s role, and the distinct roles with counts', async () => {
+  it("are answered by record: own role, the other side's role, and the distinct roles with counts", async () => {
     const clinic = randomUUID();
     await connect({ record1id: clinic, record1roleid: doctor });
     await connect({ record1id: clinic, record1roleid: doctor });
     await connect({ record2id: clinic, record2roleid: friend, record1roleid: friend });
-    const asDoctor = await services.connections.list({ recordId: clinic, roleid: doctor }, alice, { top: 100, count: true });
+    const asDoctor = await services.connections.list({ recordId: clinic, roleid: doctor }, alice, {
+      top: 100,
+      count: true,
+    });
     expect(asDoctor.items).toHaveLength(2);
     expect(asDoctor.count).toBe(2);
-    expect((await services.connections.list({ recordId: clinic, otherroleid: patient }, alice, { top: 100 })).items).toHaveLength(2);
+    expect(
+      (await services.connections.list({ recordId: clinic, otherroleid: patient }, alice, { top: 100 })).items,
+    ).toHaveLength(2);
     expect(await services.connections.recordRoles(clinic, alice)).toEqual([
       { connectionroleid: doctor, name: 'Doctor', count: 2 },
       { connectionroleid: friend, name: 'Friend', count: 1 },
@@ -180,7 +230,10 @@ describe('the role query across all records', () => {
 
     indexRequests.reset();
     connectionRequests.reset();
-    const salespeople = await services.connections.listByRole({ roleid: salesperson }, alice, { top: 1000, count: true });
+    const salespeople = await services.connections.listByRole({ roleid: salesperson }, alice, {
+      top: 1000,
+      count: true,
+    });
     expect(salespeople.items).toHaveLength(20);
     expect(salespeople.count).toBe(20);
     expect(salespeople.items.every((item) => item.record1roleid === salesperson)).toBe(true);
@@ -188,12 +241,19 @@ describe('the role query across all records', () => {
     expect(connectionRequests.count).toBe(0);
 
     indexRequests.reset();
-    const contacts = await services.connections.listByRole({ roleid: account, typecode: 'contact' }, alice, { top: 10 });
+    const contacts = await services.connections.listByRole({ roleid: account, typecode: 'contact' }, alice, {
+      top: 10,
+    });
     expect(contacts.items).toEqual([]);
-    const accounts = await services.connections.listByRole({ roleid: account, typecode: 'account' }, alice, { top: 10 });
+    const accounts = await services.connections.listByRole({ roleid: account, typecode: 'account' }, alice, {
+      top: 10,
+    });
     expect(accounts.items).toHaveLength(10);
     expect(accounts.skiptoken).toBeDefined();
-    const rest = await services.connections.listByRole({ roleid: account, typecode: 'account' }, alice, { top: 10, ...(accounts.skiptoken && { skiptoken: accounts.skiptoken }) });
+    const rest = await services.connections.listByRole({ roleid: account, typecode: 'account' }, alice, {
+      top: 10,
+      ...(accounts.skiptoken && { skiptoken: accounts.skiptoken }),
+    });
     expect(rest.items).toHaveLength(10);
     expect(new Set([...accounts.items, ...rest.items].map((item) => item.connectionid)).size).toBe(20);
     expect(indexRequests.count).toBe(3);

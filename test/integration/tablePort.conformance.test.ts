@@ -32,10 +32,14 @@ const subjects: Subject[] = [
     name: 'AzureTable on Azurite',
     open: async () => {
       // No SDK retries: what is pinned is the service's answer to one request.
-      const client = TableClient.fromConnectionString(inject('azuriteConnectionString'), uniqueTableName('conformance'), {
-        allowInsecureConnection: true,
-        retryOptions: { maxRetries: 0 },
-      });
+      const client = TableClient.fromConnectionString(
+        inject('azuriteConnectionString'),
+        uniqueTableName('conformance'),
+        {
+          allowInsecureConnection: true,
+          retryOptions: { maxRetries: 0 },
+        },
+      );
       await client.createTable();
       return new AzureTable(client);
     },
@@ -73,7 +77,11 @@ async function refusal(action: Promise<unknown>): Promise<Error> {
   throw new Error('Expected the call to be refused');
 }
 
-const e = (partitionKey: string, rowKey: string, properties: Record<string, string | number | boolean> = {}): TableEntity => ({
+const e = (
+  partitionKey: string,
+  rowKey: string,
+  properties: Record<string, string | number | boolean> = {},
+): TableEntity => ({
   partitionKey,
   rowKey,
   ...properties,
@@ -117,7 +125,10 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
     it('refuses to insert over an existing entity with 409, leaving it as it was', async () => {
       const p = fresh();
       const etag = await table.write(insert(e(p, 'r', { v: 1 })));
-      expect(await failure(table.write(insert(e(p, 'r', { v: 2 }))))).toEqual({ status: 409, code: 'EntityAlreadyExists' });
+      expect(await failure(table.write(insert(e(p, 'r', { v: 2 }))))).toEqual({
+        status: 409,
+        code: 'EntityAlreadyExists',
+      });
       expect(await table.get(p, 'r')).toEqual({ entity: e(p, 'r', { v: 1 }), etag });
     });
 
@@ -153,8 +164,14 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
 
     it('answers 404 to a replace of a missing entity, whatever the ETag, and creates nothing', async () => {
       const p = fresh();
-      expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag: ANY_ETAG }))).toEqual({ status: 404, code: 'ResourceNotFound' });
-      expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag: STALE_ETAG }))).toEqual({ status: 404, code: 'ResourceNotFound' });
+      expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag: ANY_ETAG }))).toEqual({
+        status: 404,
+        code: 'ResourceNotFound',
+      });
+      expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag: STALE_ETAG }))).toEqual({
+        status: 404,
+        code: 'ResourceNotFound',
+      });
       expect(await table.get(p, 'r')).toBeUndefined();
     });
 
@@ -162,21 +179,35 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const p = fresh();
       await table.write(insert(e(p, 'r')));
       for (const etag of ['bogus', '"1"']) {
-        expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag }))).toEqual({ status: 400, code: 'InvalidInput' });
-        expect(await failure(table.write({ op: 'replace', entity: e(p, 'missing'), etag }))).toEqual({ status: 400, code: 'InvalidInput' });
-        expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'r', etag }))).toEqual({ status: 400, code: 'InvalidInput' });
-        expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'missing', etag }))).toEqual({ status: 400, code: 'InvalidInput' });
+        expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag }))).toEqual({
+          status: 400,
+          code: 'InvalidInput',
+        });
+        expect(await failure(table.write({ op: 'replace', entity: e(p, 'missing'), etag }))).toEqual({
+          status: 400,
+          code: 'InvalidInput',
+        });
+        expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'r', etag }))).toEqual({
+          status: 400,
+          code: 'InvalidInput',
+        });
+        expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'missing', etag }))).toEqual({
+          status: 400,
+          code: 'InvalidInput',
+        });
       }
       expect(await table.get(p, 'r')).toBeDefined();
     });
 
-    it("answers 412 to an empty ETag (the ETag a delete returns), even when the entity is missing", async () => {
+    it('answers 412 to an empty ETag (the ETag a delete returns), even when the entity is missing', async () => {
       const p = fresh();
       await table.write(insert(e(p, 'r')));
       const precondition = { status: 412, code: 'UpdateConditionNotSatisfied' };
       expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag: '' }))).toEqual(precondition);
       expect(await failure(table.write({ op: 'replace', entity: e(p, 'missing'), etag: '' }))).toEqual(precondition);
-      expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'r', etag: '' }))).toEqual(precondition);
+      expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'r', etag: '' }))).toEqual(
+        precondition,
+      );
       expect(await table.get(p, 'r')).toBeDefined();
     });
 
@@ -208,8 +239,13 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
         code: 'UpdateConditionNotSatisfied',
       });
       expect(await table.get(p, 'r')).toMatchObject({ entity: e(p, 'r', { v: 2 }) });
-      expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'missing', etag: ANY_ETAG }))).toEqual({ status: 404, code: 'ResourceNotFound' });
-      expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'missing', etag: STALE_ETAG }))).toEqual({ status: 404, code: 'ResourceNotFound' });
+      expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'missing', etag: ANY_ETAG }))).toEqual({
+        status: 404,
+        code: 'ResourceNotFound',
+      });
+      expect(
+        await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'missing', etag: STALE_ETAG })),
+      ).toEqual({ status: 404, code: 'ResourceNotFound' });
     });
 
     it('changes the ETag on every write, identical content included, and never reuses one', async () => {
@@ -217,7 +253,9 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const etags = [await table.write(insert(e(p, 'r', { v: 1 })))];
       expect((await table.get(p, 'r'))?.etag).toBe(etags[0]);
       for (let i = 0; i < 5; i++) {
-        etags.push(await table.write({ op: 'replace', entity: e(p, 'r', { v: 1 }), etag: etags[etags.length - 1] as string }));
+        etags.push(
+          await table.write({ op: 'replace', entity: e(p, 'r', { v: 1 }), etag: etags[etags.length - 1] as string }),
+        );
         expect((await table.get(p, 'r'))?.etag).toBe(etags[etags.length - 1]);
       }
       etags.push(await table.write({ op: 'upsert', entity: e(p, 'r', { v: 1 }) }));
@@ -225,7 +263,9 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       etags.push(await table.write(insert(e(p, 'r', { v: 1 }))));
       expect(new Set(etags).size).toBe(etags.length);
       // The ETag from before the delete names no version of the entity inserted after it.
-      expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag: etags[0] as string }))).toMatchObject({ status: 412 });
+      expect(await failure(table.write({ op: 'replace', entity: e(p, 'r'), etag: etags[0] as string }))).toMatchObject({
+        status: 412,
+      });
     });
 
     it('leaves the ETag alone when a write fails', async () => {
@@ -254,7 +294,15 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const p = `${fresh()}'s`;
       const etag = await table.write(insert(e(p, "o'clock", { who: "O'Brien" })));
       expect(await table.get(p, "o'clock")).toEqual({ entity: e(p, "o'clock", { who: "O'Brien" }), etag });
-      expect(rowKeys(await all(table, { partitionKey: p, rowKey: { ge: "o'" }, where: [{ property: 'who', op: 'eq', value: "O'Brien" }] }))).toEqual(["o'clock"]);
+      expect(
+        rowKeys(
+          await all(table, {
+            partitionKey: p,
+            rowKey: { ge: "o'" },
+            where: [{ property: 'who', op: 'eq', value: "O'Brien" }],
+          }),
+        ),
+      ).toEqual(["o'clock"]);
       await table.write({ op: 'delete', partitionKey: p, rowKey: "o'clock", etag: ANY_ETAG });
       expect(await table.get(p, "o'clock")).toBeUndefined();
     });
@@ -276,10 +324,19 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       for (const key of ['a\\b', 'a#b', 'a?b', 'a\u0001b', 'a\u007fb', 'a\u0085b']) {
         expect(await failure(table.write(insert(e(p, key))))).toEqual({ status: 400, code: 'InvalidInput' });
         expect(await failure(table.write(insert(e(key, 'r'))))).toEqual({ status: 400, code: 'InvalidInput' });
-        expect(await failure(table.write({ op: 'upsert', entity: e(p, key) }))).toEqual({ status: 400, code: 'InvalidInput' });
-        expect(await failure(table.write({ op: 'replace', entity: e(p, key), etag: ANY_ETAG }))).toEqual({ status: 400, code: 'InvalidInput' });
+        expect(await failure(table.write({ op: 'upsert', entity: e(p, key) }))).toEqual({
+          status: 400,
+          code: 'InvalidInput',
+        });
+        expect(await failure(table.write({ op: 'replace', entity: e(p, key), etag: ANY_ETAG }))).toEqual({
+          status: 400,
+          code: 'InvalidInput',
+        });
         expect(await table.get(p, key)).toBeUndefined();
-        expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: key, etag: ANY_ETAG }))).toEqual({ status: 404, code: 'ResourceNotFound' });
+        expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: key, etag: ANY_ETAG }))).toEqual({
+          status: 404,
+          code: 'ResourceNotFound',
+        });
       }
     });
 
@@ -289,7 +346,10 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       await table.write(insert(e(p, longest)));
       expect((await table.get(p, longest))?.entity.rowKey).toBe(longest);
       expect(await failure(table.write(insert(e(p, `${longest}k`))))).toEqual({ status: 400, code: 'InvalidInput' });
-      expect(await failure(table.write({ op: 'upsert', entity: e(p, `${longest}k`) }))).toEqual({ status: 400, code: 'InvalidInput' });
+      expect(await failure(table.write({ op: 'upsert', entity: e(p, `${longest}k`) }))).toEqual({
+        status: 400,
+        code: 'InvalidInput',
+      });
       expect(await table.get(p, `${longest}k`)).toBeUndefined();
     });
 
@@ -301,9 +361,15 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       expect(await failure(table.get('a/b', 'r'))).toEqual(routing);
       expect(await failure(table.write({ op: 'upsert', entity: e(p, 'a/b') }))).toEqual(routing);
       expect(await failure(table.write({ op: 'replace', entity: e(p, 'a/b'), etag: ANY_ETAG }))).toEqual(routing);
-      expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'a/b', etag: ANY_ETAG }))).toEqual(routing);
+      expect(await failure(table.write({ op: 'delete', partitionKey: p, rowKey: 'a/b', etag: ANY_ETAG }))).toEqual(
+        routing,
+      );
       // In a batch the keys travel in the body of each operation.
-      expect(await failure(table.batch([{ op: 'upsert', entity: e(p, 'a/b') }]))).toEqual({ status: 400, code: 'InvalidInput', failedIndex: 0 });
+      expect(await failure(table.batch([{ op: 'upsert', entity: e(p, 'a/b') }]))).toEqual({
+        status: 400,
+        code: 'InvalidInput',
+        failedIndex: 0,
+      });
       expect(await failure(table.batch([{ op: 'delete', partitionKey: p, rowKey: 'a/b', etag: ANY_ETAG }]))).toEqual({
         status: 404,
         code: 'ResourceNotFound',
@@ -358,8 +424,13 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const tooLarge = { status: 400, code: 'PropertyValueTooLarge' };
       expect(await failure(table.write(insert(e(p, 'long', { s: 'x'.repeat(32 * 1024 + 1) }))))).toEqual(tooLarge);
       // Counted in code units: 20,000 emoji are 40,000 of them.
-      expect(await failure(table.write({ op: 'upsert', entity: e(p, 'emoji', { s: '\u{1F600}'.repeat(20_000) }) }))).toEqual(tooLarge);
-      expect(await failure(table.batch([insert(e(p, 'a')), insert(e(p, 'b', { s: 'x'.repeat(40_000) }))]))).toEqual({ ...tooLarge, failedIndex: 1 });
+      expect(
+        await failure(table.write({ op: 'upsert', entity: e(p, 'emoji', { s: '\u{1F600}'.repeat(20_000) }) })),
+      ).toEqual(tooLarge);
+      expect(await failure(table.batch([insert(e(p, 'a')), insert(e(p, 'b', { s: 'x'.repeat(40_000) }))]))).toEqual({
+        ...tooLarge,
+        failedIndex: 1,
+      });
       expect(await table.get(p, 'a')).toBeUndefined();
     });
 
@@ -416,19 +487,27 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
         { op: 'delete', partitionKey: p, rowKey: 'delete', etag: ANY_ETAG },
       ]);
       const items = await all(table, { partitionKey: p });
-      expect(items.map((item) => item.entity)).toEqual([e(p, 'insert', { v: 2 }), e(p, 'replace', { v: 2 }), e(p, 'upsert', { v: 2 })]);
+      expect(items.map((item) => item.entity)).toEqual([
+        e(p, 'insert', { v: 2 }),
+        e(p, 'replace', { v: 2 }),
+        e(p, 'upsert', { v: 2 }),
+      ]);
       // New for each entity. Not necessarily distinct between entities: Azurite's ETag is the request's
       // millisecond plus four digits of process.hrtime(), and operations of one batch can share one.
       const etag = new Map(items.map((item) => [item.entity.rowKey, item.etag]));
       expect(etag.get('replace')).not.toBe(replaced);
       expect(etag.get('upsert')).not.toBe(upserted);
-      expect(await failure(table.write({ op: 'replace', entity: e(p, 'replace'), etag: replaced }))).toMatchObject({ status: 412 });
+      expect(await failure(table.write({ op: 'replace', entity: e(p, 'replace'), etag: replaced }))).toMatchObject({
+        status: 412,
+      });
     });
 
     it('applies nothing when one operation fails, and says which: 409 for an insert over an entity', async () => {
       const p = fresh();
       const etag = await table.write(insert(e(p, 'exists', { v: 1 })));
-      expect(await failure(table.batch([insert(e(p, 'n1')), insert(e(p, 'n2')), insert(e(p, 'exists', { v: 2 }))]))).toEqual({
+      expect(
+        await failure(table.batch([insert(e(p, 'n1')), insert(e(p, 'n2')), insert(e(p, 'exists', { v: 2 }))])),
+      ).toEqual({
         status: 409,
         code: 'EntityAlreadyExists',
         failedIndex: 2,
@@ -441,12 +520,21 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const p = fresh();
       const first = await table.write(insert(e(p, 'r', { v: 1 })));
       await table.write({ op: 'replace', entity: e(p, 'r', { v: 2 }), etag: first });
-      expect(await failure(table.batch([insert(e(p, 'n')), { op: 'replace', entity: e(p, 'missing'), etag: ANY_ETAG }]))).toEqual({
+      expect(
+        await failure(table.batch([insert(e(p, 'n')), { op: 'replace', entity: e(p, 'missing'), etag: ANY_ETAG }])),
+      ).toEqual({
         status: 404,
         code: 'ResourceNotFound',
         failedIndex: 1,
       });
-      expect(await failure(table.batch([{ op: 'upsert', entity: e(p, 'n') }, { op: 'replace', entity: e(p, 'r', { v: 3 }), etag: first }]))).toEqual({
+      expect(
+        await failure(
+          table.batch([
+            { op: 'upsert', entity: e(p, 'n') },
+            { op: 'replace', entity: e(p, 'r', { v: 3 }), etag: first },
+          ]),
+        ),
+      ).toEqual({
         status: 412,
         code: 'UpdateConditionNotSatisfied',
         failedIndex: 1,
@@ -477,11 +565,22 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const p = fresh();
       await table.write(insert(e(p, 'exists')));
       const duplicate = { status: 400, code: 'InvalidDuplicateRow' };
-      expect(await failure(table.batch([insert(e(p, 'x')), { op: 'upsert', entity: e(p, 'x') }]))).toEqual({ ...duplicate, failedIndex: 1 });
+      expect(await failure(table.batch([insert(e(p, 'x')), { op: 'upsert', entity: e(p, 'x') }]))).toEqual({
+        ...duplicate,
+        failedIndex: 1,
+      });
       // A repeat is found when its turn comes, even when the second operation would have failed anyway.
-      expect(await failure(table.batch([{ op: 'upsert', entity: e(p, 'y') }, insert(e(p, 'y'))]))).toEqual({ ...duplicate, failedIndex: 1 });
+      expect(await failure(table.batch([{ op: 'upsert', entity: e(p, 'y') }, insert(e(p, 'y'))]))).toEqual({
+        ...duplicate,
+        failedIndex: 1,
+      });
       expect(
-        await failure(table.batch([{ op: 'upsert', entity: e(p, 'exists') }, { op: 'delete', partitionKey: p, rowKey: 'exists', etag: ANY_ETAG }])),
+        await failure(
+          table.batch([
+            { op: 'upsert', entity: e(p, 'exists') },
+            { op: 'delete', partitionKey: p, rowKey: 'exists', etag: ANY_ETAG },
+          ]),
+        ),
       ).toEqual({ ...duplicate, failedIndex: 1 });
       expect(keysOf(await all(table, { partitionKey: p }))).toEqual([`${p}/exists`]);
     });
@@ -500,7 +599,9 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
         failedIndex: 1,
       });
       expect(
-        await failure(table.batch([{ op: 'delete', partitionKey: p, rowKey: 'missing', etag: ANY_ETAG }, insert(e(p, 'exists'))])),
+        await failure(
+          table.batch([{ op: 'delete', partitionKey: p, rowKey: 'missing', etag: ANY_ETAG }, insert(e(p, 'exists'))]),
+        ),
       ).toEqual({ status: 404, code: 'ResourceNotFound', failedIndex: 0 });
     });
 
@@ -574,14 +675,18 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       await table.write(insert(e(p, 'c')));
       await table.write({ op: 'delete', partitionKey: p, rowKey: 'd', etag: ANY_ETAG });
       await table.write(insert(e(p, 'e')));
-      const second = await table.query({ partitionKey: p }, { limit: 2, ...(first.continuation !== undefined && { continuation: first.continuation }) });
+      const second = await table.query(
+        { partitionKey: p },
+        { limit: 2, ...(first.continuation !== undefined && { continuation: first.continuation }) },
+      );
       expect(rowKeys(second.items)).toEqual(['e']);
       expect(second.continuation).toBeUndefined();
     });
 
     it('keeps to its partition, whatever the neighbouring keys', async () => {
       const p = fresh();
-      for (const partition of [p, `${p}0`, `${p} `, `${p}!`, p.slice(0, -1)]) await table.write(insert(e(partition, 'r')));
+      for (const partition of [p, `${p}0`, `${p} `, `${p}!`, p.slice(0, -1)])
+        await table.write(insert(e(partition, 'r')));
       expect(keysOf(await all(table, { partitionKey: p }))).toEqual([`${p}/r`]);
     });
 
@@ -589,7 +694,11 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const base = fresh();
       const partitions = [`${base}-a`, `${base}-b`, `${base}-c`, `${base}-d`];
       for (const partition of partitions) await fill(partition, 4);
-      const items = await all(table, { partitionKey: { gt: `${base}-a`, lt: `${base}-d` }, rowKey: { ge: 'r01', lt: 'r03' } }, 3);
+      const items = await all(
+        table,
+        { partitionKey: { gt: `${base}-a`, lt: `${base}-d` }, rowKey: { ge: 'r01', lt: 'r03' } },
+        3,
+      );
       expect(keysOf(items)).toEqual([`${base}-b/r01`, `${base}-b/r02`, `${base}-c/r01`, `${base}-c/r02`]);
       const inclusive = await all(table, { partitionKey: { ge: `${base}-b`, le: `${base}-c` }, rowKey: { gt: 'r02' } });
       expect(keysOf(inclusive)).toEqual([`${base}-b/r03`, `${base}-c/r03`]);
@@ -620,7 +729,8 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
     it('filters by comparisons of numbers, and pages through the matches', async () => {
       const p = fresh();
       await fill(p, 10);
-      const where = (op: Condition['op'], value: number) => all(table, { partitionKey: p, where: [{ property: 'n', op, value }] }, 2);
+      const where = (op: Condition['op'], value: number) =>
+        all(table, { partitionKey: p, where: [{ property: 'n', op, value }] }, 2);
       expect(rowKeys(await where('eq', 3))).toEqual(['r03']);
       expect(await where('ne', 3)).toHaveLength(9);
       expect(rowKeys(await where('gt', 7))).toEqual(['r08', 'r09']);
@@ -635,7 +745,8 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const p = fresh();
       const values = { one: 1, half: 1.5, big: 3_000_000_000, tiny: 1e-7, huge: 1e21, negative: -2.5 };
       for (const [key, x] of Object.entries(values)) await table.write(insert(e(p, key, { x })));
-      const match = async (op: Condition['op'], value: number) => rowKeys(await all(table, { partitionKey: p, where: [{ property: 'x', op, value }] })).sort();
+      const match = async (op: Condition['op'], value: number) =>
+        rowKeys(await all(table, { partitionKey: p, where: [{ property: 'x', op, value }] })).sort();
       expect(await match('eq', 1.0)).toEqual(['one']);
       expect(await match('gt', 1)).toEqual(['big', 'half', 'huge']);
       expect(await match('eq', 3_000_000_000)).toEqual(['big']);
@@ -649,7 +760,8 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
       const p = fresh();
       const values = { apple: 'apple', Banana: 'Banana', empty: '', quote: "it's", accent: 'épée' };
       for (const [key, s] of Object.entries(values)) await table.write(insert(e(p, key, { s })));
-      const match = async (op: Condition['op'], value: string) => rowKeys(await all(table, { partitionKey: p, where: [{ property: 's', op, value }] })).sort();
+      const match = async (op: Condition['op'], value: string) =>
+        rowKeys(await all(table, { partitionKey: p, where: [{ property: 's', op, value }] })).sort();
       expect(await match('eq', "it's")).toEqual(['quote']);
       expect(await match('eq', '')).toEqual(['empty']);
       expect(await match('gt', 'a')).toEqual(['accent', 'apple', 'quote']);
@@ -668,7 +780,9 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
           expect(rowKeys(items)).not.toContain('without');
         }
       }
-      expect(rowKeys(await all(table, { partitionKey: p, where: [{ property: 'x', op: 'ne', value: 2 }] }))).toEqual(['with']);
+      expect(rowKeys(await all(table, { partitionKey: p, where: [{ property: 'x', op: 'ne', value: 2 }] }))).toEqual([
+        'with',
+      ]);
     });
 
     it("compares a property with a value of another type as Azurite does: eq never, ne always, order by JavaScript's coercion", async () => {
@@ -692,8 +806,12 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
     it('takes the keys as properties in a condition', async () => {
       const p = fresh();
       await fill(p, 4);
-      expect(rowKeys(await all(table, { partitionKey: p, where: [{ property: 'RowKey', op: 'ne', value: 'r01' }] }))).toEqual(['r00', 'r02', 'r03']);
-      expect(await all(table, { partitionKey: p, where: [{ property: 'PartitionKey', op: 'eq', value: p }] })).toHaveLength(4);
+      expect(
+        rowKeys(await all(table, { partitionKey: p, where: [{ property: 'RowKey', op: 'ne', value: 'r01' }] })),
+      ).toEqual(['r00', 'r02', 'r03']);
+      expect(
+        await all(table, { partitionKey: p, where: [{ property: 'PartitionKey', op: 'eq', value: p }] }),
+      ).toHaveLength(4);
     });
 
     it('requires every condition to hold', async () => {
@@ -713,15 +831,20 @@ describe.each(subjects)('the table port on $name', ({ open }) => {
     it('selects properties: keys and ETag always, the named properties an entity has, nothing else', async () => {
       const p = fresh();
       const etag = await table.write(insert(e(p, 'r', { a: 1, b: 'two', c: true })));
-      expect(await all(table, { partitionKey: p, select: ['a', 'c', 'absent'] })).toEqual([{ entity: e(p, 'r', { a: 1, c: true }), etag }]);
+      expect(await all(table, { partitionKey: p, select: ['a', 'c', 'absent'] })).toEqual([
+        { entity: e(p, 'r', { a: 1, c: true }), etag },
+      ]);
       expect(await all(table, { partitionKey: p, select: [] })).toEqual([{ entity: e(p, 'r'), etag }]);
-      expect(await all(table, { partitionKey: p, select: ['b'], where: [{ property: 'a', op: 'eq', value: 1 }] })).toEqual([{ entity: e(p, 'r', { b: 'two' }), etag }]);
+      expect(
+        await all(table, { partitionKey: p, select: ['b'], where: [{ property: 'a', op: 'eq', value: 1 }] }),
+      ).toEqual([{ entity: e(p, 'r', { b: 'two' }), etag }]);
     });
 
     it('refuses, before any request, page sizes outside 1 to 1,000 and unfilterable property names', async () => {
       const p = fresh();
       for (const limit of [0, 1001, 2.5, -1]) await refusal(table.query({ partitionKey: p }, { limit }));
-      for (const property of ['and', 'not', 'a-b', '']) await refusal(table.query({ partitionKey: p, where: [{ property, op: 'eq', value: 1 }] }, { limit: 1 }));
+      for (const property of ['and', 'not', 'a-b', ''])
+        await refusal(table.query({ partitionKey: p, where: [{ property, op: 'eq', value: 1 }] }, { limit: 1 }));
     });
   });
 });

@@ -38,7 +38,11 @@ async function ageClaim(id: string): Promise<void> {
   const table = fixture.services.tables.connections;
   const partitionKey = claimPartitionOf(id);
   const claim = await table.getEntity(partitionKey, 'claim');
-  await table.updateEntity({ ...claim, partitionKey, rowKey: 'claim', claimedon: new Date(Date.now() - 10 * 60_000).toISOString() }, 'Replace', { etag: claim.etag });
+  await table.updateEntity(
+    { ...claim, partitionKey, rowKey: 'claim', claimedon: new Date(Date.now() - 10 * 60_000).toISOString() },
+    'Replace',
+    { etag: claim.etag },
+  );
 }
 
 describe('a connection id is unique across all records', () => {
@@ -52,12 +56,18 @@ describe('a connection id is unique across all records', () => {
     const twinsId = await rejection(fixture.services.connections.create(pairWith(half.relatedconnectionid), bob));
     expect(twinsId.code).toBe('DuplicateRecord');
     // The same pair seen from the other record, under the first connection's id: still another half's id.
-    const reversed = createInput({ connectionid: id, record1id: first.record2id, record1objecttypecode: 'contact', record2id: first.record1id, record2objecttypecode: 'account' });
+    const reversed = createInput({
+      connectionid: id,
+      record1id: first.record2id,
+      record1objecttypecode: 'contact',
+      record2id: first.record1id,
+      record2objecttypecode: 'account',
+    });
     expect((await rejection(fixture.services.connections.create(reversed, alice))).code).toBe('DuplicateRecord');
     expect(await halvesWithId(id, [first.record1id, first.record2id])).toHaveLength(1);
   });
 
-  it('a deleted connection\'s id is free again for its records at once, and for others once its tombstones are purged', async () => {
+  it("a deleted connection's id is free again for its records at once, and for others once its tombstones are purged", async () => {
     const id = randomUUID();
     const first = pairWith(id);
     await fixture.services.connections.create(first, alice);
@@ -73,7 +83,9 @@ describe('a connection id is unique across all records', () => {
     await ageClaim(id);
     const { created } = await fixture.services.connections.create(second, bob);
     expect(created).toBe(true);
-    expect(await halvesWithId(id, [first.record1id, second.record1id, first.record2id, second.record2id])).toHaveLength(1);
+    expect(await halvesWithId(id, [first.record1id, second.record1id, first.record2id, second.record2id])).toHaveLength(
+      1,
+    );
   });
 
   it('eight creates of one id between eight pairs at once: exactly one connection has it, whatever each was answered', async () => {
@@ -118,8 +130,16 @@ describe('a connection id is unique across all records', () => {
     const first = pairWith(id);
     const [low] = [first.record1id, first.record2id].sort();
     // The first create's commit is held back while its claim ages and another pair takes the id.
-    fixture.proxy.add({ match: (request) => isBatch(request) && writesTo(low as string)(request), action: 'delay', delayMs: 1500, times: 1 });
-    const overtaken = fixture.services.connections.create(first, alice).then(() => 'created', (error: unknown) => error);
+    fixture.proxy.add({
+      match: (request) => isBatch(request) && writesTo(low as string)(request),
+      action: 'delay',
+      delayMs: 1500,
+      times: 1,
+    });
+    const overtaken = fixture.services.connections.create(first, alice).then(
+      () => 'created',
+      (error: unknown) => error,
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     await ageClaim(id);
     const second = pairWith(id);
@@ -134,14 +154,20 @@ describe('a connection id is unique across all records', () => {
 });
 
 describe('a role in use is never deleted', () => {
-  const newRole = async () => (await fixture.services.roles.create({ name: `Role ${randomUUID()}`, category: 5, objecttypecodes: [] }, admin)).role.connectionroleid;
+  const newRole = async () =>
+    (await fixture.services.roles.create({ name: `Role ${randomUUID()}`, category: 5, objecttypecodes: [] }, admin))
+      .role.connectionroleid;
   const withRole = (roleId: string) => pairWith(randomUUID(), { record1roleid: roleId });
-  const roleIndexWrite = (request: SeenRequest) => request.method !== 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request);
+  const roleIndexWrite = (request: SeenRequest) =>
+    request.method !== 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request);
   const isReservation = (request: SeenRequest) => request.path.includes("RowKey='r_");
   /** Whether any live connection among these still has the role. */
   const usedBy = async (roleId: string, inputs: { record1id: string }[]) =>
-    (await Promise.all(inputs.map((input) => fixture.services.connections.list({ recordId: input.record1id }, admin, { top: 100 }))))
-      .some(({ items }) => items.some((half) => half.record1roleid === roleId || half.record2roleid === roleId));
+    (
+      await Promise.all(
+        inputs.map((input) => fixture.services.connections.list({ recordId: input.record1id }, admin, { top: 100 })),
+      )
+    ).some(({ items }) => items.some((half) => half.record1roleid === roleId || half.record2roleid === roleId));
 
   it('a deletion and a create with the role, sent together ten times: never both succeed, and a deleted role has no connection', async () => {
     for (let round = 0; round < 10; round++) {
@@ -160,7 +186,12 @@ describe('a role in use is never deleted', () => {
   it('a create that stopped after its commit, before its index entries: the deletion is refused', async () => {
     const roleId = await newRole();
     const input = withRole(roleId);
-    fixture.proxy.add({ match: (request) => roleIndexWrite(request) && !isReservation(request), action: 'fail', status: 503, times: 100 });
+    fixture.proxy.add({
+      match: (request) => roleIndexWrite(request) && !isReservation(request),
+      action: 'fail',
+      status: 503,
+      times: 100,
+    });
     await unavailable(fixture.services.connections.create(input, alice));
     fixture.proxy.clear();
     expect((await rejection(fixture.services.roles.delete(roleId, admin))).code).toBe('ConnectionRoleInUse');
@@ -182,7 +213,10 @@ describe('a role in use is never deleted', () => {
     const roleId = await newRole();
     const input = withRole(roleId);
     fixture.proxy.add({ match: isBatch, action: 'delay', delayMs: 1000, times: 1 });
-    const create = fixture.services.connections.create(input, alice).then(() => 'created', (error: unknown) => error);
+    const create = fixture.services.connections.create(input, alice).then(
+      () => 'created',
+      (error: unknown) => error,
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     await fixture.services.roles.delete(roleId, admin);
     const outcome = await create;
@@ -191,15 +225,24 @@ describe('a role in use is never deleted', () => {
     expect(await usedBy(roleId, [input])).toBe(false);
   });
 
-  it('a role moving to the other record\'s side is reserved too: a deletion meeting that change half-propagated is refused', async () => {
+  it("a role moving to the other record's side is reserved too: a deletion meeting that change half-propagated is refused", async () => {
     const roleId = await newRole();
     const input = withRole(roleId);
     const { half } = await fixture.services.connections.create(input, alice);
     await fixture.services.consistency.walk({ repair: true, graceMs: 3_600_000, settleAfterMs: 0 }); // its reservation settled
     // The change commits, then its new entry (under the other record's key) fails: answered 503.
-    const newEntry = (request: SeenRequest) => roleIndexWrite(request) && `${request.path} ${request.body}`.includes(`_${half.record2id}_${half.relatedconnectionid}`);
+    const newEntry = (request: SeenRequest) =>
+      roleIndexWrite(request) &&
+      `${request.path} ${request.body}`.includes(`_${half.record2id}_${half.relatedconnectionid}`);
     fixture.proxy.add({ match: newEntry, action: 'fail', status: 503, times: 100 });
-    await unavailable(fixture.services.connections.update(half.record1id, half.connectionid, updateConnectionSchema.parse({ record1roleid: null, record2roleid: roleId }), alice));
+    await unavailable(
+      fixture.services.connections.update(
+        half.record1id,
+        half.connectionid,
+        updateConnectionSchema.parse({ record1roleid: null, record2roleid: roleId }),
+        alice,
+      ),
+    );
     fixture.proxy.clear();
     expect((await rejection(fixture.services.roles.delete(roleId, admin))).code).toBe('ConnectionRoleInUse');
   });
@@ -207,12 +250,26 @@ describe('a role in use is never deleted', () => {
   it('a deletion checking while the repair job moves a use from a reservation to an entry still sees it', async () => {
     const roleId = await newRole();
     const input = withRole(roleId);
-    fixture.proxy.add({ match: (request) => roleIndexWrite(request) && !isReservation(request), action: 'fail', status: 503, times: 100 });
+    fixture.proxy.add({
+      match: (request) => roleIndexWrite(request) && !isReservation(request),
+      action: 'fail',
+      status: 503,
+      times: 100,
+    });
     await unavailable(fixture.services.connections.create(input, alice));
     fixture.proxy.clear();
     // The deletion's second look at the role's partition is held back while the repair job settles.
-    fixture.proxy.add({ match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request), action: 'delay', delayMs: 1000, skip: 1, times: 1 });
-    const deletion = fixture.services.roles.delete(roleId, admin).then(() => 'deleted', (error: unknown) => error);
+    fixture.proxy.add({
+      match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request),
+      action: 'delay',
+      delayMs: 1000,
+      skip: 1,
+      times: 1,
+    });
+    const deletion = fixture.services.roles.delete(roleId, admin).then(
+      () => 'deleted',
+      (error: unknown) => error,
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     await fixture.services.consistency.walk({ repair: true, graceMs: 3_600_000, settleAfterMs: 0 });
     const outcome = await deletion;
@@ -225,28 +282,45 @@ describe('a role in use is never deleted', () => {
     const other = await newRole();
     await fixture.services.roles.addMatch(roleId, other, admin);
     await fixture.services.roles.delete(roleId, admin);
-    await fixture.services.roles.create({ connectionroleid: roleId, name: 'Again', category: 5, objecttypecodes: [] }, admin);
+    await fixture.services.roles.create(
+      { connectionroleid: roleId, name: 'Again', category: 5, objecttypecodes: [] },
+      admin,
+    );
     expect(await fixture.services.roles.matchingRoles(roleId)).toEqual([]);
     expect(await fixture.services.roles.matchingRoles(other)).toEqual([]);
   });
 
   it('a deletion that stopped after marking the role keeps new connections off it until it is sent again', async () => {
     const roleId = await newRole();
-    fixture.proxy.add({ match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request), action: 'fail', status: 503, times: STICKY });
+    fixture.proxy.add({
+      match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request),
+      action: 'fail',
+      status: 503,
+      times: STICKY,
+    });
     await unavailable(fixture.services.roles.delete(roleId, admin));
     fixture.proxy.clear();
-    expect((await rejection(fixture.services.connections.create(withRole(roleId), alice))).code).toBe('ConnectionRoleNotFound');
+    expect((await rejection(fixture.services.connections.create(withRole(roleId), alice))).code).toBe(
+      'ConnectionRoleNotFound',
+    );
     await fixture.services.roles.delete(roleId, admin);
     expect((await rejection(fixture.services.roles.get(roleId))).code).toBe('ConnectionRoleNotFound');
   });
 
   it('a deletion that stopped after marking the role: the repair job lifts the mark once the grace period is over', async () => {
     const roleId = await newRole();
-    fixture.proxy.add({ match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request), action: 'fail', status: 503, times: STICKY });
+    fixture.proxy.add({
+      match: (request) => request.method === 'GET' && inTable(fixture.services.tables.roleIndex.tableName)(request),
+      action: 'fail',
+      status: 503,
+      times: STICKY,
+    });
     await unavailable(fixture.services.roles.delete(roleId, admin));
     fixture.proxy.clear();
     await fixture.services.consistency.walk({ repair: true, graceMs: 3_600_000 });
-    expect((await rejection(fixture.services.connections.create(withRole(roleId), alice))).code).toBe('ConnectionRoleNotFound');
+    expect((await rejection(fixture.services.connections.create(withRole(roleId), alice))).code).toBe(
+      'ConnectionRoleNotFound',
+    );
     await fixture.services.consistency.walk({ repair: true, graceMs: 0 });
     expect((await fixture.services.connections.create(withRole(roleId), alice)).half.record1roleid).toBe(roleId);
   });

@@ -20,7 +20,8 @@ describe('deterministic simulation of the write protocol', () => {
       for (let seed = from; seed <= to; seed++) {
         const result = await runSchedule(seed);
         steps += result.steps;
-        if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]} (replay: ${replayCommand(seed)})`);
+        if (result.violations.length > 0)
+          failures.push(`seed ${seed}: ${result.violations[0]} (replay: ${replayCommand(seed)})`);
       }
       expect(failures.slice(0, 5)).toEqual([]);
       // The schedules must do something: about twenty storage calls each on average.

@@ -16,7 +16,11 @@ export function findBicep(): string | undefined {
   if (process.env.BICEP_PATH && works(process.env.BICEP_PATH)) return process.env.BICEP_PATH;
   if (works('bicep')) return 'bicep';
   if (!existsSync(restored) && spawnSync('dotnet', ['--version']).status === 0) {
-    execFileSync('dotnet', ['restore', join(root, 'infra', 'tools', 'bicep.csproj'), '--packages', join(root, '.tools', 'nuget')], { stdio: 'pipe' });
+    execFileSync(
+      'dotnet',
+      ['restore', join(root, 'infra', 'tools', 'bicep.csproj'), '--packages', join(root, '.tools', 'nuget')],
+      { stdio: 'pipe' },
+    );
   }
   if (existsSync(restored)) {
     chmodSync(restored, 0o755);

@@ -7,7 +7,13 @@ import { type Browser, chromium, type Page } from 'playwright-core';
  * download cannot work here, so it uses an installed Chromium: Debian's `chromium` package (installed by
  * .ci/run), or whatever CHROMIUM_PATH names. Without one the tests fail, saying how to get one.
  */
-const candidates = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable', '/snap/bin/chromium'];
+const candidates = [
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome',
+  '/usr/bin/google-chrome-stable',
+  '/snap/bin/chromium',
+];
 
 export function chromiumPath(fromEnv = process.env.CHROMIUM_PATH, places = candidates): string {
   if (fromEnv) {
@@ -17,14 +23,17 @@ export function chromiumPath(fromEnv = process.env.CHROMIUM_PATH, places = candi
   const found = places.find((path) => existsSync(path));
   if (!found) {
     throw new Error(
-      'No Chromium found for the browser tests (looked for ' + places.join(', ') + '). Install Debian\'s: ' +
-      '`sudo apt-get update && sudo apt-get install -y chromium` (.ci/run does this), or set CHROMIUM_PATH to a Chromium or Chrome binary.',
+      'No Chromium found for the browser tests (looked for ' +
+        places.join(', ') +
+        "). Install Debian's: " +
+        '`sudo apt-get update && sudo apt-get install -y chromium` (.ci/run does this), or set CHROMIUM_PATH to a Chromium or Chrome binary.',
     );
   }
   return found;
 }
 
-export const launchBrowser = (): Promise<Browser> => chromium.launch({ executablePath: chromiumPath(), headless: true });
+export const launchBrowser = (): Promise<Browser> =>
+  chromium.launch({ executablePath: chromiumPath(), headless: true });
 
 /** Where screenshots go on every run (git-ignored): test/output/. */
 export function outputPath(file: string): string {
@@ -74,4 +83,6 @@ export async function clickNode(page: Page, elementId: string): Promise<void> {
 
 /** Data of a drawn element (cytoscape's `data()`), or undefined. */
 export const elementData = (page: Page, elementId: string): Promise<Record<string, unknown> | undefined> =>
-  page.evaluate<Record<string, unknown> | undefined>(`(() => { const element = window.explorer.cy.getElementById(${JSON.stringify(elementId)}); return element.empty() ? undefined : { ...element.data(), classes: element.classes() }; })()`);
+  page.evaluate<Record<string, unknown> | undefined>(
+    `(() => { const element = window.explorer.cy.getElementById(${JSON.stringify(elementId)}); return element.empty() ? undefined : { ...element.data(), classes: element.classes() }; })()`,
+  );

@@ -39,12 +39,15 @@ export function withNulls(node: unknown): unknown {
 }
 
 // What the API promises for dates: RFC 3339 date-times (the app always answers the normalised UTC form).
-const dateTimePattern = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+const dateTimePattern =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
 
 export function contractAjv(): Ajv {
   const ajv = new Ajv({ strict: false, allErrors: true });
   ajv.addFormat('uuid', guidPattern);
-  ajv.addFormat('date-time', { validate: (value: string) => dateTimePattern.test(value) && !Number.isNaN(Date.parse(value)) });
+  ajv.addFormat('date-time', {
+    validate: (value: string) => dateTimePattern.test(value) && !Number.isNaN(Date.parse(value)),
+  });
   return ajv;
 }
 
@@ -58,7 +61,10 @@ export class ContractChecker {
   private readonly compiled = new Map<string, ValidateFunction>();
 
   /** `unlisted`: paths (under the base path) the definition leaves out on purpose, such as /health. */
-  constructor(private readonly definition: Json, private readonly unlisted: string[] = []) {
+  constructor(
+    private readonly definition: Json,
+    private readonly unlisted: string[] = [],
+  ) {
     this.basePath = String(definition.basePath ?? '');
     this.operations = Object.entries(definition.paths as Json).flatMap(([path, item]) =>
       Object.entries(item as Json).map(([method, operation]) => ({
@@ -67,7 +73,8 @@ export class ContractChecker {
         segments: path.split('/').filter(Boolean),
         parameters: ((operation as Json).parameters ?? []) as Json[],
         responses: (operation as Json).responses as Json,
-      })));
+      })),
+    );
   }
 
   private validator(schema: Json): ValidateFunction {
@@ -85,10 +92,14 @@ export class ContractChecker {
     const path = new URL(url, 'http://host').pathname;
     if (!path.startsWith(`${this.basePath}/`)) return undefined;
     const actual = path.slice(this.basePath.length).split('/').filter(Boolean);
-    return this.operations.find((operation) =>
-      operation.method === method.toUpperCase() &&
-      operation.segments.length === actual.length &&
-      operation.segments.every((segment, index) => /^\{.+\}$/.test(segment) || segment.toLowerCase() === actual[index]?.toLowerCase()));
+    return this.operations.find(
+      (operation) =>
+        operation.method === method.toUpperCase() &&
+        operation.segments.length === actual.length &&
+        operation.segments.every(
+          (segment, index) => /^\{.+\}$/.test(segment) || segment.toLowerCase() === actual[index]?.toLowerCase(),
+        ),
+    );
   }
 
   /**
@@ -107,12 +118,19 @@ export class ContractChecker {
     ];
     return values.flatMap(({ name, in: location, value }) => {
       const declared = operation.parameters.find((parameter) => parameter.name === name && parameter.in === location);
-      if (!declared) return [`${where}: the app accepted the ${location} parameter ${name}, which ${operation.operationId} does not declare`];
-      const schema = Object.fromEntries(PARAMETER_RULES.filter((rule) => declared[rule] !== undefined).map((rule) => [rule, declared[rule]]));
+      if (!declared)
+        return [
+          `${where}: the app accepted the ${location} parameter ${name}, which ${operation.operationId} does not declare`,
+        ];
+      const schema = Object.fromEntries(
+        PARAMETER_RULES.filter((rule) => declared[rule] !== undefined).map((rule) => [rule, declared[rule]]),
+      );
       const valid = this.validator(schema);
       return valid(asDeclaredType(value, declared.type))
         ? []
-        : [`${where}: the app accepted ${name}=${value}, which its declaration refuses: ${this.ajv.errorsText(valid.errors)}`];
+        : [
+            `${where}: the app accepted ${name}=${value}, which its declaration refuses: ${this.ajv.errorsText(valid.errors)}`,
+          ];
     });
   }
 
@@ -143,12 +161,17 @@ export class ContractChecker {
       const body = parsed();
       if (body === undefined) return;
       const valid = this.validator(schema);
-      if (!valid(body)) problems.push(`${where}: ${what} does not match the definition: ${this.ajv.errorsText(valid.errors)} in ${text.slice(0, 500)}`);
+      if (!valid(body))
+        problems.push(
+          `${where}: ${what} does not match the definition: ${this.ajv.errorsText(valid.errors)} in ${text.slice(0, 500)}`,
+        );
     };
     const operation = this.operationOf(exchange.method, exchange.url);
     if (exchange.status >= 400) {
-      if (!isProblemType(type)) problems.push(`${where}: an error must be application/problem+json, not ${type ?? 'untyped'}`);
-      const declared = (operation?.responses[String(exchange.status)] ?? operation?.responses.default) as Json | undefined;
+      if (!isProblemType(type))
+        problems.push(`${where}: an error must be application/problem+json, not ${type ?? 'untyped'}`);
+      const declared = (operation?.responses[String(exchange.status)] ?? operation?.responses.default) as
+        Json | undefined;
       validate((declared?.schema as Json | undefined) ?? { $ref: '#/definitions/Problem' }, 'the problem');
       // 503 is storage's (declared and retryable); any other 5xx is a bug, whatever the request was.
       if (exchange.status >= 500 && exchange.status !== 503) problems.push(`${where}: a server error`);
@@ -157,7 +180,11 @@ export class ContractChecker {
     if (!operation) {
       const path = new URL(exchange.url, 'http://host').pathname;
       // Route templates ("explorer/{file}"): a parameter stands for one path segment.
-      const matches = (unlisted: string) => new RegExp(`^${`${this.basePath}/${unlisted}`.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`, 'i').test(path);
+      const matches = (unlisted: string) =>
+        new RegExp(
+          `^${`${this.basePath}/${unlisted}`.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`,
+          'i',
+        ).test(path);
       if (!this.unlisted.some(matches)) {
         problems.push(`${where}: a success from no operation the definition declares`);
       }
@@ -170,10 +197,12 @@ export class ContractChecker {
       return problems;
     }
     for (const header of Object.keys((declared.headers ?? {}) as Json)) {
-      if (exchange.headers[header.toLowerCase()] === undefined) problems.push(`${where}: the declared header ${header} is missing`);
+      if (exchange.headers[header.toLowerCase()] === undefined)
+        problems.push(`${where}: the declared header ${header} is missing`);
     }
     if (declared.schema) {
-      if (!isJsonType(type)) problems.push(`${where}: a body declared with a schema must be application/json, not ${type ?? 'untyped'}`);
+      if (!isJsonType(type))
+        problems.push(`${where}: a body declared with a schema must be application/json, not ${type ?? 'untyped'}`);
       validate(declared.schema as Json, `the ${operation.operationId} response`);
     } else if (exchange.body.length > 0) {
       problems.push(`${where}: ${operation.operationId} declares no body for ${exchange.status}`);

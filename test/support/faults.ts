@@ -44,7 +44,12 @@ export function behindFaultProxy(): { readonly proxy: FaultProxy; readonly servi
 /** The app's services talking to Azurite through a fault proxy, with tables of their own. */
 export async function servicesBehindProxy(): Promise<{ proxy: FaultProxy; services: Services }> {
   const proxy = await startFaultProxy(inject('azuriteConnectionString'));
-  const services = createServices(readSettings({ DataTables__connectionString: proxy.connectionString, TABLE_NAME_PREFIX: uniqueTableName('faults') }));
+  const services = createServices(
+    readSettings({
+      DataTables__connectionString: proxy.connectionString,
+      TABLE_NAME_PREFIX: uniqueTableName('faults'),
+    }),
+  );
   await services.ready();
   return { proxy, services };
 }
@@ -56,15 +61,25 @@ export function recordPair(): [string, string] {
 }
 
 export const createInput = (body: Record<string, unknown> = {}) =>
-  createConnectionSchema.parse({ record1id: randomUUID(), record1objecttypecode: 'account', record2id: randomUUID(), record2objecttypecode: 'contact', ...body });
+  createConnectionSchema.parse({
+    record1id: randomUUID(),
+    record1objecttypecode: 'account',
+    record2id: randomUUID(),
+    record2objecttypecode: 'contact',
+    ...body,
+  });
 
 /** Any write (single or batch) that touches a partition. */
-export const writesTo = (partitionKey: string) => (request: SeenRequest): boolean =>
-  request.method !== 'GET' && touchesPartition(partitionKey)(request);
+export const writesTo =
+  (partitionKey: string) =>
+  (request: SeenRequest): boolean =>
+    request.method !== 'GET' && touchesPartition(partitionKey)(request);
 
 /** Any write to a table. */
-export const writesToTable = (table: string) => (request: SeenRequest): boolean =>
-  request.method !== 'GET' && request.path.includes(`/${table}`);
+export const writesToTable =
+  (table: string) =>
+  (request: SeenRequest): boolean =>
+    request.method !== 'GET' && request.path.includes(`/${table}`);
 
 /** The 503 problem an action ends in (every storage failure is one); fails the test otherwise. */
 export async function unavailable(action: Promise<unknown>): Promise<DomainError> {

@@ -52,14 +52,20 @@ export async function startApi(env: Record<string, string> = {}): Promise<TestAp
   const breaches = new Map<string, string[]>();
   let checker: ContractChecker | undefined;
   // Warnings are the 503s the fault tests provoke on purpose; errors still show.
-  const server: Server = createLocalServer(routes, { log: 'error', observe: (exchange) => record(breaches, checker, exchange) });
+  const server: Server = createLocalServer(routes, {
+    log: 'error',
+    observe: (exchange) => record(breaches, checker, exchange),
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
   const served = await fetch(`${origin}/api/swagger.json`);
   if (served.status !== 200) throw new Error(`the host serves no API definition (${served.status})`);
   const definition = (await served.json()) as Json;
-  checker = new ContractChecker(definition, routes.filter((route) => route.hidden).map((route) => route.route));
+  checker = new ContractChecker(
+    definition,
+    routes.filter((route) => route.hidden).map((route) => route.route),
+  );
   breachesByOrigin.set(origin, breaches);
   return {
     baseUrl: `${origin}/api`,
@@ -100,13 +106,26 @@ export async function call(
     throw new Error(`the answer breaks the API definition:\n${found.join('\n')}`);
   }
   const type = response.headers.get('content-type') ?? '';
-  return { status: response.status, headers: response.headers, body: text && type.includes('json') ? JSON.parse(text) : text };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text && type.includes('json') ? JSON.parse(text) : text,
+  };
 }
 
 /** An RFC 9457 problem with the given status (and code). */
-export function expectProblem(response: { status: number; headers: Headers; body: LooseJson }, status: number, code?: string): void {
+export function expectProblem(
+  response: { status: number; headers: Headers; body: LooseJson },
+  status: number,
+  code?: string,
+): void {
   expect(response.status, JSON.stringify(response.body)).toBe(status);
   expect(response.headers.get('content-type')).toContain('application/problem+json');
-  expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), code: expect.any(String) });
+  expect(response.body).toMatchObject({
+    status,
+    title: expect.any(String),
+    detail: expect.any(String),
+    code: expect.any(String),
+  });
   if (code) expect(response.body.code).toBe(code);
 }

@@ -19,9 +19,8 @@ const user = 'bbbbbbbb-0000-4000-8000-000000000002';
 const team = 'cccccccc-0000-4000-8000-000000000003';
 const connection = (shares: Share[]) => ({ ownerid: owner, shares });
 
-
 describe('access masks', () => {
-  it('are Dataverse\'s flags, accepted as a number or as names, returned as names', () => {
+  it("are Dataverse's flags, accepted as a number or as names, returned as names", () => {
     expect(ALL_RIGHTS).toBe(1 + 2 + 4 + 16 + 32 + 65536 + 262144 + 524288);
     expect(accessMaskSchema.parse('ReadAccess, WriteAccess')).toBe(3);
     expect(accessMaskSchema.parse('readaccess,ShareAccess')).toBe(262145);
@@ -37,8 +36,28 @@ describe('access masks', () => {
   });
 
   it('refuse numbers beyond 32 bits, which bitwise operators would wrap onto defined rights or onto none', () => {
-    for (const value of [1e300, 2 ** 32, 2 ** 32 + 1, 2 ** 53, 2 ** 53 + 2, -(2 ** 32) + 1, Number.MAX_VALUE, -1, -ALL_RIGHTS, 1 + 2 ** 31, 0.5, 3.000001,
-      '4294967296', '4294967297', '9007199254740993', '1e300', '-1', '1.0', ' ', ',']) {
+    for (const value of [
+      1e300,
+      2 ** 32,
+      2 ** 32 + 1,
+      2 ** 53,
+      2 ** 53 + 2,
+      -(2 ** 32) + 1,
+      Number.MAX_VALUE,
+      -1,
+      -ALL_RIGHTS,
+      1 + 2 ** 31,
+      0.5,
+      3.000001,
+      '4294967296',
+      '4294967297',
+      '9007199254740993',
+      '1e300',
+      '-1',
+      '1.0',
+      ' ',
+      ',',
+    ]) {
       expect(accessMaskSchema.safeParse(value).success, String(value)).toBe(false);
     }
   });
@@ -71,19 +90,29 @@ describe('effective access', () => {
   it('hides what cannot be read (404) and refuses what may not be done (403)', () => {
     expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, connection([]))).kind).toBe('not-found');
     const readOnly = connection([{ principalid: user, principaltype: 'systemuser', accessmask: 1 }]);
-    expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, readOnly, 'WriteAccess')).kind).toBe('forbidden');
+    expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, readOnly, 'WriteAccess')).kind).toBe(
+      'forbidden',
+    );
     const writeOnly = connection([{ principalid: user, principaltype: 'systemuser', accessmask: 2 }]);
-    expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, writeOnly, 'WriteAccess')).kind).toBe('not-found');
-    expect(thrown(() => requireGrantable({ mask: 1 | AccessRights.ShareAccess, origins: [] }, 3)).kind).toBe('forbidden');
+    expect(thrown(() => requireRights({ id: user, teams: [], isAdmin: false }, writeOnly, 'WriteAccess')).kind).toBe(
+      'not-found',
+    );
+    expect(thrown(() => requireGrantable({ mask: 1 | AccessRights.ShareAccess, origins: [] }, 3)).kind).toBe(
+      'forbidden',
+    );
   });
 });
 
 describe('share changes', () => {
   const base: Share[] = [{ principalid: user, principaltype: 'systemuser', accessmask: 1 }];
   it('grant adds to existing rights, modify replaces them, revoke removes the share', () => {
-    expect(grant(base, { principalid: user, principaltype: 'systemuser', accessmask: 2 })).toEqual([{ principalid: user, principaltype: 'systemuser', accessmask: 3 }]);
+    expect(grant(base, { principalid: user, principaltype: 'systemuser', accessmask: 2 })).toEqual([
+      { principalid: user, principaltype: 'systemuser', accessmask: 3 },
+    ]);
     expect(grant(base, { principalid: team, principaltype: 'team', accessmask: 1 })).toHaveLength(2);
-    expect(modify(base, user, { accessmask: 65536 })).toEqual([{ principalid: user, principaltype: 'systemuser', accessmask: 65536 }]);
+    expect(modify(base, user, { accessmask: 65536 })).toEqual([
+      { principalid: user, principaltype: 'systemuser', accessmask: 65536 },
+    ]);
     expect(thrown(() => modify(base, team, { accessmask: 1 })).code).toBe('ShareNotFound');
     expect(revoke(base, user)).toEqual([]);
     expect(revoke(base, team)).toEqual(base);

@@ -23,7 +23,6 @@ const contact = 'bbbbbbbb-0000-4000-8000-000000000002';
 const create = (body: Record<string, unknown>) => createConnectionSchema.parse(body);
 const baseBody = { record1id: account, record1objecttypecode: 'account', record2id: contact, record2objecttypecode: 2 };
 
-
 describe('a new connection', () => {
   it('is a master half from record 1 to record 2, normalised, active, owned by the caller', () => {
     const master = newMasterHalf(create({ ...baseBody, record2name: 'Ada Lovelace' }), types, caller, now);
@@ -51,7 +50,9 @@ describe('a new connection', () => {
   });
 
   it('cannot connect a record to itself', () => {
-    const error = thrown(() => newMasterHalf(create({ ...baseBody, record2id: account.toLowerCase() }), types, caller, now));
+    const error = thrown(() =>
+      newMasterHalf(create({ ...baseBody, record2id: account.toLowerCase() }), types, caller, now),
+    );
     expect(error.code).toBe('CannotConnectToSelf');
   });
 
@@ -61,7 +62,9 @@ describe('a new connection', () => {
   });
 
   it('refuses an unknown object type', () => {
-    const error = thrown(() => newMasterHalf(create({ ...baseBody, record2objecttypecode: 'spaceship' }), types, caller, now));
+    const error = thrown(() =>
+      newMasterHalf(create({ ...baseBody, record2objecttypecode: 'spaceship' }), types, caller, now),
+    );
     expect(error.code).toBe('UnknownObjectType');
     expect(error.extra.errors?.[0]?.field).toBe('record2objecttypecode');
   });
@@ -78,7 +81,13 @@ describe('a new connection', () => {
 
 describe('the reciprocal half', () => {
   const master = newMasterHalf(
-    create({ ...baseBody, record1name: 'Contoso', record2name: 'Ada', record1roleid: 'c0000000-0000-4000-8000-000000000001', description: 'd' }),
+    create({
+      ...baseBody,
+      record1name: 'Contoso',
+      record2name: 'Ada',
+      record1roleid: 'c0000000-0000-4000-8000-000000000001',
+      description: 'd',
+    }),
     types,
     caller,
     now,
@@ -103,15 +112,17 @@ describe('the reciprocal half', () => {
     });
   });
 
-  it('is its master\'s twin both ways, with the same ETag', () => {
+  it("is its master's twin both ways, with the same ETag", () => {
     expect(reciprocalOf(twin)).toEqual(master);
     expect(etagOf(twin)).toBe(etagOf(master));
   });
 
-  it('has an id derived from the master\'s, so retries write the same keys, and both share one claim key', () => {
+  it("has an id derived from the master's, so retries write the same keys, and both share one claim key", () => {
     expect(reciprocalIdOf(master.connectionid)).toBe(reciprocalIdOf(master.connectionid.toUpperCase()));
     // A version-4 GUID's reciprocal is a version-4 GUID.
-    expect(reciprocalIdOf('3f2504e0-4f89-41d3-9a0c-0305e82c3301')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(reciprocalIdOf('3f2504e0-4f89-41d3-9a0c-0305e82c3301')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     expect(reciprocalIdOf(twin.connectionid)).toBe(master.connectionid);
     expect(twin.connectionid).not.toBe(master.connectionid);
     expect(idKeyOf(twin.connectionid)).toBe(idKeyOf(master.connectionid));
@@ -119,14 +130,29 @@ describe('the reciprocal half', () => {
 });
 
 describe('an identical create', () => {
-  const master = newMasterHalf(create({ ...baseBody, connectionid: '0f0f0f0f-0000-4000-8000-0000000000ff' }), types, caller, later());
+  const master = newMasterHalf(
+    create({ ...baseBody, connectionid: '0f0f0f0f-0000-4000-8000-0000000000ff' }),
+    types,
+    caller,
+    later(),
+  );
   function later() {
     return new Date(now.getTime() + 5000);
   }
   it('is recognised whatever the time and caller, and a different body is not', () => {
-    const again = newMasterHalf(create({ ...baseBody, connectionid: master.connectionid, record1objecttypecode: 1 }), types, { ...caller, id: contact }, now);
+    const again = newMasterHalf(
+      create({ ...baseBody, connectionid: master.connectionid, record1objecttypecode: 1 }),
+      types,
+      { ...caller, id: contact },
+      now,
+    );
     expect(sameCreateRequest(master, again)).toBe(true);
-    const other = newMasterHalf(create({ ...baseBody, connectionid: master.connectionid, description: 'other' }), types, caller, now);
+    const other = newMasterHalf(
+      create({ ...baseBody, connectionid: master.connectionid, description: 'other' }),
+      types,
+      caller,
+      now,
+    );
     expect(sameCreateRequest(master, other)).toBe(false);
     expect(sameCreateRequest(reciprocalOf(master), again)).toBe(false);
   });
@@ -138,7 +164,12 @@ describe('updates', () => {
   const patch = (body: Record<string, unknown>) => updateConnectionSchema.parse(body);
 
   it('change the fields given, bump the version and record who and when', () => {
-    const next = applyUpdate(master, patch({ description: 'new', effectiveend: '2027-01-01' }), { ...caller, id: contact }, later);
+    const next = applyUpdate(
+      master,
+      patch({ description: 'new', effectiveend: '2027-01-01' }),
+      { ...caller, id: contact },
+      later,
+    );
     expect(next).toMatchObject({
       description: 'new',
       effectiveend: '2027-01-01T00:00:00.000Z',
@@ -153,7 +184,9 @@ describe('updates', () => {
   it('deactivate with the matching status, and refuse a status of the other state', () => {
     expect(applyUpdate(master, patch({ statecode: 1 }), caller, later)).toMatchObject({ statecode: 1, statuscode: 2 });
     expect(applyUpdate(master, patch({ statuscode: 2 }), caller, later)).toMatchObject({ statecode: 1, statuscode: 2 });
-    expect(thrown(() => applyUpdate(master, patch({ statecode: 1, statuscode: 1 }), caller, later)).kind).toBe('validation');
+    expect(thrown(() => applyUpdate(master, patch({ statecode: 1, statuscode: 1 }), caller, later)).kind).toBe(
+      'validation',
+    );
   });
 
   it('leave an inactive connection read-only except for reactivation', () => {
@@ -161,13 +194,21 @@ describe('updates', () => {
     const error = thrown(() => applyUpdate(inactive, patch({ description: 'x' }), caller, later));
     expect(error.kind).toBe('conflict');
     expect(error.code).toBe('ConnectionInactive');
-    expect(thrown(() => applyUpdate(inactive, patch({ statecode: 0, description: 'x' }), caller, later)).kind).toBe('conflict');
-    expect(applyUpdate(inactive, patch({ statecode: 0 }), caller, later)).toMatchObject({ statecode: 0, statuscode: 1, versionnumber: 3 });
+    expect(thrown(() => applyUpdate(inactive, patch({ statecode: 0, description: 'x' }), caller, later)).kind).toBe(
+      'conflict',
+    );
+    expect(applyUpdate(inactive, patch({ statecode: 0 }), caller, later)).toMatchObject({
+      statecode: 0,
+      statuscode: 1,
+      versionnumber: 3,
+    });
   });
 
   it('keep the window valid against the stored dates', () => {
     const windowed = applyUpdate(master, patch({ effectivestart: '2026-06-01' }), caller, later);
-    expect(thrown(() => applyUpdate(windowed, patch({ effectiveend: '2026-05-01' }), caller, later)).code).toBe('ConnectionInvalidStartEndDate');
+    expect(thrown(() => applyUpdate(windowed, patch({ effectiveend: '2026-05-01' }), caller, later)).code).toBe(
+      'ConnectionInvalidStartEndDate',
+    );
   });
 
   it('must change something and nothing unknown', () => {
@@ -180,9 +221,15 @@ describe('updates', () => {
 describe('the effective window', () => {
   it('counts open ends as open and includes its bounds', () => {
     expect(isActiveOn({ effectivestart: null, effectiveend: null }, '2026-01-01T00:00:00.000Z')).toBe(true);
-    expect(isActiveOn({ effectivestart: '2026-01-01T00:00:00.000Z', effectiveend: null }, '2026-01-01T00:00:00.000Z')).toBe(true);
-    expect(isActiveOn({ effectivestart: '2026-01-02T00:00:00.000Z', effectiveend: null }, '2026-01-01T00:00:00.000Z')).toBe(false);
-    expect(isActiveOn({ effectivestart: null, effectiveend: '2025-12-31T00:00:00.000Z' }, '2026-01-01T00:00:00.000Z')).toBe(false);
+    expect(
+      isActiveOn({ effectivestart: '2026-01-01T00:00:00.000Z', effectiveend: null }, '2026-01-01T00:00:00.000Z'),
+    ).toBe(true);
+    expect(
+      isActiveOn({ effectivestart: '2026-01-02T00:00:00.000Z', effectiveend: null }, '2026-01-01T00:00:00.000Z'),
+    ).toBe(false);
+    expect(
+      isActiveOn({ effectivestart: null, effectiveend: '2025-12-31T00:00:00.000Z' }, '2026-01-01T00:00:00.000Z'),
+    ).toBe(false);
   });
 });
 
@@ -207,8 +254,17 @@ describe('dates', () => {
     }
   });
 
-  it('are refused outside Dataverse\'s range once in UTC (0001-01-01 to 9999-12-31), and when they are no date', () => {
-    for (const value of ['9999-12-31T23:59:59-23:59', '9999-12-31T23:59:59-00:01', '0000-12-31', '0001-01-01T00:00:00+00:01', '0000-01-01T00:00:00Z', '2023-02-29', '2024-02-30T00:00:00Z', '2024-13-01']) {
+  it("are refused outside Dataverse's range once in UTC (0001-01-01 to 9999-12-31), and when they are no date", () => {
+    for (const value of [
+      '9999-12-31T23:59:59-23:59',
+      '9999-12-31T23:59:59-00:01',
+      '0000-12-31',
+      '0001-01-01T00:00:00+00:01',
+      '0000-01-01T00:00:00Z',
+      '2023-02-29',
+      '2024-02-30T00:00:00Z',
+      '2024-13-01',
+    ]) {
       const result = parsed(value);
       expect(result.success, value).toBe(false);
       expect(createConnectionSchema.safeParse({ ...baseBody, effectiveend: value }).success, value).toBe(false);
@@ -217,14 +273,21 @@ describe('dates', () => {
   });
 
   it('are compared as instants: an end later in time is accepted whatever its offset, an earlier one refused', () => {
-    const window = (effectivestart: string, effectiveend: string) => () => newMasterHalf(create({ ...baseBody, effectivestart, effectiveend }), types, caller, now);
+    const window = (effectivestart: string, effectiveend: string) => () =>
+      newMasterHalf(create({ ...baseBody, effectivestart, effectiveend }), types, caller, now);
     expect(window('2026-01-01T10:00:00+05:00', '2026-01-01T06:00:00Z')().effectiveend).toBe('2026-01-01T06:00:00.000Z');
-    expect(thrown(window('2026-01-01T10:00:00-05:00', '2026-01-01T14:00:00Z')).code).toBe('ConnectionInvalidStartEndDate');
+    expect(thrown(window('2026-01-01T10:00:00-05:00', '2026-01-01T14:00:00Z')).code).toBe(
+      'ConnectionInvalidStartEndDate',
+    );
   });
 
   it('in effect on an instant given with any offset, open ends included', () => {
-    expect(isActiveOn({ effectivestart: null, effectiveend: '2025-12-31T23:30:00.000Z' }, '2026-01-01T01:00:00+02:00')).toBe(true);
-    expect(isActiveOn({ effectivestart: '2026-01-01T00:30:00.000Z', effectiveend: null }, '2026-01-01T01:00:00+02:00')).toBe(false);
+    expect(
+      isActiveOn({ effectivestart: null, effectiveend: '2025-12-31T23:30:00.000Z' }, '2026-01-01T01:00:00+02:00'),
+    ).toBe(true);
+    expect(
+      isActiveOn({ effectivestart: '2026-01-01T00:30:00.000Z', effectiveend: null }, '2026-01-01T01:00:00+02:00'),
+    ).toBe(false);
     expect(isActiveOn({ effectivestart: null, effectiveend: null }, '9999-12-31T23:59:59.999Z')).toBe(true);
   });
 });

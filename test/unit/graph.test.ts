@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { type ConnectionHalf, createConnectionSchema, newMasterHalf, reciprocalOf } from '../../shared/domain/connection';
+import {
+  type ConnectionHalf,
+  createConnectionSchema,
+  newMasterHalf,
+  reciprocalOf,
+} from '../../shared/domain/connection';
 import { connectionKey, type ConnectionPage, traverse } from '../../shared/useCases/graph';
 import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
 
@@ -14,19 +19,29 @@ function world(pairs: [number, number, { hidden?: boolean }?][]) {
   const halves: ConnectionHalf[] = [];
   const hidden = new Set<string>();
   pairs.forEach(([a, b, options], index) => {
-    const master = newMasterHalf(createConnectionSchema.parse({
-      connectionid: connectionId(index + 1),
-      record1id: id(a), record1objecttypecode: a < 100 ? 'account' : 'contact', record1name: `R${a}`,
-      record2id: id(b), record2objecttypecode: b < 100 ? 'account' : 'contact', record2name: `R${b}`,
-    }), types, owner, now);
+    const master = newMasterHalf(
+      createConnectionSchema.parse({
+        connectionid: connectionId(index + 1),
+        record1id: id(a),
+        record1objecttypecode: a < 100 ? 'account' : 'contact',
+        record1name: `R${a}`,
+        record2id: id(b),
+        record2objecttypecode: b < 100 ? 'account' : 'contact',
+        record2name: `R${b}`,
+      }),
+      types,
+      owner,
+      now,
+    );
     halves.push(master, reciprocalOf(master));
     if (options?.hidden) hidden.add(master.connectionid);
   });
   const calls: { recordId: string; top: number; first: boolean }[] = [];
   const counts: { recordId: string; first: boolean }[] = [];
-  const readable = (recordId: string) => halves
-    .filter((half) => half.record1id === recordId && !hidden.has(connectionKey(half)))
-    .sort((x, y) => x.connectionid.localeCompare(y.connectionid));
+  const readable = (recordId: string) =>
+    halves
+      .filter((half) => half.record1id === recordId && !hidden.has(connectionKey(half)))
+      .sort((x, y) => x.connectionid.localeCompare(y.connectionid));
   return {
     calls,
     counts,
@@ -45,11 +60,20 @@ function world(pairs: [number, number, { hidden?: boolean }?][]) {
 }
 
 const nodeIds = (graph: { nodes: { recordid: string }[] }) => graph.nodes.map((node) => node.recordid);
-const edgePairs = (graph: { edges: { half: ConnectionHalf }[] }) => graph.edges.map(({ half }) => `${half.record1id.slice(-3)}-${half.record2id.slice(-3)}`);
+const edgePairs = (graph: { edges: { half: ConnectionHalf }[] }) =>
+  graph.edges.map(({ half }) => `${half.record1id.slice(-3)}-${half.record2id.slice(-3)}`);
 
 describe('traverse: the breadth-first walk behind GET /records/{id}/graph', () => {
   // 1 is connected to 2, 3 and 101; 2 to 3 (a triangle) and 4; 4 to 5; 101 to 102.
-  const pairs: [number, number][] = [[1, 2], [1, 3], [1, 101], [2, 3], [2, 4], [4, 5], [101, 102]];
+  const pairs: [number, number][] = [
+    [1, 2],
+    [1, 3],
+    [1, 101],
+    [2, 3],
+    [2, 4],
+    [4, 5],
+    [101, 102],
+  ];
 
   it('depth 1: the record, its neighbours and one edge per connection, in one page call', async () => {
     const fake = world(pairs);
@@ -74,7 +98,12 @@ describe('traverse: the breadth-first walk behind GET /records/{id}/graph', () =
     expect(fake.calls.map((call) => call.first)).toEqual([true, false, false, false]);
     // Records at the last level are found, not expanded: 5 (three hops away) is not there.
     expect(nodeIds(graph)).not.toContain(id(5));
-    expect(graph.nodes.filter((node) => node.expanded).map((node) => node.recordid)).toEqual([id(1), id(2), id(3), id(101)]);
+    expect(graph.nodes.filter((node) => node.expanded).map((node) => node.recordid)).toEqual([
+      id(1),
+      id(2),
+      id(3),
+      id(101),
+    ]);
   });
 
   it('keeps to the node limit, says so, and expands no further level once it is reached', async () => {
@@ -105,7 +134,11 @@ describe('traverse: the breadth-first walk behind GET /records/{id}/graph', () =
 
   it('never reaches a record through a connection the page function does not return (what the caller cannot read)', async () => {
     // 1 - 2 is hidden; 2 is also connected to 3, visibly; 3 is reached only through 2.
-    const fake = world([[1, 2, { hidden: true }], [1, 4], [2, 3]]);
+    const fake = world([
+      [1, 2, { hidden: true }],
+      [1, 4],
+      [2, 3],
+    ]);
     const graph = await traverse(id(1), { depth: 2, limit: 100, top: 100 }, fake.listPage);
     expect(nodeIds(graph)).toEqual([id(1), id(4)]);
     expect(edgePairs(graph)).toEqual(['001-004']);
@@ -113,7 +146,11 @@ describe('traverse: the breadth-first walk behind GET /records/{id}/graph', () =
   });
 
   it('counts only what a page did not already show: records not expanded and records with more than a page', async () => {
-    const star: [number, number][] = [...Array.from({ length: 7 }, (_, index) => [1, 200 + index] as [number, number]), [200, 300], [201, 301]];
+    const star: [number, number][] = [
+      ...Array.from({ length: 7 }, (_, index) => [1, 200 + index] as [number, number]),
+      [200, 300],
+      [201, 301],
+    ];
     const fake = world(star);
     const graph = await traverse(id(1), { depth: 1, limit: 100, top: 5, count: fake.count }, fake.listPage);
     expect(graph.nodes[0]).toMatchObject({ connectioncount: 7, hasmore: true });
@@ -130,7 +167,9 @@ describe('traverse: the breadth-first walk behind GET /records/{id}/graph', () =
 
   it('answers a record without readable connections with the record alone, its type unknown', async () => {
     const graph = await traverse(id(9), { depth: 2, limit: 100, top: 100 }, world(pairs).listPage);
-    expect(graph.nodes).toEqual([{ recordid: id(9), objecttypecode: null, name: null, depth: 0, expanded: true, hasmore: false }]);
+    expect(graph.nodes).toEqual([
+      { recordid: id(9), objecttypecode: null, name: null, depth: 0, expanded: true, hasmore: false },
+    ]);
     expect(graph.edges).toEqual([]);
     expect(graph.truncated).toBe(false);
   });

@@ -16,7 +16,14 @@ const config = createRequire(__filename)(join(root, '.dependency-cruiser.cjs')) 
 async function violationsOf(baseDir: string, paths: string[]): Promise<{ rule: string; from: string; to: string }[]> {
   const { cruise } = await import('dependency-cruiser');
   const { includeOnly, doNotFollow } = config.options;
-  const result = await cruise(paths, { baseDir, validate: true, ruleSet: { forbidden: config.forbidden } as never, includeOnly, doNotFollow, tsPreCompilationDeps: true } as never);
+  const result = await cruise(paths, {
+    baseDir,
+    validate: true,
+    ruleSet: { forbidden: config.forbidden } as never,
+    includeOnly,
+    doNotFollow,
+    tsPreCompilationDeps: true,
+  } as never);
   const output = result.output as { summary: { violations: { rule: { name: string }; from: string; to: string }[] } };
   return output.summary.violations.map(({ rule, from, to }) => ({ rule: rule.name, from, to }));
 }
@@ -31,7 +38,12 @@ function plant(imports: Record<string, string[]>): string {
   for (const [file, targets] of Object.entries(imports)) {
     mkdirSync(join(folder, dirname(file)), { recursive: true });
     const lines = targets.map((target, index) => {
-      const relative = join(...dirname(file).split('/').map(() => '..'), target).replace(/\.ts$/, '');
+      const relative = join(
+        ...dirname(file)
+          .split('/')
+          .map(() => '..'),
+        target,
+      ).replace(/\.ts$/, '');
       return `import * as m${index} from '${relative.startsWith('.') ? relative : `./${relative}`}';\nexport const u${index} = m${index};`;
     });
     writeFileSync(join(folder, file), `${lines.join('\n')}\nexport const here = '${file}';\n`);
@@ -77,7 +89,11 @@ describe('the layers', () => {
   });
 
   it('no-cycles fails on two modules importing each other', async () => {
-    const folder = plant({ ...clean, 'shared/domain/b.ts': ['shared/domain/a.ts'], 'shared/domain/a.ts': ['shared/domain/b.ts'] });
+    const folder = plant({
+      ...clean,
+      'shared/domain/b.ts': ['shared/domain/a.ts'],
+      'shared/domain/a.ts': ['shared/domain/b.ts'],
+    });
     expect((await violationsOf(folder, ['shared'])).map(({ rule }) => rule)).toContain('no-cycles');
   });
 });

@@ -4,7 +4,10 @@ import { matchRoute, requestUrl } from '../../shared/hosts/nodeHttp/server';
 describe('route templates on the local host', () => {
   it('match literal segments case-insensitively and capture parameters', () => {
     expect(matchRoute('records/{recordid}/connections', 'Records/abc/connections')).toEqual({ recordid: 'abc' });
-    expect(matchRoute('records/{recordid}/connections/{connectionid:guid}', 'records/a/connections/b')).toEqual({ recordid: 'a', connectionid: 'b' });
+    expect(matchRoute('records/{recordid}/connections/{connectionid:guid}', 'records/a/connections/b')).toEqual({
+      recordid: 'a',
+      connectionid: 'b',
+    });
     expect(matchRoute('health', 'health')).toEqual({});
   });
 
@@ -23,7 +26,9 @@ describe('route templates on the local host', () => {
   it('take the URL from a Host header only when it is a host, with a port up to 65535', () => {
     expect(requestUrl('/api/health?x=1', 'localhost:7071')?.toString()).toBe('http://localhost:7071/api/health?x=1');
     expect(requestUrl('/api/health', '[::1]:65535')?.host).toBe('[::1]:65535');
-    expect(requestUrl('/api/health', 'record-connections.azurewebsites.net')?.host).toBe('record-connections.azurewebsites.net');
+    expect(requestUrl('/api/health', 'record-connections.azurewebsites.net')?.host).toBe(
+      'record-connections.azurewebsites.net',
+    );
     for (const host of [undefined, '', 'a b', '[', ':::', 'a:99999', 'a:65536', 'a@b', 'a/b', 'a?b', '-a', 'a..b']) {
       expect(requestUrl('/api/health', host), String(host)).toBeUndefined();
     }

@@ -32,7 +32,7 @@ describe('object type registry', () => {
     expect(service.resolve('account')?.code).toBe(1);
   });
 
-  it('adds an organisation\'s own types from configuration', () => {
+  it("adds an organisation's own types from configuration", () => {
     const registry = buildObjectTypeRegistry('base', parseCustomObjectTypes('10900:new_Project, 10901:new_site'));
     expect(registry.resolve('new_project')).toEqual({ code: 10900, name: 'new_project' });
     expect(registry.resolve(10901)?.name).toBe('new_site');

@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { contrast, edgeColours, fallbackStyles, groupStyle, styleOfType, textColour, typeStyles, unknownStyle } from '../../explorer/palette.js';
+import {
+  contrast,
+  edgeColours,
+  fallbackStyles,
+  groupStyle,
+  styleOfType,
+  textColour,
+  typeStyles,
+  unknownStyle,
+} from '../../explorer/palette.js';
 
 const white = '#FFFFFF';
 
-describe('the explorer\'s colours', () => {
+describe("the explorer's colours", () => {
   it('computes WCAG contrast ratios', () => {
     expect(contrast('#000000', white)).toBeCloseTo(21, 5);
     expect(contrast(white, white)).toBe(1);
@@ -14,7 +23,8 @@ describe('the explorer\'s colours', () => {
   it('gives every record type a colour with at least 4.5:1 against white, both for white badges on it and for it on the page', () => {
     const styles = [...Object.values(typeStyles), ...fallbackStyles, unknownStyle, groupStyle];
     for (const { colour } of styles) expect(contrast(colour, white), colour).toBeGreaterThanOrEqual(4.5);
-    for (const colour of [...Object.values(edgeColours), textColour]) expect(contrast(colour, white), colour).toBeGreaterThanOrEqual(4.5);
+    for (const colour of [...Object.values(edgeColours), textColour])
+      expect(contrast(colour, white), colour).toBeGreaterThanOrEqual(4.5);
   });
 
   it('tells types apart by shape as well as colour', () => {

@@ -13,7 +13,10 @@ const expectUnauthenticated = (action: () => unknown): void => {
 describe('the caller from x-ms-client-principal', () => {
   it('reads the object id, teams and the admin app role', () => {
     const team = 'AAAAAAAA-0000-4000-8000-00000000000A';
-    const caller = readCaller(encodePrincipal({ id: id.toUpperCase(), teams: [team, team], roles: ['Connections.Admin'] }), local);
+    const caller = readCaller(
+      encodePrincipal({ id: id.toUpperCase(), teams: [team, team], roles: ['Connections.Admin'] }),
+      local,
+    );
     expect(caller).toEqual({ id, teams: [team.toLowerCase()], isAdmin: true });
   });
 
@@ -34,11 +37,15 @@ describe('the caller from x-ms-client-principal', () => {
   });
 
   it('is trusted where App Service Authentication is on', () => {
-    expect(readCaller(encodePrincipal({ id }), { platformAuthentication: true, localDevelopmentMode: false }).id).toBe(id);
+    expect(readCaller(encodePrincipal({ id }), { platformAuthentication: true, localDevelopmentMode: false }).id).toBe(
+      id,
+    );
   });
 
   it('refuses every header when neither the platform nor local development vouches for it', () => {
-    expectUnauthenticated(() => readCaller(encodePrincipal({ id }), { platformAuthentication: false, localDevelopmentMode: false }));
+    expectUnauthenticated(() =>
+      readCaller(encodePrincipal({ id }), { platformAuthentication: false, localDevelopmentMode: false }),
+    );
   });
 
   it('refuses missing, malformed and incomplete principals', () => {

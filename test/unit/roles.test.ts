@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/domain/errors';
 import { offeredToward } from '../../shared/useCases/connectionRoles';
 import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
-import { applyRoleUpdate, checkRoles, type ConnectionRole, createRoleSchema, newRole, RoleCatalog, updateRoleSchema } from '../../shared/domain/roles';
+import {
+  applyRoleUpdate,
+  checkRoles,
+  type ConnectionRole,
+  createRoleSchema,
+  newRole,
+  RoleCatalog,
+  updateRoleSchema,
+} from '../../shared/domain/roles';
 
 const types = buildObjectTypeRegistry('base');
 const admin = { id: 'ad000000-0000-4000-8000-0000000000ad', teams: [], isAdmin: true };
@@ -33,9 +41,11 @@ const catalog = new RoleCatalog(
     make(ids.buyer, 'Buyer', { objecttypecodes: ['contact'] }),
   ],
   [
-    [ids.doctor, ids.patient], [ids.patient, ids.doctor],
+    [ids.doctor, ids.patient],
+    [ids.patient, ids.doctor],
     [ids.friend, ids.friend],
-    [ids.vendor, ids.buyer], [ids.buyer, ids.vendor],
+    [ids.vendor, ids.buyer],
+    [ids.buyer, ids.vendor],
   ],
 );
 
@@ -51,39 +61,84 @@ const codeOf = (action: () => unknown): string => {
 
 describe('role rules on a connection', () => {
   it('fill record 2 with the only matching role, when it applies to record 2', () => {
-    expect(checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: null }, contact, contact)).toEqual({ record1roleid: ids.doctor, record2roleid: ids.patient });
-    expect(checkRoles(catalog, { record1roleid: ids.friend, record2roleid: null }, account, contact)).toEqual({ record1roleid: ids.friend, record2roleid: ids.friend });
+    expect(checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: null }, contact, contact)).toEqual({
+      record1roleid: ids.doctor,
+      record2roleid: ids.patient,
+    });
+    expect(checkRoles(catalog, { record1roleid: ids.friend, record2roleid: null }, account, contact)).toEqual({
+      record1roleid: ids.friend,
+      record2roleid: ids.friend,
+    });
     // Buyer applies to contacts only: not filled toward an account.
-    expect(checkRoles(catalog, { record1roleid: ids.vendor, record2roleid: null }, account, account)).toEqual({ record1roleid: ids.vendor, record2roleid: null });
-    expect(checkRoles(catalog, { record1roleid: ids.nurse, record2roleid: null }, contact, contact)).toEqual({ record1roleid: ids.nurse, record2roleid: null });
-    expect(checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: null }, contact, contact, false)).toEqual({ record1roleid: ids.doctor, record2roleid: null });
+    expect(checkRoles(catalog, { record1roleid: ids.vendor, record2roleid: null }, account, account)).toEqual({
+      record1roleid: ids.vendor,
+      record2roleid: null,
+    });
+    expect(checkRoles(catalog, { record1roleid: ids.nurse, record2roleid: null }, contact, contact)).toEqual({
+      record1roleid: ids.nurse,
+      record2roleid: null,
+    });
+    expect(checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: null }, contact, contact, false)).toEqual({
+      record1roleid: ids.doctor,
+      record2roleid: null,
+    });
   });
 
   it('refuse missing, inactive, misapplied and unrelated roles', () => {
-    expect(codeOf(() => checkRoles(catalog, { record1roleid: 'e0000000-0000-4000-8000-000000000000', record2roleid: null }, contact, contact))).toBe('ConnectionRoleNotFound');
-    expect(codeOf(() => checkRoles(catalog, { record1roleid: ids.gone, record2roleid: null }, contact, contact))).toBe('ConnectionRoleInactive');
-    expect(codeOf(() => checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: null }, account, contact))).toBe('ConnectionRoleNotValidForObjectType');
-    expect(codeOf(() => checkRoles(catalog, { record1roleid: null, record2roleid: ids.vendor }, contact, contact))).toBe('ConnectionRoleNotValidForObjectType');
-    expect(codeOf(() => checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: ids.nurse }, contact, contact))).toBe('UnrelatedConnectionRoles');
-    expect(checkRoles(catalog, { record1roleid: null, record2roleid: ids.nurse }, contact, contact)).toEqual({ record1roleid: null, record2roleid: ids.nurse });
+    expect(
+      codeOf(() =>
+        checkRoles(
+          catalog,
+          { record1roleid: 'e0000000-0000-4000-8000-000000000000', record2roleid: null },
+          contact,
+          contact,
+        ),
+      ),
+    ).toBe('ConnectionRoleNotFound');
+    expect(codeOf(() => checkRoles(catalog, { record1roleid: ids.gone, record2roleid: null }, contact, contact))).toBe(
+      'ConnectionRoleInactive',
+    );
+    expect(
+      codeOf(() => checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: null }, account, contact)),
+    ).toBe('ConnectionRoleNotValidForObjectType');
+    expect(
+      codeOf(() => checkRoles(catalog, { record1roleid: null, record2roleid: ids.vendor }, contact, contact)),
+    ).toBe('ConnectionRoleNotValidForObjectType');
+    expect(
+      codeOf(() => checkRoles(catalog, { record1roleid: ids.doctor, record2roleid: ids.nurse }, contact, contact)),
+    ).toBe('UnrelatedConnectionRoles');
+    expect(checkRoles(catalog, { record1roleid: null, record2roleid: ids.nurse }, contact, contact)).toEqual({
+      record1roleid: null,
+      record2roleid: ids.nurse,
+    });
   });
 });
 
 describe('roles', () => {
-  it('take Dataverse\'s categories, names and types', () => {
+  it("take Dataverse's categories, names and types", () => {
     expect(createRoleSchema.safeParse({ name: 'x', category: 6 }).success).toBe(false);
     expect(createRoleSchema.safeParse({ name: '' }).success).toBe(false);
     expect(createRoleSchema.safeParse({ name: 'x'.repeat(101) }).success).toBe(false);
     expect(createRoleSchema.safeParse({ name: 'x', description: 'd'.repeat(1001) }).success).toBe(false);
-    expect(createRoleSchema.parse({ name: ' Friend ' })).toMatchObject({ name: 'Friend', category: 5, objecttypecodes: [] });
+    expect(createRoleSchema.parse({ name: ' Friend ' })).toMatchObject({
+      name: 'Friend',
+      category: 5,
+      objecttypecodes: [],
+    });
     expect(make(ids.doctor, 'Doctor', { objecttypecodes: ['contact', 2, 'account'] }).objecttypecodes).toEqual([1, 2]);
     expect(codeOf(() => make(ids.doctor, 'Doctor', { objecttypecodes: ['starship'] }))).toBe('UnknownObjectType');
   });
 
   it('deactivate and reactivate with matching status codes', () => {
     const role = make(ids.nurse, 'Nurse');
-    expect(applyRoleUpdate(role, updateRoleSchema.parse({ statecode: 1 }), types, admin, now)).toMatchObject({ statecode: 1, statuscode: 2, versionnumber: 2 });
-    expect(codeOf(() => applyRoleUpdate(role, updateRoleSchema.parse({ statecode: 0, statuscode: 2 }), types, admin, now))).toBe('ValidationFailed');
+    expect(applyRoleUpdate(role, updateRoleSchema.parse({ statecode: 1 }), types, admin, now)).toMatchObject({
+      statecode: 1,
+      statuscode: 2,
+      versionnumber: 2,
+    });
+    expect(
+      codeOf(() => applyRoleUpdate(role, updateRoleSchema.parse({ statecode: 0, statuscode: 2 }), types, admin, now)),
+    ).toBe('ValidationFailed');
   });
 });
 
@@ -92,8 +147,15 @@ describe('the role picker toward a record type (offeredToward)', () => {
   const retired = 'd0000000-0000-4000-8000-000000000008';
   const lonely = 'd0000000-0000-4000-8000-000000000009';
   const withRetiredMatch = new RoleCatalog(
-    [make(retired, 'Retired', { objecttypecodes: ['contact'] }), { ...make(lonely, 'Lonely'), statecode: 0 }, { ...make(ids.gone, 'Former'), statecode: 1, statuscode: 2 }],
-    [[retired, ids.gone], [ids.gone, retired]],
+    [
+      make(retired, 'Retired', { objecttypecodes: ['contact'] }),
+      { ...make(lonely, 'Lonely'), statecode: 0 },
+      { ...make(ids.gone, 'Former'), statecode: 1, statuscode: 2 },
+    ],
+    [
+      [retired, ids.gone],
+      [ids.gone, retired],
+    ],
   );
 
   it('offers a role whose active matching role the other type can take', () => {
@@ -101,7 +163,7 @@ describe('the role picker toward a record type (offeredToward)', () => {
     expect(offeredToward(catalog, role(ids.friend), account.code)).toBe(true); // Friend matches itself and applies to every type
   });
 
-  it('offers a role with no matching roles: record 1 takes it, record 2\'s role stays empty', () => {
+  it("offers a role with no matching roles: record 1 takes it, record 2's role stays empty", () => {
     expect(offeredToward(catalog, role(ids.nurse), account.code)).toBe(true);
     expect(offeredToward(withRetiredMatch, withRetiredMatch.get(lonely) as ConnectionRole, contact.code)).toBe(true);
   });

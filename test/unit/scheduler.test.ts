@@ -5,7 +5,6 @@ import { type Faults, type Outcome, Scheduler } from '../../dev/simulation/sched
 import { SimTableService } from '../../dev/simulation/simTable';
 import { ANY_ETAG, StorageError, type TablePort } from '../../shared/storage/tablePort';
 
-
 interface Run {
   trace: readonly string[];
   outcomes: Outcome[];
@@ -21,7 +20,11 @@ async function simulate(seed: number, faults: Faults = {}, tasks = 4): Promise<R
 }
 
 /** One task's lone call under a fault that always strikes. */
-async function underFault(faults: Faults, call: (table: TablePort) => Promise<unknown>, setUp?: (service: SimTableService) => void) {
+async function underFault(
+  faults: Faults,
+  call: (table: TablePort) => Promise<unknown>,
+  setUp?: (service: SimTableService) => void,
+) {
   const service = new SimTableService();
   setUp?.(service);
   const scheduler = new Scheduler({ seed: 1, faults });
@@ -89,7 +92,9 @@ describe('the scheduler', () => {
   it('keeps an invariant in every schedule without faults: n increments, n on the counter', async () => {
     for (let seed = 1; seed <= 50; seed++) {
       const { outcomes, state } = await simulate(seed);
-      expect(outcomes.map((outcome) => (outcome.kind === 'ok' ? outcome.value : outcome.kind)).sort()).toEqual([1, 2, 3, 4]);
+      expect(outcomes.map((outcome) => (outcome.kind === 'ok' ? outcome.value : outcome.kind)).sort()).toEqual([
+        1, 2, 3, 4,
+      ]);
       expect(state).toMatchObject([{ entity: { n: 4 } }]);
     }
   });
@@ -122,7 +127,16 @@ describe('the scheduler', () => {
         return 'mine';
       };
       const outcomes = await scheduler.run([claim, claim]);
-      kinds.add(outcomes.map((outcome) => (outcome.kind === 'ok' ? outcome.value : (outcome.kind === 'error' && (outcome.error as StorageError).status) || outcome.kind)).sort().join(','));
+      kinds.add(
+        outcomes
+          .map((outcome) =>
+            outcome.kind === 'ok'
+              ? outcome.value
+              : (outcome.kind === 'error' && (outcome.error as StorageError).status) || outcome.kind,
+          )
+          .sort()
+          .join(','),
+      );
     }
     expect(kinds).toEqual(new Set(['mine,taken', '409,mine']));
   });
@@ -174,7 +188,8 @@ describe('the scheduler', () => {
   });
 
   describe('faults', () => {
-    const insert = (table: TablePort) => table.write({ op: 'insert', entity: { partitionKey: 'p', rowKey: 'r', v: 1 } });
+    const insert = (table: TablePort) =>
+      table.write({ op: 'insert', entity: { partitionKey: 'p', rowKey: 'r', v: 1 } });
 
     it('fail: not applied, the caller gets 503', async () => {
       const { outcome, state, trace } = await underFault({ fail: 1 }, insert);
@@ -220,7 +235,9 @@ describe('the scheduler', () => {
     });
 
     it('duplicate: an upsert succeeds twice, and the caller gets the second ETag', async () => {
-      const { outcome, state } = await underFault({ duplicate: 1 }, (table) => table.write({ op: 'upsert', entity: { partitionKey: 'p', rowKey: 'r' } }));
+      const { outcome, state } = await underFault({ duplicate: 1 }, (table) =>
+        table.write({ op: 'upsert', entity: { partitionKey: 'p', rowKey: 'r' } }),
+      );
       expect(outcome).toEqual({ kind: 'ok', value: 'W/"2"' });
       expect(state).toMatchObject([{ etag: 'W/"2"' }]);
     });
@@ -289,18 +306,29 @@ describe('the scheduler', () => {
     });
 
     it('strike reads too: a failed or lost read is an error, a crashing read stops the task', async () => {
-      expect((await underFault({ fail: 1 }, (table) => table.get('p', 'r'))).outcome).toMatchObject({ kind: 'error', error: { status: 503 } });
-      expect((await underFault({ lost: 1 }, (table) => table.query({ partitionKey: 'p' }, { limit: 5 }))).outcome).toMatchObject({
+      expect((await underFault({ fail: 1 }, (table) => table.get('p', 'r'))).outcome).toMatchObject({
+        kind: 'error',
+        error: { status: 503 },
+      });
+      expect(
+        (await underFault({ lost: 1 }, (table) => table.query({ partitionKey: 'p' }, { limit: 5 }))).outcome,
+      ).toMatchObject({
         kind: 'error',
         error: { status: undefined },
       });
-      expect((await underFault({ crashAfter: 1 }, (table) => table.get('p', 'r'))).outcome).toEqual({ kind: 'crashed' });
+      expect((await underFault({ crashAfter: 1 }, (table) => table.get('p', 'r'))).outcome).toEqual({
+        kind: 'crashed',
+      });
     });
 
     it('never strike when their probabilities are zero', async () => {
       for (let seed = 1; seed <= 10; seed++) {
         const { trace } = await simulate(seed, { fail: 0, lost: 0, duplicate: 0, crashBefore: 0, crashAfter: 0 });
-        expect(trace.every((line) => / -> /.test(line) && !/ (fail|lost|duplicate|retry|crash-before|crash-after) ->/.test(line))).toBe(true);
+        expect(
+          trace.every(
+            (line) => / -> /.test(line) && !/ (fail|lost|duplicate|retry|crash-before|crash-after) ->/.test(line),
+          ),
+        ).toBe(true);
       }
     });
 

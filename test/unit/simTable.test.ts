@@ -7,11 +7,18 @@ import { ANY_ETAG, queryAll, type Stored, type TablePort, type TableQuery } from
 
 async function fill(table: TablePort, partitionKey: string, n: number): Promise<string[]> {
   const keys = Array.from({ length: n }, (_, i) => `r${String(i).padStart(3, '0')}`);
-  for (let i = 0; i < n; i += 100) await table.batch(keys.slice(i, i + 100).map((rowKey) => ({ op: 'insert', entity: { partitionKey, rowKey, n: 1 } })));
+  for (let i = 0; i < n; i += 100)
+    await table.batch(
+      keys.slice(i, i + 100).map((rowKey) => ({ op: 'insert', entity: { partitionKey, rowKey, n: 1 } })),
+    );
   return keys;
 }
 
-async function pageSizes(table: TablePort, query: TableQuery, limit: number): Promise<{ sizes: number[]; keys: string[] }> {
+async function pageSizes(
+  table: TablePort,
+  query: TableQuery,
+  limit: number,
+): Promise<{ sizes: number[]; keys: string[] }> {
   const sizes: number[] = [];
   const keys: string[] = [];
   let continuation: string | undefined;
@@ -46,10 +53,15 @@ describe('short pages', () => {
       sawEmptyWithContinuation ||= walk.sizes.slice(0, -1).includes(0);
       sawTrailingEmpty ||= walk.sizes[walk.sizes.length - 1] === 0;
       const items: Stored[] = [];
-      for await (const page of queryAll(table, { where: [{ property: 'n', op: 'eq', value: 1 }] }, 5)) items.push(...page);
+      for await (const page of queryAll(table, { where: [{ property: 'n', op: 'eq', value: 1 }] }, 5))
+        items.push(...page);
       expect(items).toHaveLength(43);
     }
-    expect({ sawShort, sawEmptyWithContinuation, sawTrailingEmpty }).toEqual({ sawShort: true, sawEmptyWithContinuation: true, sawTrailingEmpty: true });
+    expect({ sawShort, sawEmptyWithContinuation, sawTrailingEmpty }).toEqual({
+      sawShort: true,
+      sawEmptyWithContinuation: true,
+      sawTrailingEmpty: true,
+    });
   });
 
   it('are the same for the same seed, and differ between seeds', async () => {
@@ -88,11 +100,16 @@ describe('raw state', () => {
     service.put('t', { partitionKey: 'p', rowKey: 'chosen', v: 1 }, 'W/"given"');
     const fresh = service.put('t', { partitionKey: 'p', rowKey: 'fresh', v: 1 });
     const table = service.table('t');
-    expect(await table.get('p', 'chosen')).toEqual({ entity: { partitionKey: 'p', rowKey: 'chosen', v: 1 }, etag: 'W/"given"' });
+    expect(await table.get('p', 'chosen')).toEqual({
+      entity: { partitionKey: 'p', rowKey: 'chosen', v: 1 },
+      etag: 'W/"given"',
+    });
     expect((await table.get('p', 'fresh'))?.etag).toBe(fresh);
     // A put replaces, like an upsert, and the ETag it was given is the one a condition must name.
     service.put('t', { partitionKey: 'p', rowKey: 'chosen', v: 2 }, 'W/"again"');
-    await expect(table.write({ op: 'replace', entity: { partitionKey: 'p', rowKey: 'chosen' }, etag: 'W/"given"' })).rejects.toMatchObject({ status: 412 });
+    await expect(
+      table.write({ op: 'replace', entity: { partitionKey: 'p', rowKey: 'chosen' }, etag: 'W/"given"' }),
+    ).rejects.toMatchObject({ status: 412 });
     await table.write({ op: 'delete', partitionKey: 'p', rowKey: 'chosen', etag: 'W/"again"' });
     expect(service.dump('t')).toHaveLength(1);
     expect(() => service.put('t', { partitionKey: 'p', rowKey: 'bad', timestamp: 'x' })).toThrow(/property name/);

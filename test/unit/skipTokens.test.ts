@@ -1,7 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { thrown } from '../support/errors';
-import { decodeSkipToken, decodeStorageSkipToken, encodeSkipToken, queryFingerprint } from '../../shared/useCases/skipTokens';
+import {
+  decodeSkipToken,
+  decodeStorageSkipToken,
+  encodeSkipToken,
+  queryFingerprint,
+} from '../../shared/useCases/skipTokens';
 import { newMasterHalf } from '../../shared/domain/connection';
 import { buildObjectTypeRegistry } from '../../shared/domain/objectTypes';
 import { halfRowKey } from '../../shared/storage/connectionStore';
@@ -26,14 +31,26 @@ describe('skiptoken', () => {
     expect(decodeSkipToken(token, record, recordQuery)).toBe(half);
   });
 
-  it('accepts the positions the stores really use, each in its own query\'s range', () => {
+  it("accepts the positions the stores really use, each in its own query's range", () => {
     const types = buildObjectTypeRegistry('base');
     const caller = { id: randomUUID(), teams: [], isAdmin: false };
-    const contact = newMasterHalf({ record1id: randomUUID(), record1objecttypecode: 'contact', record2id: randomUUID(), record2objecttypecode: 'account' }, types, caller, new Date());
+    const contact = newMasterHalf(
+      {
+        record1id: randomUUID(),
+        record1objecttypecode: 'contact',
+        record2id: randomUUID(),
+        record2objecttypecode: 'account',
+      },
+      types,
+      caller,
+      new Date(),
+    );
     const role = randomUUID();
     for (const query of [{ roleId: role }, { roleId: role, typeCode: 2 }]) {
       const fingerprint = queryFingerprint(query);
-      expect(decodeSkipToken(encodeSkipToken(indexRowKey(contact), role, fingerprint), role, fingerprint)).toBe(indexRowKey(contact));
+      expect(decodeSkipToken(encodeSkipToken(indexRowKey(contact), role, fingerprint), role, fingerprint)).toBe(
+        indexRowKey(contact),
+      );
     }
     const roles = queryFingerprint({ category: 1, validfor: 2 });
     expect(decodeSkipToken(encodeSkipToken(role, 'roles', roles), 'roles', roles)).toBe(role);
@@ -60,16 +77,27 @@ describe('skiptoken', () => {
     }
   });
 
-  it('is refused when its position lies outside the query\'s own key range, even when sealed by this deployment', () => {
+  it("is refused when its position lies outside the query's own key range, even when sealed by this deployment", () => {
     const role = randomUUID();
     const contacts = queryFingerprint({ roleId: role, typeCode: 2 });
     const account = `${'1'.padStart(10, '0')}_${randomUUID()}_${randomUUID()}`;
     rejects(encodeSkipToken(account, role, contacts), role, contacts);
     rejects(encodeSkipToken('0', role, contacts), role, contacts);
-    for (const position of ['\ud800', 'c_', `c_${randomUUID().toUpperCase()}`, `u_${randomUUID()}`, `c_${randomUUID()}x`, 'x'.repeat(3000)]) {
+    for (const position of [
+      '\ud800',
+      'c_',
+      `c_${randomUUID().toUpperCase()}`,
+      `u_${randomUUID()}`,
+      `c_${randomUUID()}x`,
+      'x'.repeat(3000),
+    ]) {
       rejects(encodeSkipToken(position, record, recordQuery));
     }
-    rejects(encodeSkipToken(half, 'roles', queryFingerprint({ validfor: 1 })), 'roles', queryFingerprint({ validfor: 1 }));
+    rejects(
+      encodeSkipToken(half, 'roles', queryFingerprint({ validfor: 1 })),
+      'roles',
+      queryFingerprint({ validfor: 1 }),
+    );
   });
 
   it('keeps verifying with a key that is no longer first, and stops once it is removed', () => {
@@ -100,10 +128,16 @@ describe('skiptoken', () => {
   });
 
   it('also carries storage continuations, checked for their shape', () => {
-    const continuation = Buffer.from(JSON.stringify({ nextPartitionKey: 'cA==', nextRowKey: 'Y18y' })).toString('base64');
-    expect(decodeStorageSkipToken(encodeSkipToken(continuation, record, recordQuery), record, recordQuery)).toBe(continuation);
+    const continuation = Buffer.from(JSON.stringify({ nextPartitionKey: 'cA==', nextRowKey: 'Y18y' })).toString(
+      'base64',
+    );
+    expect(decodeStorageSkipToken(encodeSkipToken(continuation, record, recordQuery), record, recordQuery)).toBe(
+      continuation,
+    );
     for (const bad of ['bm90IGpzb24=', Buffer.from('{"nextRowKey":"x"}').toString('base64'), '\ud800']) {
-      expect(thrown(() => decodeStorageSkipToken(encodeSkipToken(bad, record, recordQuery), record, recordQuery)).code).toBe('InvalidSkipToken');
+      expect(
+        thrown(() => decodeStorageSkipToken(encodeSkipToken(bad, record, recordQuery), record, recordQuery)).code,
+      ).toBe('InvalidSkipToken');
     }
   });
 });

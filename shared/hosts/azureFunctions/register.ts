@@ -8,7 +8,9 @@ import { invoke, runTimer } from '../invoke';
 import { type TimerDefinition, timers } from '../triggers';
 import { insideFunctionsHost } from './functionsRuntime';
 
-export function registerRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(definition: RouteDefinition<P, Q, B>): void {
+export function registerRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+  definition: RouteDefinition<P, Q, B>,
+): void {
   const route = definition as unknown as RouteDefinition;
   routes.push(route);
   if (!insideFunctionsHost) return;
@@ -26,6 +28,7 @@ export function registerTimer(definition: TimerDefinition): void {
   if (!insideFunctionsHost) return;
   app.timer(definition.name, {
     schedule: definition.schedule,
-    handler: (_timer, context) => runTimer(definition, { log: (message) => context.log(message), warn: (message) => context.warn(message) }),
+    handler: (_timer, context) =>
+      runTimer(definition, { log: (message) => context.log(message), warn: (message) => context.warn(message) }),
   });
 }

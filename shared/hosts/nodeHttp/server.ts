@@ -121,14 +121,22 @@ async function send(
   built.headers.forEach((value, name) => (headers[name] = value));
   // A body left unread (too large, or sent where none is read) cannot share the connection with a next request.
   if (!request.complete) headers.connection = 'close';
-  observe?.({ method: request.method ?? 'GET', url: request.url ?? '/', requestHeaders: flattenHeaders(request), status: built.status, headers, body });
+  observe?.({
+    method: request.method ?? 'GET',
+    url: request.url ?? '/',
+    requestHeaders: flattenHeaders(request),
+    status: built.status,
+    headers,
+    body,
+  });
   response.writeHead(built.status, { ...headers, 'content-length': String(body.length) });
   response.end(body);
   if (!request.complete) drainThenClose(request);
 }
 
 // RFC 3986's host (a name, an IPv4 address or a bracketed IPv6 literal) and an optional port up to 65535.
-const hostPattern = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
+const hostPattern =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
 
 /**
  * The URL a request addresses, or undefined when its Host header is not a host: the header is the
@@ -146,9 +154,12 @@ export function requestUrl(path: string | undefined, host: string | undefined): 
 
 export type LogThreshold = 'warning' | 'error';
 
-const logsFrom = (threshold: LogThreshold) => (level: LogLevel, ...args: unknown[]): void => {
-  if (level === 'error' || level === 'critical' || (threshold === 'warning' && level === 'warning')) console.error(`[${level}]`, ...args);
-};
+const logsFrom =
+  (threshold: LogThreshold) =>
+  (level: LogLevel, ...args: unknown[]): void => {
+    if (level === 'error' || level === 'critical' || (threshold === 'warning' && level === 'warning'))
+      console.error(`[${level}]`, ...args);
+  };
 
 export interface LocalServerOptions {
   /** 'warning' also shows storage trouble the API answered with 503; tests that inject faults use 'error'. */
@@ -157,7 +168,12 @@ export interface LocalServerOptions {
   observe?: Observer;
 }
 
-async function handle(table: RouteDefinition[], options: LocalServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(
+  table: RouteDefinition[],
+  options: LocalServerOptions,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const reply = (init: ConstructorParameters<typeof HttpResponse>[0]) => send(request, response, init, options.observe);
   const url = requestUrl(request.url, request.headers.host);
   if (!url) {
@@ -165,10 +181,13 @@ async function handle(table: RouteDefinition[], options: LocalServerOptions, req
     return;
   }
   const path = url.pathname.startsWith(ROUTE_PREFIX) ? url.pathname.slice(ROUTE_PREFIX.length) : undefined;
-  const candidates = path === undefined ? [] : table.flatMap((route) => {
-    const params = matchRoute(route.route, path);
-    return params ? [{ route, params }] : [];
-  });
+  const candidates =
+    path === undefined
+      ? []
+      : table.flatMap((route) => {
+          const params = matchRoute(route.route, path);
+          return params ? [{ route, params }] : [];
+        });
   if (candidates.length === 0) {
     await reply(problemResponse(404, 'RouteNotFound', `No API route matches ${url.pathname}.`));
     request.resume();
@@ -178,7 +197,9 @@ async function handle(table: RouteDefinition[], options: LocalServerOptions, req
   const match = candidates.find(({ route }) => route.method === method);
   if (!match) {
     const allow = [...new Set(candidates.map(({ route }) => route.method))].join(', ');
-    await reply(problemResponse(405, 'MethodNotAllowed', `${method} is not allowed here; use ${allow}.`, {}, { allow }));
+    await reply(
+      problemResponse(405, 'MethodNotAllowed', `${method} is not allowed here; use ${allow}.`, {}, { allow }),
+    );
     request.resume();
     return;
   }
@@ -191,7 +212,11 @@ async function handle(table: RouteDefinition[], options: LocalServerOptions, req
     params: match.params,
     ...(body.length > 0 ? { body: { bytes: body } } : {}),
   });
-  const context = new InvocationContext({ functionName: match.route.name, invocationId: randomUUID(), logHandler: logsFrom(options.log ?? 'warning') });
+  const context = new InvocationContext({
+    functionName: match.route.name,
+    invocationId: randomUUID(),
+    logHandler: logsFrom(options.log ?? 'warning'),
+  });
   await reply(await invoke(match.route, functionRequest, context));
 }
 
@@ -201,8 +226,16 @@ function refuseMalformed(error: NodeJS.ErrnoException, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request is not well-formed HTTP.', code: 'BadRequest' });
-  socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title: 'Bad Request',
+    status: 400,
+    detail: 'The request is not well-formed HTTP.',
+    code: 'BadRequest',
+  });
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 export function createLocalServer(table: RouteDefinition[] = routes, options: LocalServerOptions = {}): Server {
@@ -210,7 +243,8 @@ export function createLocalServer(table: RouteDefinition[] = routes, options: Lo
   const server = createServer({ requireHostHeader: false }, (request, response) => {
     handle(table, options, request, response).catch(async (error: unknown) => {
       console.error('local host failed to serve a request', error);
-      if (!response.headersSent) await send(request, response, problemResponse(500, 'InternalError', 'The local host failed.'), options.observe);
+      if (!response.headersSent)
+        await send(request, response, problemResponse(500, 'InternalError', 'The local host failed.'), options.observe);
       else response.destroy();
     });
   });

@@ -19,16 +19,23 @@ const consoleLog = (name: string): TriggerLog => ({
  * Functions host, a run never overlaps the previous run of the same timer, and a failed run is logged
  * and waits for the next occurrence. The timers do not keep the process alive on their own.
  */
-export function startTimers(table: TimerDefinition[] = timers, logOf: (name: string) => TriggerLog = consoleLog): RunningTimers {
+export function startTimers(
+  table: TimerDefinition[] = timers,
+  logOf: (name: string) => TriggerLog = consoleLog,
+): RunningTimers {
   const jobs = table.map((definition) => {
     const log = logOf(definition.name);
-    return new Cron(definition.schedule, { name: definition.name, protect: true, unref: true, timezone: 'UTC' }, async () => {
-      try {
-        await runTimer(definition, log);
-      } catch (error) {
-        log.warn(`failed: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    });
+    return new Cron(
+      definition.schedule,
+      { name: definition.name, protect: true, unref: true, timezone: 'UTC' },
+      async () => {
+        try {
+          await runTimer(definition, log);
+        } catch (error) {
+          log.warn(`failed: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      },
+    );
   });
   return {
     get scheduled() {

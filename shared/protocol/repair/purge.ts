@@ -12,7 +12,8 @@ import type { Pass } from './pass';
  * Whether a tombstone's grace period is over: no request still running can then try to write an older
  * version of its connection, which the tombstone would fence out.
  */
-export const pastGrace = (pass: Pass, copy: Copy): boolean => pass.clock() - Date.parse(copy.half.modifiedon) >= pass.options.graceMs;
+export const pastGrace = (pass: Pass, copy: Copy): boolean =>
+  pass.clock() - Date.parse(copy.half.modifiedon) >= pass.options.graceMs;
 
 /**
  * Removes a deleted connection for good, once no request can still write an older version of it:
@@ -23,12 +24,18 @@ export async function purgeConnection(pass: Pass, authoritative: StoredCopy): Pr
   await pass.port.propagate(authoritative);
   const wanted = derivedOf(authoritative);
   const derived = await pass.port.readHalf(wanted.half.record1id, wanted.half.connectionid);
-  if (derived?.tombstone && pairsWith(derived.half, authoritative.half)) await pass.port.deleteConnectionRow(derived.half.record1id, derived.key, derived.etag);
-  await allSettled(entriesOf(authoritative).map(async ({ roleId, copy }) => {
-    const entry = await pass.port.readEntry(roleId, copy.half);
-    const ours = entry && entry.half.record2id === copy.half.record2id && entry.half.relatedconnectionid === copy.half.relatedconnectionid;
-    if (ours && entry.tombstone) await pass.port.deleteIndexRow(roleId, entry.key, entry.etag);
-  }));
+  if (derived?.tombstone && pairsWith(derived.half, authoritative.half))
+    await pass.port.deleteConnectionRow(derived.half.record1id, derived.key, derived.etag);
+  await allSettled(
+    entriesOf(authoritative).map(async ({ roleId, copy }) => {
+      const entry = await pass.port.readEntry(roleId, copy.half);
+      const ours =
+        entry &&
+        entry.half.record2id === copy.half.record2id &&
+        entry.half.relatedconnectionid === copy.half.relatedconnectionid;
+      if (ours && entry.tombstone) await pass.port.deleteIndexRow(roleId, entry.key, entry.etag);
+    }),
+  );
   await pass.port.purgeAudit(authoritative);
   await pass.port.purgeHalf(authoritative);
 }
@@ -38,15 +45,26 @@ export async function purgeConnection(pass: Pass, authoritative: StoredCopy): Pr
  * first the authoritative copy stops listing them (a rewrite as read, same version, so it happens
  * only if nothing changed meanwhile), then the entries go (each only if unchanged). Returns how many.
  */
-export async function purgeFormerEntries(pass: Pass, authoritative: StoredCopy, former: { key: string; entry: StoredCopy | undefined }[]): Promise<number> {
+export async function purgeFormerEntries(
+  pass: Pass,
+  authoritative: StoredCopy,
+  former: { key: string; entry: StoredCopy | undefined }[],
+): Promise<number> {
   const keys = new Set(former.map(({ key }) => key));
   try {
-    await pass.port.rewriteAuthoritative({ ...authoritative, indexed: authoritative.indexed.filter((key) => !keys.has(key)) }, authoritative.etag);
+    await pass.port.rewriteAuthoritative(
+      { ...authoritative, indexed: authoritative.indexed.filter((key) => !keys.has(key)) },
+      authoritative.etag,
+    );
   } catch (error) {
     if (isStorageStatus(error, 412) || isStorageStatus(error, 404)) return 0;
     throw error;
   }
-  await allSettled(former.flatMap(({ key, entry }) => (entry ? [pass.port.deleteIndexRow(roleOfIndexKey(key), entry.key, entry.etag)] : [])));
+  await allSettled(
+    former.flatMap(({ key, entry }) =>
+      entry ? [pass.port.deleteIndexRow(roleOfIndexKey(key), entry.key, entry.etag)] : [],
+    ),
+  );
   return former.length;
 }
 

@@ -8,7 +8,14 @@ import { DomainError } from '../../domain/errors';
 import { idKeyOf } from '../../domain/ids';
 
 import { currentIndexKeys } from '../indexKeys';
-import { fromStored, guardRowKey, halfRowKey, isGuardRowKey, isHalfRowKey, toEntity } from '../../storage/connectionStore';
+import {
+  fromStored,
+  guardRowKey,
+  halfRowKey,
+  isGuardRowKey,
+  isHalfRowKey,
+  toEntity,
+} from '../../storage/connectionStore';
 import { indexRowKey, isReservationRowKey, reservationOf } from '../../storage/roleIndexStore';
 import { isStorageStatus, type Stored, type TableEntity, type TablePort } from '../../storage/tablePort';
 import type { Violation, ViolationKind } from './findings';
@@ -40,12 +47,21 @@ const nowIso = (pass: Pass): string => new Date(pass.clock()).toISOString();
  */
 async function checkClaims(pass: Pass, authoritative: StoredCopy): Promise<void> {
   const { half } = authoritative;
-  const ids = idKeyOf(half.connectionid) === idKeyOf(half.relatedconnectionid) ? [half.connectionid] : [half.connectionid, half.relatedconnectionid];
+  const ids =
+    idKeyOf(half.connectionid) === idKeyOf(half.relatedconnectionid)
+      ? [half.connectionid]
+      : [half.connectionid, half.relatedconnectionid];
   for (const id of ids) {
     const claim = await pass.port.readClaim(id);
     if (claim && sameSlot(claim, half)) continue;
     if (!pass.options.repair) {
-      pass.report({ kind: 'unclaimed-id', table: 'connections', partitionKey: half.record1id, rowKey: authoritative.key, detail: `id ${id} is ${claim ? `claimed by ${claim.record1id}/${claim.connectionid}` : 'not claimed'}` });
+      pass.report({
+        kind: 'unclaimed-id',
+        table: 'connections',
+        partitionKey: half.record1id,
+        rowKey: authoritative.key,
+        detail: `id ${id} is ${claim ? `claimed by ${claim.record1id}/${claim.connectionid}` : 'not claimed'}`,
+      });
       continue;
     }
     // Acted on only as the connection is now, not as listed (it may have been deleted since).
@@ -56,7 +72,13 @@ async function checkClaims(pass: Pass, authoritative: StoredCopy): Promise<void>
       await pass.port.claimId(now, id);
     } catch (error) {
       if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
-      pass.report({ kind: 'duplicate-id', table: 'connections', partitionKey: half.record1id, rowKey: authoritative.key, detail: `id ${id} is also live in another connection` });
+      pass.report({
+        kind: 'duplicate-id',
+        table: 'connections',
+        partitionKey: half.record1id,
+        rowKey: authoritative.key,
+        detail: `id ${id} is also live in another connection`,
+      });
     }
   }
 }
@@ -78,37 +100,75 @@ async function checkAuthoritative(pass: Pass, authoritative: StoredCopy): Promis
   const rewrite: { table: TablePort; entity: TableEntity; etag: string }[] = [];
   let foreignSlot = false;
   const versionOf = (copy: Copy) => ({ createdon: copy.half.createdon, version: copy.half.versionnumber });
-  const compare = (copy: StoredCopy | undefined, expected: Copy, kinds: { missing: ViolationKind; lagging: ViolationKind }, at: Pick<Violation, 'table' | 'partitionKey' | 'rowKey'>) => {
+  const compare = (
+    copy: StoredCopy | undefined,
+    expected: Copy,
+    kinds: { missing: ViolationKind; lagging: ViolationKind },
+    at: Pick<Violation, 'table' | 'partitionKey' | 'rowKey'>,
+  ) => {
     if (!copy) {
-      if (!expected.tombstone) found.push({ ...at, kind: kinds.missing, detail: `copy of ${authoritative.half.connectionid} v${expected.half.versionnumber} missing` });
-    } else if (copy.half.record2id !== expected.half.record2id || copy.half.relatedconnectionid !== expected.half.relatedconnectionid) {
+      if (!expected.tombstone)
+        found.push({
+          ...at,
+          kind: kinds.missing,
+          detail: `copy of ${authoritative.half.connectionid} v${expected.half.versionnumber} missing`,
+        });
+    } else if (
+      copy.half.record2id !== expected.half.record2id ||
+      copy.half.relatedconnectionid !== expected.half.relatedconnectionid
+    ) {
       // The slot holds another connection's copy: this id is used twice (only data older than this
       // protocol, or a create refused and not undone, can leave that).
       if (!expected.tombstone) foreignSlot = true;
     } else if (isLater(versionOf(expected), versionOf(copy))) {
-      found.push({ ...at, kind: kinds.lagging, detail: `v${copy.half.versionnumber} behind v${expected.half.versionnumber}` });
-    } else if (isLater(versionOf(copy), versionOf(expected)) || copy.tombstone !== expected.tombstone || !sameContent(copy.half, expected.half)) {
-      found.push({ ...at, kind: 'derived-copy-mismatch', detail: `v${copy.half.versionnumber} differs from its authoritative copy v${expected.half.versionnumber}` });
+      found.push({
+        ...at,
+        kind: kinds.lagging,
+        detail: `v${copy.half.versionnumber} behind v${expected.half.versionnumber}`,
+      });
+    } else if (
+      isLater(versionOf(copy), versionOf(expected)) ||
+      copy.tombstone !== expected.tombstone ||
+      !sameContent(copy.half, expected.half)
+    ) {
+      found.push({
+        ...at,
+        kind: 'derived-copy-mismatch',
+        detail: `v${copy.half.versionnumber} differs from its authoritative copy v${expected.half.versionnumber}`,
+      });
       const table = at.table === 'connections' ? pass.tables.connections : pass.tables.roleIndex;
       rewrite.push({ table, entity: toEntity(expected, at.partitionKey, at.rowKey), etag: copy.etag });
     }
   };
   const wanted = derivedOf(authoritative);
   const derived = await pass.port.readHalf(wanted.half.record1id, wanted.half.connectionid);
-  compare(derived, wanted, { missing: 'missing-derived-half', lagging: 'lagging-derived-half' }, { table: 'connections', partitionKey: wanted.half.record1id, rowKey: halfRowKey(wanted.half.connectionid) });
+  compare(
+    derived,
+    wanted,
+    { missing: 'missing-derived-half', lagging: 'lagging-derived-half' },
+    { table: 'connections', partitionKey: wanted.half.record1id, rowKey: halfRowKey(wanted.half.connectionid) },
+  );
   if (foreignSlot && derived) return resolveForeignSlot(pass, authoritative, derived);
   // Entries under roles the connection no longer plays: tombstones, kept while the grace period runs.
   const formerEntries: { key: string; entry: StoredCopy | undefined }[] = [];
   const current = new Set<string>(currentIndexKeys(authoritative.half));
-  await allSettled(entriesOf(authoritative).map(async ({ key, roleId, copy }) => {
-    const entry = await pass.port.readEntry(roleId, copy.half);
-    compare(entry, copy, { missing: 'missing-index', lagging: 'stale-index' }, { table: 'roleIndex', partitionKey: roleId, rowKey: indexRowKey(copy.half) });
-    if (!authoritative.tombstone && !current.has(key)) formerEntries.push({ key, entry });
-  }));
+  await allSettled(
+    entriesOf(authoritative).map(async ({ key, roleId, copy }) => {
+      const entry = await pass.port.readEntry(roleId, copy.half);
+      compare(
+        entry,
+        copy,
+        { missing: 'missing-index', lagging: 'stale-index' },
+        { table: 'roleIndex', partitionKey: roleId, rowKey: indexRowKey(copy.half) },
+      );
+      if (!authoritative.tombstone && !current.has(key)) formerEntries.push({ key, entry });
+    }),
+  );
   if (!authoritative.tombstone) await checkClaims(pass, authoritative);
   if (claimsGuard(authoritative)) {
     const holder = await pass.port.guardHolderOf(authoritative.half);
-    if (holder?.connectionid !== authoritative.half.connectionid) await checkGuardOf(pass, authoritative, holder?.connectionid);
+    if (holder?.connectionid !== authoritative.half.connectionid)
+      await checkGuardOf(pass, authoritative, holder?.connectionid);
   }
   if (found.length > 0) {
     // Judged against the authoritative copy as listed, a copy may only look behind, ahead or different
@@ -119,16 +179,21 @@ async function checkAuthoritative(pass: Pass, authoritative: StoredCopy): Promis
   }
   for (const violation of found) pass.report(violation);
   if (found.length > 0 && options.repair) {
-    await allSettled(rewrite.map(({ table, entity, etag }) => table.write({ op: 'replace', entity, etag }).catch((error: unknown) => {
-      if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
-    })));
+    await allSettled(
+      rewrite.map(({ table, entity, etag }) =>
+        table.write({ op: 'replace', entity, etag }).catch((error: unknown) => {
+          if (!isStorageStatus(error, 412) && !isStorageStatus(error, 404)) throw error;
+        }),
+      ),
+    );
     try {
       await pass.port.propagate(authoritative);
     } catch (error) {
       if (!(error instanceof DomainError && error.code === 'DuplicateRecord')) throw error;
       // Another connection took the derived half's slot meanwhile (an id used twice): settled by the rule.
       const occupant = await pass.port.readHalf(wanted.half.record1id, wanted.half.connectionid);
-      if (occupant && !pairsWith(occupant.half, authoritative.half)) return resolveForeignSlot(pass, authoritative, occupant);
+      if (occupant && !pairsWith(occupant.half, authoritative.half))
+        return resolveForeignSlot(pass, authoritative, occupant);
       throw error;
     }
     result.repaired += found.length;
@@ -148,7 +213,13 @@ async function resolveForeignSlot(pass: Pass, authoritative: StoredCopy, occupan
   if (occupant.tombstone) return; // not holding the slot: the next propagation takes it over
   const owner = await pass.port.readHalf(occupant.half.record2id, occupant.half.relatedconnectionid);
   if (!owner || owner.tombstone || !pairsWith(occupant.half, owner.half)) return; // the occupant is itself a leftover: its own check ends it
-  pass.report({ kind: 'duplicate-id', table: 'connections', partitionKey: authoritative.half.record1id, rowKey: authoritative.key, detail: `its derived half's slot holds ${occupant.half.connectionid} of another connection` });
+  pass.report({
+    kind: 'duplicate-id',
+    table: 'connections',
+    partitionKey: authoritative.half.record1id,
+    rowKey: authoritative.key,
+    detail: `its derived half's slot holds ${occupant.half.connectionid} of another connection`,
+  });
   if (!pass.options.repair) return;
   await ignoringRace(pass.port.endDuplicateId(authoritative, nowIso(pass)));
   pass.result.repaired++;
@@ -160,22 +231,35 @@ async function resolveForeignSlot(pass: Pass, authoritative: StoredCopy, occupan
  * created (then the lowest id) keeps the guard and stays active, the other is deactivated.
  */
 async function checkGuardOf(pass: Pass, authoritative: StoredCopy, holderId: string | undefined): Promise<void> {
-  const at = { table: 'connections' as const, partitionKey: authoritative.half.record1id, rowKey: guardRowKey(authoritative.half) };
+  const at = {
+    table: 'connections' as const,
+    partitionKey: authoritative.half.record1id,
+    rowKey: guardRowKey(authoritative.half),
+  };
   // Decided on the connection as it is now, not as listed: it may have changed (and let its guard go).
   const fresh = await pass.port.readHalf(authoritative.half.record1id, authoritative.half.connectionid);
   if (!fresh || fresh.etag !== authoritative.etag) return;
   const holder = holderId === undefined ? undefined : await pass.port.readHalf(authoritative.half.record1id, holderId);
   const holderClaims = holder !== undefined && claimsGuard(holder) && guardRowKey(holder.half) === at.rowKey;
   if (!holderClaims) {
-    pass.report({ ...at, kind: 'missing-guard', detail: `guard of ${authoritative.half.connectionid}${holderId ? ` names ${holderId}` : ''}` });
+    pass.report({
+      ...at,
+      kind: 'missing-guard',
+      detail: `guard of ${authoritative.half.connectionid}${holderId ? ` names ${holderId}` : ''}`,
+    });
     if (!pass.options.repair) return;
     await ignoringRace(pass.port.claimGuard(authoritative));
     pass.result.repaired++;
     return;
   }
-  pass.report({ ...at, kind: 'duplicate-active', detail: `${authoritative.half.connectionid} and ${holder.half.connectionid} share records and roles` });
+  pass.report({
+    ...at,
+    kind: 'duplicate-active',
+    detail: `${authoritative.half.connectionid} and ${holder.half.connectionid} share records and roles`,
+  });
   if (!pass.options.repair) return;
-  const [winner, loser] = earliest(holder, authoritative) === holder ? [holder, authoritative] : [authoritative, holder];
+  const [winner, loser] =
+    earliest(holder, authoritative) === holder ? [holder, authoritative] : [authoritative, holder];
   // The winner takes the guard in one transaction with itself as read; only then is the other demoted.
   if (loser === holder) {
     try {
@@ -194,7 +278,13 @@ async function checkGuard(pass: Pass, stored: Stored): Promise<void> {
   const { partitionKey, rowKey, connectionid } = stored.entity;
   const holder = typeof connectionid === 'string' ? await pass.port.readHalf(partitionKey, connectionid) : undefined;
   if (holder && claimsGuard(holder) && isAuthoritative(holder.half) && guardRowKey(holder.half) === rowKey) return;
-  pass.report({ kind: 'orphan-guard', table: 'connections', partitionKey, rowKey, detail: `names ${String(connectionid)}, which does not hold it` });
+  pass.report({
+    kind: 'orphan-guard',
+    table: 'connections',
+    partitionKey,
+    rowKey,
+    detail: `names ${String(connectionid)}, which does not hold it`,
+  });
   if (!pass.options.repair) return;
   await pass.port.deleteConnectionRow(partitionKey, rowKey, stored.etag);
   pass.result.repaired++;
@@ -207,10 +297,26 @@ async function checkGuard(pass: Pass, stored: Stored): Promise<void> {
 async function checkDerived(pass: Pass, derived: StoredCopy): Promise<void> {
   const authoritative = await pass.port.readHalf(derived.half.record2id, derived.half.relatedconnectionid);
   if (authoritative && pairsWith(derived.half, authoritative.half)) return; // its own walk checks this copy
-  if (derived.tombstone) return purgeLeftover(pass, derived, () => pass.port.deleteConnectionRow(derived.half.record1id, derived.key, derived.etag));
-  pass.report({ kind: 'orphan-derived-half', table: 'connections', partitionKey: derived.half.record1id, rowKey: derived.key, detail: `no authoritative copy ${derived.half.relatedconnectionid}` });
+  if (derived.tombstone)
+    return purgeLeftover(pass, derived, () =>
+      pass.port.deleteConnectionRow(derived.half.record1id, derived.key, derived.etag),
+    );
+  pass.report({
+    kind: 'orphan-derived-half',
+    table: 'connections',
+    partitionKey: derived.half.record1id,
+    rowKey: derived.key,
+    detail: `no authoritative copy ${derived.half.relatedconnectionid}`,
+  });
   if (!pass.options.repair) return;
-  await pass.port.putDerived({ ...derived, half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: nowIso(pass) }, tombstone: true }, knownVersion(derived));
+  await pass.port.putDerived(
+    {
+      ...derived,
+      half: { ...derived.half, versionnumber: derived.half.versionnumber + 1, modifiedon: nowIso(pass) },
+      tombstone: true,
+    },
+    knownVersion(derived),
+  );
   pass.result.repaired++;
 }
 
@@ -223,7 +329,8 @@ async function checkDerived(pass: Pass, derived: StoredCopy): Promise<void> {
 async function checkReservation(pass: Pass, stored: Stored): Promise<void> {
   const reservation = reservationOf(stored.entity, stored.etag);
   const { options } = pass;
-  if (!options.repair || pass.clock() - Date.parse(reservation.reservedon) < (options.settleAfterMs ?? options.graceMs)) return;
+  if (!options.repair || pass.clock() - Date.parse(reservation.reservedon) < (options.settleAfterMs ?? options.graceMs))
+    return;
   if (await pass.port.settleReservation(reservation, nowIso(pass))) {
     const held = await pass.port.readHalf(reservation.slot.record1id, reservation.slot.connectionid);
     if (!held) return;
@@ -241,12 +348,26 @@ async function checkIndexEntry(pass: Pass, stored: Stored): Promise<void> {
   const entry = fromStored(stored);
   const roleId = stored.entity.partitionKey;
   const { half } = entry;
-  const authoritative = await pass.port.readHalf(...(isAuthoritative(half) ? [half.record1id, half.connectionid] as const : [half.record2id, half.relatedconnectionid] as const));
+  const authoritative = await pass.port.readHalf(
+    ...(isAuthoritative(half)
+      ? ([half.record1id, half.connectionid] as const)
+      : ([half.record2id, half.relatedconnectionid] as const)),
+  );
   const key = `${isAuthoritative(half) ? 'a' : 'd'}:${roleId}`;
-  const owns = authoritative && (isAuthoritative(half) ? authoritative.half.record2id === half.record2id : pairsWith(half, authoritative.half));
-  if (owns && (authoritative.indexed.includes(key) || (currentIndexKeys(authoritative.half) as string[]).includes(key))) return;
-  if (entry.tombstone) return purgeLeftover(pass, entry, () => pass.port.deleteIndexRow(roleId, stored.entity.rowKey, stored.etag));
-  pass.report({ kind: 'orphan-index', table: 'roleIndex', partitionKey: roleId, rowKey: stored.entity.rowKey, detail: `no connection ${half.connectionid} with this role` });
+  const owns =
+    authoritative &&
+    (isAuthoritative(half) ? authoritative.half.record2id === half.record2id : pairsWith(half, authoritative.half));
+  if (owns && (authoritative.indexed.includes(key) || (currentIndexKeys(authoritative.half) as string[]).includes(key)))
+    return;
+  if (entry.tombstone)
+    return purgeLeftover(pass, entry, () => pass.port.deleteIndexRow(roleId, stored.entity.rowKey, stored.etag));
+  pass.report({
+    kind: 'orphan-index',
+    table: 'roleIndex',
+    partitionKey: roleId,
+    rowKey: stored.entity.rowKey,
+    detail: `no connection ${half.connectionid} with this role`,
+  });
   if (!pass.options.repair) return;
   await pass.port.deleteIndexRow(roleId, stored.entity.rowKey, stored.etag);
   pass.result.repaired++;

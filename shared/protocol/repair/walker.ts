@@ -49,7 +49,14 @@ export class ConsistencyWalker {
         return 0;
       });
     }
-    const pass: Pass = { tables: this.tables, port: this.port, options, result, report: (violation) => result.violations.push(violation), clock: this.clock };
+    const pass: Pass = {
+      tables: this.tables,
+      port: this.port,
+      options,
+      result,
+      report: (violation) => result.violations.push(violation),
+      clock: this.clock,
+    };
     let checkpoint: Checkpoint | undefined = options.from ?? { phase: 'halves' };
     while (checkpoint) {
       const stoppedAt = await this.walkPhase(checkpoint, pass);
@@ -89,12 +96,16 @@ export class ConsistencyWalker {
     const upper = from.phase === 'halves' ? { lt: CHECKPOINT_PARTITION } : {};
     const queries: TableQuery[] = [];
     // Resuming inside a partition: the rest of it first, then the partitions after it.
-    if (from.partition !== undefined && from.row !== undefined) queries.push({ partitionKey: from.partition, rowKey: { gt: from.row } });
+    if (from.partition !== undefined && from.row !== undefined)
+      queries.push({ partitionKey: from.partition, rowKey: { gt: from.row } });
     queries.push({ partitionKey: from.partition === undefined ? upper : { gt: from.partition, ...upper } });
     for (const query of queries) {
       let continuation: string | undefined;
       do {
-        const page = await table.query(query, { limit: PAGE_SIZE, ...(continuation !== undefined && { continuation }) });
+        const page = await table.query(query, {
+          limit: PAGE_SIZE,
+          ...(continuation !== undefined && { continuation }),
+        });
         continuation = page.continuation;
         await forEachLimited(page.items, ROW_CONCURRENCY, async (stored) => {
           result.scanned++;
@@ -103,7 +114,9 @@ export class ConsistencyWalker {
             else await checkRoleIndexRow(pass, stored);
           } catch (error) {
             result.failed++;
-            this.log(`repair: ${stored.entity.partitionKey}/${stored.entity.rowKey} not checked: ${error instanceof Error ? error.message : String(error)}`);
+            this.log(
+              `repair: ${stored.entity.partitionKey}/${stored.entity.rowKey} not checked: ${error instanceof Error ? error.message : String(error)}`,
+            );
           }
         });
         const last = page.items.at(-1)?.entity;
@@ -121,9 +134,20 @@ export class ConsistencyWalker {
  * One slice of the repair job: resumes at the stored checkpoint, repairs until the time budget runs out,
  * and stores where to go on; a finished pass clears the checkpoint, so the next slice starts a new one.
  */
-export async function repairSlice(walker: ConsistencyWalker, budgetMs: number, graceMs: number, now: () => number = Date.now): Promise<WalkResult> {
+export async function repairSlice(
+  walker: ConsistencyWalker,
+  budgetMs: number,
+  graceMs: number,
+  now: () => number = Date.now,
+): Promise<WalkResult> {
   const from = await walker.loadCheckpoint();
-  const result = await walker.walk({ repair: true, graceMs, deadline: now() + budgetMs, persist: true, ...(from && { from }) });
+  const result = await walker.walk({
+    repair: true,
+    graceMs,
+    deadline: now() + budgetMs,
+    persist: true,
+    ...(from && { from }),
+  });
   await walker.saveCheckpoint(result.next);
   return result;
 }
