@@ -10,7 +10,7 @@ import { type RoleCategory, roleCategories } from '../domain/roles';
 
 /**
  * Route, query and response shapes of the HTTP API. Request schemas validate; all of them, with their
- * `doc` metadata, generate the API definition (shared/http/swagger.ts).
+ * `doc` metadata, generate the API definition (shared/api/openApi.ts).
  */
 const recordid = guid.meta(
   doc('Record ID', 'The GUID of the record whose connections these are.', { visibility: 'important' }),

@@ -292,7 +292,7 @@ export function newMasterHalf(
   };
 }
 
-/** The twin of a half: records, types and roles swapped; everything else shared. */
+/** The reciprocal of a half: records, types and roles swapped; everything else shared. */
 export function reciprocalOf(master: ConnectionHalf): ConnectionHalf {
   return {
     ...master,

@@ -1,6 +1,6 @@
 /**
  * The closed set of domain errors. Everything a client can cause ends up as one of these; the HTTP
- * layer maps them to problem+json in exactly one place (shared/http/problem.ts).
+ * layer maps them to problem+json in exactly one place (shared/api/problem.ts).
  */
 export type ErrorKind =
   | 'validation'
@@ -15,7 +15,7 @@ export type ErrorKind =
 
 /**
  * The members a problem may carry besides the standard ones, each naming what a conflict is about. The
- * API definition declares exactly these (shared/http/swagger.ts), so a client can rely on their names.
+ * API definition declares exactly these (shared/api/openApi.ts), so a client can rely on their names.
  */
 export const problemMembers = {
   existingconnectionid: {

@@ -18,7 +18,7 @@ const HEX = '0123456789abcdef';
 
 /**
  * The id of a connection's other half: derived from this half's id, so a retried or repaired create
- * writes the same keys instead of a second twin. It is an involution (the reciprocal of the reciprocal
+ * writes the same keys instead of a second, different half. It is an involution (the reciprocal of the reciprocal
  * is the id itself), so both ids of a connection share one claim key (idKeyOf) and one row in storage
  * makes both unique. Connections created before this rule have a name-based (version 5) reciprocal id:
  * each of their two ids has its own claim.

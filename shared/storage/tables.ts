@@ -15,7 +15,7 @@ const clientOptions: TableServiceClientOptions = {
 };
 
 // Each try is bounded too (30 s), so no request outlives the function timeout and, with it, the grace
-// period the repair job keeps tombstones for (see README, "Known limits").
+// period the repair job keeps tombstones for (see docs/protocol.md, "Known limits").
 const TRY_TIMEOUT_MS = 30_000;
 const tryTimeout: Parameters<TableClient['pipeline']['addPolicy']>[0] = {
   name: 'tryTimeout',

@@ -65,7 +65,7 @@ const auditKey = new RegExp(`^h_${guid}_\\d{15}_\\d{10}$`);
 const TYPE_WIDTH = 10;
 
 const recordQuery = z.object({ recordId: z.string() });
-/** A connection's audit records (shared/audit.ts). */
+/** A connection's audit records (domain/audit.ts). */
 const auditQuery = z.object({ audit: z.string() });
 const roleQuery = z.object({ roleId: z.string(), typeCode: z.number().int().nonnegative().optional() });
 

@@ -236,8 +236,8 @@ describe('sharing', () => {
   it('applies to both halves, whichever URL is used, and survives updates and state changes', async () => {
     const f = await fixture();
     const created = await call(f.url, { headers: owner });
-    const twinUrl = `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`;
-    const granted = await call(`${twinUrl}/access`, {
+    const reciprocalUrl = `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`;
+    const granted = await call(`${reciprocalUrl}/access`, {
       method: 'POST',
       headers: owner,
       body: { principalid: ids.holder, principaltype: 'systemuser', accessmask: 1 },
@@ -256,19 +256,19 @@ describe('sharing', () => {
     expect(added.body).toMatchObject({ accessmask: 3, accessrights: 'ReadAccess, WriteAccess' });
 
     await call(f.url, { method: 'PATCH', headers: owner, body: { description: 'still shared' } });
-    await call(twinUrl, { method: 'PATCH', headers: owner, body: { statecode: 1 } });
-    await call(twinUrl, { method: 'PATCH', headers: owner, body: { statecode: 0 } });
+    await call(reciprocalUrl, { method: 'PATCH', headers: owner, body: { statecode: 1 } });
+    await call(reciprocalUrl, { method: 'PATCH', headers: owner, body: { statecode: 0 } });
     const holderHeaders = principal(ids.holder);
     expect((await call(f.url, { headers: holderHeaders })).status).toBe(200);
-    expect((await call(twinUrl, { headers: holderHeaders })).status).toBe(200);
+    expect((await call(reciprocalUrl, { headers: holderHeaders })).status).toBe(200);
     const fromMaster = (await call(`${f.url}/access`, { headers: owner })).body.value;
-    const fromTwin = (await call(`${twinUrl}/access`, { headers: owner })).body.value;
-    expect(fromTwin).toEqual(fromMaster);
+    const fromReciprocal = (await call(`${reciprocalUrl}/access`, { headers: owner })).body.value;
+    expect(fromReciprocal).toEqual(fromMaster);
     expect(fromMaster).toHaveLength(2);
 
     expect(
       (
-        await call(`${twinUrl}/access/${ids.holder}`, {
+        await call(`${reciprocalUrl}/access/${ids.holder}`, {
           method: 'PUT',
           headers: owner,
           body: { accessmask: 'ReadAccess' },

@@ -10,7 +10,7 @@ beforeAll(async () => {
 });
 afterAll(async () => api.close());
 
-async function createOne(): Promise<{ master: string; twin: string; body: LooseJson; etag: string }> {
+async function createOne(): Promise<{ master: string; reciprocal: string; body: LooseJson; etag: string }> {
   const created = await call(`${api.baseUrl}/connections`, {
     method: 'POST',
     headers: owner,
@@ -23,7 +23,7 @@ async function createOne(): Promise<{ master: string; twin: string; body: LooseJ
   });
   return {
     master: `${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}`,
-    twin: `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`,
+    reciprocal: `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`,
     body: created.body,
     etag: created.headers.get('etag') ?? '',
   };
@@ -31,24 +31,28 @@ async function createOne(): Promise<{ master: string; twin: string; body: LooseJ
 
 describe('concurrent requests', () => {
   it('50 parallel updates all land, in sequence, and the halves agree', async () => {
-    const { master, twin } = await createOne();
+    const { master, reciprocal } = await createOne();
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, index) =>
-        call(index % 2 ? master : twin, { method: 'PATCH', headers: owner, body: { description: `update ${index}` } }),
+        call(index % 2 ? master : reciprocal, {
+          method: 'PATCH',
+          headers: owner,
+          body: { description: `update ${index}` },
+        }),
       ),
     );
     expect(responses.map((response) => response.status)).toEqual(Array(50).fill(200));
     expect(new Set(responses.map((response) => response.body.versionnumber)).size).toBe(50);
-    const [first, second] = [await call(master, { headers: owner }), await call(twin, { headers: owner })];
+    const [first, second] = [await call(master, { headers: owner }), await call(reciprocal, { headers: owner })];
     expect(first.body.versionnumber).toBe(51);
     expect(second.body).toMatchObject({ versionnumber: 51, description: first.body.description });
   });
 
   it('50 parallel updates with the same If-Match: exactly one wins, the rest get 412', async () => {
-    const { master, twin, etag } = await createOne();
+    const { master, reciprocal, etag } = await createOne();
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, index) =>
-        call(index % 2 ? master : twin, {
+        call(index % 2 ? master : reciprocal, {
           method: 'PATCH',
           headers: { ...owner, 'if-match': etag },
           body: { description: `update ${index}` },
@@ -59,7 +63,7 @@ describe('concurrent requests', () => {
     expect(statuses.filter((status) => status === 200)).toHaveLength(1);
     expect(statuses.filter((status) => status === 412)).toHaveLength(49);
     const winner = responses.find((response) => response.status === 200)?.body.description;
-    expect((await call(twin, { headers: owner })).body.description).toBe(winner);
+    expect((await call(reciprocal, { headers: owner })).body.description).toBe(winner);
     expect((await call(master, { headers: owner })).body.description).toBe(winner);
   });
 
@@ -88,11 +92,11 @@ describe('concurrent requests', () => {
   });
 
   it('parallel grants and revokes leave the same shares on both halves', async () => {
-    const { master, twin } = await createOne();
+    const { master, reciprocal } = await createOne();
     const principals = Array.from({ length: 12 }, () => randomUUID());
     await Promise.all(
       principals.map((principalid, index) =>
-        call(`${index % 2 ? master : twin}/access`, {
+        call(`${index % 2 ? master : reciprocal}/access`, {
           method: 'POST',
           headers: owner,
           body: { principalid, principaltype: 'systemuser', accessmask: 'ReadAccess' },
@@ -103,10 +107,10 @@ describe('concurrent requests', () => {
       ...principals
         .slice(0, 6)
         .map((principalid, index) =>
-          call(`${index % 2 ? twin : master}/access/${principalid}`, { method: 'DELETE', headers: owner }),
+          call(`${index % 2 ? reciprocal : master}/access/${principalid}`, { method: 'DELETE', headers: owner }),
         ),
       ...principals.slice(6).map((principalid) =>
-        call(`${twin}/access`, {
+        call(`${reciprocal}/access`, {
           method: 'POST',
           headers: owner,
           body: { principalid, principaltype: 'systemuser', accessmask: 'WriteAccess' },
@@ -115,8 +119,8 @@ describe('concurrent requests', () => {
     ]);
     expect(responses.every((response) => response.status === 200 || response.status === 204)).toBe(true);
     const fromMaster = (await call(`${master}/access`, { headers: owner })).body.value;
-    const fromTwin = (await call(`${twin}/access`, { headers: owner })).body.value;
-    expect(fromTwin).toEqual(fromMaster);
+    const fromReciprocal = (await call(`${reciprocal}/access`, { headers: owner })).body.value;
+    expect(fromReciprocal).toEqual(fromMaster);
     expect(fromMaster.map((share: { principalid: string }) => share.principalid).sort()).toEqual(
       principals.slice(6).sort(),
     );

@@ -42,7 +42,7 @@ function expectProblem(
 }
 
 describe('POST /api/connections', () => {
-  it('creates both halves: 201 with the master, Location and ETag, and the twin is visible from the other record', async () => {
+  it('creates both halves: 201 with the master, Location and ETag, and the reciprocal is visible from the other record', async () => {
     const body = newConnection({ description: 'Key account contact' });
     const created = await create(body);
     expect(created.status).toBe(201);
@@ -193,12 +193,12 @@ describe('POST /api/connections', () => {
 describe('reading, changing and deleting one connection', () => {
   it('GET returns one half with its ETag, 404 when absent, 400 for a bad GUID', async () => {
     const created = await create(newConnection());
-    const twin = await call(
+    const reciprocal = await call(
       `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`,
       asAda,
     );
-    expect(twin.status).toBe(200);
-    expect(twin.headers.get('etag')).toBe(created.headers.get('etag'));
+    expect(reciprocal.status).toBe(200);
+    expect(reciprocal.headers.get('etag')).toBe(created.headers.get('etag'));
     expectProblem(
       await call(`${api.baseUrl}/records/${created.body.record1id}/connections/${randomUUID()}`, asAda),
       404,
@@ -211,10 +211,10 @@ describe('reading, changing and deleting one connection', () => {
   it('PATCH changes both halves, honours If-Match and refuses changes to an inactive connection', async () => {
     const created = await create(newConnection());
     const masterUrl = `${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}`;
-    const twinUrl = `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`;
+    const reciprocalUrl = `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`;
     const etag = created.headers.get('etag') ?? '';
 
-    const updated = await call(twinUrl, {
+    const updated = await call(reciprocalUrl, {
       method: 'PATCH',
       headers: { ...ada, 'if-match': etag },
       body: { description: 'Renewed', effectiveend: '2027-12-31T00:00:00Z' },
@@ -245,14 +245,18 @@ describe('reading, changing and deleting one connection', () => {
     const deactivated = await call(masterUrl, { method: 'PATCH', headers: ada, body: { statecode: 1 } });
     expect(deactivated.body).toMatchObject({ statecode: 1, statuscode: 2 });
     expectProblem(
-      await call(twinUrl, { method: 'PATCH', headers: ada, body: { description: 'x' } }),
+      await call(reciprocalUrl, { method: 'PATCH', headers: ada, body: { description: 'x' } }),
       409,
       'ConnectionInactive',
     );
-    const again = await call(twinUrl, { method: 'PATCH', headers: ada, body: { statecode: 1 } });
+    const again = await call(reciprocalUrl, { method: 'PATCH', headers: ada, body: { statecode: 1 } });
     expect(again.status).toBe(200); // deactivating twice changes nothing, so a retried deactivation is safe
     expect(again.body.versionnumber).toBe(deactivated.body.versionnumber);
-    const reactivated = await call(twinUrl, { method: 'PATCH', headers: ada, body: { statecode: 0, statuscode: 1 } });
+    const reactivated = await call(reciprocalUrl, {
+      method: 'PATCH',
+      headers: ada,
+      body: { statecode: 0, statuscode: 1 },
+    });
     expect(reactivated.body).toMatchObject({ statecode: 0, statuscode: 1 });
 
     expectProblem(await call(masterUrl, { method: 'PATCH', headers: ada, body: {} }), 400);
@@ -268,12 +272,12 @@ describe('reading, changing and deleting one connection', () => {
   it('DELETE removes both halves (204, then 404 from either record)', async () => {
     const created = await create(newConnection());
     const masterUrl = `${api.baseUrl}/records/${created.body.record1id}/connections/${created.body.connectionid}`;
-    const twinUrl = `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`;
+    const reciprocalUrl = `${api.baseUrl}/records/${created.body.record2id}/connections/${created.body.relatedconnectionid}`;
     const deleted = await call(masterUrl, { method: 'DELETE', headers: ada });
     expect(deleted.status).toBe(204);
     expectProblem(await call(masterUrl, asAda), 404);
-    expectProblem(await call(twinUrl, asAda), 404);
-    expectProblem(await call(twinUrl, { method: 'DELETE', headers: ada }), 404);
+    expectProblem(await call(reciprocalUrl, asAda), 404);
+    expectProblem(await call(reciprocalUrl, { method: 'DELETE', headers: ada }), 404);
   });
 });
 

@@ -204,12 +204,12 @@ describe('updating a connection', () => {
     const updated = await service.update(
       half.record2id,
       half.relatedconnectionid,
-      patch({ description: 'via the twin', effectivestart: '2026-01-01' }),
+      patch({ description: 'via the reciprocal', effectivestart: '2026-01-01' }),
       { ...bob, isAdmin: true },
     );
     expect(updated).toMatchObject({
       connectionid: half.relatedconnectionid,
-      description: 'via the twin',
+      description: 'via the reciprocal',
       versionnumber: 2,
       modifiedby: bob.id,
     });

@@ -106,7 +106,7 @@ describe('finding 3: a retried revoke or deactivation finishes the job before it
     expect(await visibleFrom(B, bob)).toEqual([]);
   });
 
-  it('a deactivation that failed on B, retried: 200, the twin is inactive, and the pair can be made again', async () => {
+  it('a deactivation that failed on B, retried: 200, the reciprocal is inactive, and the pair can be made again', async () => {
     const [A, B] = recordPair();
     const request = pairInput(A, B);
     const { half } = await fixture.services.connections.create(request, alice);
@@ -214,7 +214,7 @@ describe('finding 6: writes to derived copies are fenced', () => {
 });
 
 describe('finding 7: the repair job never writes from a stale snapshot', () => {
-  it('a repair racing a newer update leaves the twin at the newer version', async () => {
+  it('a repair racing a newer update leaves the reciprocal at the newer version', async () => {
     const [A, B] = recordPair();
     const { half } = await fixture.services.connections.create(pairInput(A, B), alice);
     fixture.proxy.add({ match: writesTo(B), action: 'fail', status: 503, times: STICKY });
@@ -226,9 +226,9 @@ describe('finding 7: the repair job never writes from a stale snapshot', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     await fixture.services.connections.update(A, half.connectionid, patch({ description: 'v3' }), alice);
     await repair;
-    const twin = await fixture.services.connections.get(B, half.relatedconnectionid, alice);
-    expect(twin.description).toBe('v3');
-    expect(twin.versionnumber).toBe(
+    const reciprocal = await fixture.services.connections.get(B, half.relatedconnectionid, alice);
+    expect(reciprocal.description).toBe('v3');
+    expect(reciprocal.versionnumber).toBe(
       (await fixture.services.connections.get(A, half.connectionid, alice)).versionnumber,
     );
   });
@@ -292,7 +292,7 @@ describe('finding 9: concurrent creates from both directions', () => {
 });
 
 describe('finding 10: a PATCH with If-Match whose answer was lost', () => {
-  it("is answered 200 (the SDK's retry meets its own change), and the twin follows", async () => {
+  it("is answered 200 (the SDK's retry meets its own change), and the reciprocal follows", async () => {
     const [A, B] = recordPair();
     const { half } = await fixture.services.connections.create(pairInput(A, B), alice);
     fixture.proxy.add({ match: (r) => isBatch(r) && touchesPartition(A)(r), action: 'cut-after', times: 1 });

@@ -113,8 +113,8 @@ describe('roles on connections', () => {
   it('are swapped on the reciprocal half, and record 2 gets the only matching role when left out', async () => {
     const { half } = await connect({ record1roleid: doctor });
     expect(half).toMatchObject({ record1roleid: doctor, record2roleid: patient });
-    const twin = await services.connections.get(half.record2id, half.relatedconnectionid, alice);
-    expect(twin).toMatchObject({ record1roleid: patient, record2roleid: doctor });
+    const reciprocal = await services.connections.get(half.record2id, half.relatedconnectionid, alice);
+    expect(reciprocal).toMatchObject({ record1roleid: patient, record2roleid: doctor });
   });
 
   it("follow Dataverse's rules", async () => {

@@ -53,8 +53,8 @@ describe('a connection id is unique across all records', () => {
     const again = await rejection(fixture.services.connections.create(pairWith(id), bob));
     expect(again.code).toBe('DuplicateRecord');
     expect(again.kind).toBe('conflict');
-    const twinsId = await rejection(fixture.services.connections.create(pairWith(half.relatedconnectionid), bob));
-    expect(twinsId.code).toBe('DuplicateRecord');
+    const reciprocalsId = await rejection(fixture.services.connections.create(pairWith(half.relatedconnectionid), bob));
+    expect(reciprocalsId.code).toBe('DuplicateRecord');
     // The same pair seen from the other record, under the first connection's id: still another half's id.
     const reversed = createInput({
       connectionid: id,

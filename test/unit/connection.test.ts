@@ -92,10 +92,10 @@ describe('the reciprocal half', () => {
     caller,
     now,
   );
-  const twin = reciprocalOf(master);
+  const reciprocal = reciprocalOf(master);
 
   it('swaps records, types, roles and names, and points back at the master', () => {
-    expect(twin).toMatchObject({
+    expect(reciprocal).toMatchObject({
       connectionid: master.relatedconnectionid,
       relatedconnectionid: master.connectionid,
       ismaster: false,
@@ -112,9 +112,9 @@ describe('the reciprocal half', () => {
     });
   });
 
-  it("is its master's twin both ways, with the same ETag", () => {
-    expect(reciprocalOf(twin)).toEqual(master);
-    expect(etagOf(twin)).toBe(etagOf(master));
+  it("is its master's reciprocal both ways, with the same ETag", () => {
+    expect(reciprocalOf(reciprocal)).toEqual(master);
+    expect(etagOf(reciprocal)).toBe(etagOf(master));
   });
 
   it("has an id derived from the master's, so retries write the same keys, and both share one claim key", () => {
@@ -123,9 +123,9 @@ describe('the reciprocal half', () => {
     expect(reciprocalIdOf('3f2504e0-4f89-41d3-9a0c-0305e82c3301')).toMatch(
       /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
     );
-    expect(reciprocalIdOf(twin.connectionid)).toBe(master.connectionid);
-    expect(twin.connectionid).not.toBe(master.connectionid);
-    expect(idKeyOf(twin.connectionid)).toBe(idKeyOf(master.connectionid));
+    expect(reciprocalIdOf(reciprocal.connectionid)).toBe(master.connectionid);
+    expect(reciprocal.connectionid).not.toBe(master.connectionid);
+    expect(idKeyOf(reciprocal.connectionid)).toBe(idKeyOf(master.connectionid));
   });
 });
 

@@ -321,7 +321,7 @@ async function checkDerived(pass: Pass, derived: StoredCopy): Promise<void> {
 }
 
 /**
- * A role reservation (see RoleUsage) is only needed until its connection's commit and index entries
+ * A role reservation (see RoleReservations, protocol/reservations.ts) is only needed until its connection's commit and index entries
  * are written. Once the grace period is over it is settled: the connection's entries are brought up
  * to date when it has the role (they then show the use), its slot fenced when it has not; either way
  * it is removed.
