@@ -312,7 +312,7 @@ function checkRoleUnused(service: SimTableService, role: RoleId, when: string): 
 // ---------------------------------------------------------------------------------------------------
 // After quiescence and repair.
 
-/** After repair: the structural invariants (I1, I7, I9, I10), from the raw tables. */
+/** After repair: the structural invariants (I1, I7, I9, I10, I11), from the raw tables. */
 function checkTables(service: SimTableService): string[] {
   const state = readState(service);
   const problems: string[] = [];
@@ -338,10 +338,8 @@ function checkTables(service: SimTableService): string[] {
       problems.push(broken(7, `guard ${key} does not name its connection`));
   }
   for (const key of state.guards.keys()) if (!byGuard.has(key)) problems.push(broken(7, `guard ${key} guards nothing`));
-  // Every version a live connection's incarnation reached has its audit record (the latest at least),
-  // and every audit record left belongs to a live connection's slot. No numbered invariant states this;
-  // it serves I7: an audit record is one more copy of a version, written in the version's own
-  // transaction and purged with its connection, so after repair the records and the versions agree.
+  // I11: every version a live connection's incarnation reached has its audit record (the latest at
+  // least), none twice, and every audit record left belongs to a live connection's slot.
   for (const copy of liveAuthoritative) {
     const prefix = `${copy.half.record1id}/h_${copy.half.connectionid}_${String(1e15 - 1 - Date.parse(copy.half.createdon)).padStart(15, '0')}_`;
     const versions = [...state.audit.entries()]
@@ -350,18 +348,18 @@ function checkTables(service: SimTableService): string[] {
     if (!versions.includes(copy.half.versionnumber))
       problems.push(
         broken(
-          7,
+          11,
           `${copy.half.record1id}/${copy.half.connectionid} v${copy.half.versionnumber}: no audit record of that version`,
         ),
       );
     if (new Set(versions).size !== versions.length)
-      problems.push(broken(7, `${copy.half.record1id}/${copy.half.connectionid}: a version audited twice`));
+      problems.push(broken(11, `${copy.half.record1id}/${copy.half.connectionid}: a version audited twice`));
   }
   for (const row of state.audit.values()) {
     const id = row.rowKey.slice(2, 38);
     const holder = halfAt(state, row.partitionKey, id);
     if (!holder || holder.tombstone)
-      problems.push(broken(7, `audit record ${row.partitionKey}/${row.rowKey} of no live connection`));
+      problems.push(broken(11, `audit record ${row.partitionKey}/${row.rowKey} of no live connection`));
   }
   // I9: a connection id is unique across all records: no two live halves have one, and each live
   // connection's claim names its authoritative slot (the claim is what keeps I9 across partitions).

@@ -12,6 +12,7 @@ export const INVARIANTS = {
   8: 'no-internal-error',
   9: 'one-connection-per-id',
   10: 'deleted-role-unused',
+  11: 'one-audit-record-per-version',
 } as const;
 
 export type InvariantNumber = keyof typeof INVARIANTS;
