@@ -21,6 +21,7 @@ import { currentIndexKeys, mergedKeys } from './indexKeys';
 import type { Propagation } from './propagation';
 import type { RepairOperations } from './repairOperations';
 import { fieldsOf, type RoleReservations } from './reservations';
+import { seal, type Sealed, unseal } from './sealed';
 import { landed, latestRequest, newStamp, withStamp } from './stamps';
 
 export type Decision =
@@ -39,9 +40,12 @@ export interface ChangeRequest {
 
 /**
  * A change between its reads and its commit: what the protocol read, for the use case to decide on
- * (`current`, the master half) and hand back with its Decision (commitChange). Opaque to the use case.
+ * (`current`, the master half) and hand back with its Decision (commitChange). Sealed: the use case
+ * cannot read it.
  */
-export interface PendingChange {
+export type PendingChange = Sealed<'PendingChange'>;
+
+interface ChangeInProgress {
   readonly recordId: string;
   readonly connectionId: string;
   readonly request: ChangeRequest;
@@ -160,13 +164,24 @@ export class Changes {
     return {
       kind: 'decide',
       current: masterOf(authoritative.half),
-      pending: { recordId, connectionId, request, round, target, authoritative, derived },
+      pending: seal<'PendingChange', ChangeInProgress>({
+        recordId,
+        connectionId,
+        request,
+        round,
+        target,
+        authoritative,
+        derived,
+      }),
     };
   }
 
   /** Commits the use case's decision on the state `pending` read (see beginChange). */
   async commitChange(pending: PendingChange, decision: Decision): Promise<ChangeStep> {
-    const { recordId, connectionId, request, round, target, authoritative, derived } = pending;
+    const { recordId, connectionId, request, round, target, authoritative, derived } = unseal<
+      ChangeInProgress,
+      'PendingChange'
+    >(pending);
     checkIfMatch(request.ifMatch, authoritative.half);
     if (decision.kind === 'keep') {
       await this.propagateChanged(authoritative, derived);

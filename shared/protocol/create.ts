@@ -10,6 +10,7 @@ import type { Conflicts, PairTaken } from './conflicts';
 import { authoritativeOf, type Copy, isFence, type StoredCopy } from './copies';
 import { currentIndexKeys, mergedKeys } from './indexKeys';
 import type { Propagation } from './propagation';
+import { seal, type Sealed, unseal } from './sealed';
 import { fieldsOf, type RoleReservations } from './reservations';
 import { landed, latestRequest, newStamp, stampsIn, UNDO, withStamp } from './stamps';
 
@@ -23,8 +24,10 @@ export type CreateOutcome =
   | PairTaken
   | { kind: 'judgeRepeat'; existing: ConnectionHalf; pending: PendingRepeat; refusal: DomainError };
 
-/** An existing connection a create may be a repeat of (opaque to the use case). */
-export interface PendingRepeat {
+/** An existing connection a create may be a repeat of. Sealed: the use case cannot read it. */
+export type PendingRepeat = Sealed<'PendingRepeat'>;
+
+interface RepeatCandidate {
   readonly existing: StoredCopy;
 }
 
@@ -71,8 +74,13 @@ export class Creation {
       const existing = await this.store.read(authoritative.record1id, authoritative.connectionid);
       if (!existing || existing.tombstone || existing.half.record2id !== authoritative.record2id) throw error;
       if (latestRequest(existing.lastop) !== fingerprint)
-        return { kind: 'judgeRepeat', existing: masterOf(existing.half), pending: { existing }, refusal: error };
-      return this.finishRepeat({ existing });
+        return {
+          kind: 'judgeRepeat',
+          existing: masterOf(existing.half),
+          pending: seal<'PendingRepeat', RepeatCandidate>({ existing }),
+          refusal: error,
+        };
+      return this.answerRepeat(existing);
     }
     let previous: StoredCopy | undefined;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
@@ -122,8 +130,12 @@ export class Creation {
 
   /** Answers a create the use case judged a repeat of an existing connection: that connection, propagated first. */
   async finishRepeat(pending: PendingRepeat): Promise<{ kind: 'done'; master: ConnectionHalf; created: false }> {
-    await this.propagateCreated(pending.existing, false);
-    return { kind: 'done', master: masterOf(pending.existing.half), created: false };
+    return this.answerRepeat(unseal<RepeatCandidate, 'PendingRepeat'>(pending).existing);
+  }
+
+  private async answerRepeat(existing: StoredCopy): Promise<{ kind: 'done'; master: ConnectionHalf; created: false }> {
+    await this.propagateCreated(existing, false);
+    return { kind: 'done', master: masterOf(existing.half), created: false };
   }
 
   /**
@@ -184,7 +196,7 @@ export class Creation {
       return {
         kind: 'judgeRepeat',
         existing: masterOf(existing.half),
-        pending: { existing },
+        pending: seal<'PendingRepeat', RepeatCandidate>({ existing }),
         refusal: duplicateId(master.connectionid),
       };
     }
