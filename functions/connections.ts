@@ -1,6 +1,9 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { createConnectionSchema, etagOf, toView, updateConnectionSchema } from '../shared/domain/connection';
 import { json, listResponse, noContent } from '../shared/api/route';
 import { registerRoute } from '../shared/hosts/azureFunctions/register';
+import type { ObjectTypeRegistry } from '../shared/domain/objectTypes';
+import type { ListOptions, ListResult } from '../shared/useCases/connectionQueries';
 import {
   auditListSchema,
   auditQuerySchema,
@@ -15,6 +18,19 @@ import {
   recordRolesSchema,
   roleQuerySchema,
 } from '../shared/api/schemas';
+
+const listOptions = (top: number, skiptoken: string | undefined, count: boolean | undefined): ListOptions => ({
+  top,
+  ...(skiptoken && { skiptoken }),
+  ...(count && { count }),
+});
+
+const connectionPage = (request: HttpRequest, page: ListResult, types: ObjectTypeRegistry): HttpResponseInit =>
+  listResponse(
+    request,
+    page.items.map((half) => toView(half, types)),
+    page,
+  );
 
 const connectionUrl = (requestUrl: string, recordId: string, connectionId: string): string =>
   new URL(`/api/records/${recordId}/connections/${connectionId}`, requestUrl).toString();
@@ -55,16 +71,8 @@ registerRoute({
   pageable: true,
   response: { status: 200, description: 'A page of connections.', schema: connectionListSchema },
   handler: async ({ request, services, caller, query: { top, skiptoken, count, ...query } }) => {
-    const page = await services.connections.listByRole(query, caller, {
-      top,
-      ...(skiptoken && { skiptoken }),
-      ...(count && { count }),
-    });
-    return listResponse(
-      request,
-      page.items.map((half) => toView(half, services.types)),
-      page,
-    );
+    const page = await services.connections.listByRole(query, caller, listOptions(top, skiptoken, count));
+    return connectionPage(request, page, services.types);
   },
 });
 
@@ -87,16 +95,12 @@ registerRoute({
     params: { recordid },
     query: { top, skiptoken, count, ...filters },
   }) => {
-    const page = await services.connections.list({ recordId: recordid, ...filters }, caller, {
-      top,
-      ...(skiptoken && { skiptoken }),
-      ...(count && { count }),
-    });
-    return listResponse(
-      request,
-      page.items.map((half) => toView(half, services.types)),
-      page,
+    const page = await services.connections.list(
+      { recordId: recordid, ...filters },
+      caller,
+      listOptions(top, skiptoken, count),
     );
+    return connectionPage(request, page, services.types);
   },
 });
 
