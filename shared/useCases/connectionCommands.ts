@@ -87,7 +87,7 @@ const setsRoles = (patch: UpdateConnectionInput): boolean =>
  * Roles are checked when a request sets them (a role deactivated later does not freeze the connections
  * that have it). A new record 1 role alone keeps record 2's role if the two match, and otherwise
  * takes record 2's role from the matching roles as a create would. Pure: the catalog is prefetched when
- * the patch sets roles and the updated half has any (see needsCatalog).
+ * the patch sets roles and the updated half holds at least one (see needsCatalog).
  */
 function withUpdatedRoles(
   catalog: RoleCatalog | undefined,
@@ -144,7 +144,7 @@ export class ConnectionCommands {
     return step.result;
   }
 
-  /** A new connection's roles checked (the catalog loaded first when it has any). */
+  /** A new connection's roles checked (the catalog loaded first when it holds at least one). */
   private async withCheckedRoles(draft: ConnectionHalf): Promise<ConnectionHalf> {
     const catalog = hasRoles(draft) ? await this.roles.catalog() : undefined;
     return checkedRoles(catalog, this.types, draft, draft.record2roleid === null);
