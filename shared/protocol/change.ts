@@ -164,7 +164,7 @@ export class Changes {
     return {
       kind: 'decide',
       current: masterOf(authoritative.half),
-      pending: seal<'PendingChange', ChangeInProgress>({
+      pending: seal<'PendingChange'>({
         recordId,
         connectionId,
         request,
@@ -178,10 +178,8 @@ export class Changes {
 
   /** Commits the use case's decision on the state `pending` read (see beginChange). */
   async commitChange(pending: PendingChange, decision: Decision): Promise<ChangeStep> {
-    const { recordId, connectionId, request, round, target, authoritative, derived } = unseal<
-      ChangeInProgress,
-      'PendingChange'
-    >(pending);
+    const { recordId, connectionId, request, round, target, authoritative, derived } =
+      unseal<ChangeInProgress>(pending);
     checkIfMatch(request.ifMatch, authoritative.half);
     if (decision.kind === 'keep') {
       await this.propagateChanged(authoritative, derived);

@@ -77,7 +77,7 @@ export class Creation {
         return {
           kind: 'judgeRepeat',
           existing: masterOf(existing.half),
-          pending: seal<'PendingRepeat', RepeatCandidate>({ existing }),
+          pending: seal<'PendingRepeat'>({ existing }),
           refusal: error,
         };
       return this.answerRepeat(existing);
@@ -130,7 +130,7 @@ export class Creation {
 
   /** Answers a create the use case judged a repeat of an existing connection: that connection, propagated first. */
   async finishRepeat(pending: PendingRepeat): Promise<{ kind: 'done'; master: ConnectionHalf; created: false }> {
-    return this.answerRepeat(unseal<RepeatCandidate, 'PendingRepeat'>(pending).existing);
+    return this.answerRepeat(unseal<RepeatCandidate>(pending).existing);
   }
 
   private async answerRepeat(existing: StoredCopy): Promise<{ kind: 'done'; master: ConnectionHalf; created: false }> {
@@ -196,7 +196,7 @@ export class Creation {
       return {
         kind: 'judgeRepeat',
         existing: masterOf(existing.half),
-        pending: seal<'PendingRepeat', RepeatCandidate>({ existing }),
+        pending: seal<'PendingRepeat'>({ existing }),
         refusal: duplicateId(master.connectionid),
       };
     }

@@ -11,11 +11,11 @@ export interface Sealed<Name extends string> {
 }
 
 /** Seals protocol state for the round trip through a use case. */
-export function seal<Name extends string, State extends object>(state: State): Sealed<Name> {
+export function seal<Name extends string>(state: object): Sealed<Name> {
   return state as unknown as Sealed<Name>;
 }
 
 /** Opens what seal sealed; only the module that sealed it knows State. */
-export function unseal<State extends object, Name extends string>(handle: Sealed<Name>): State {
+export function unseal<State extends object>(handle: Sealed<string>): State {
   return handle as unknown as State;
 }
