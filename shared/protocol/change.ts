@@ -21,7 +21,7 @@ import { currentIndexKeys, mergedKeys } from './indexKeys';
 import type { Propagation } from './propagation';
 import type { RepairOperations } from './repairOperations';
 import { fieldsOf, type RoleReservations } from './reservations';
-import { seal, type Sealed, unseal } from './sealed';
+import { Seal, type Sealed } from './sealed';
 import { landed, latestRequest, newStamp, withStamp } from './stamps';
 
 export type Decision =
@@ -54,6 +54,8 @@ interface ChangeInProgress {
   readonly authoritative: StoredCopy;
   readonly derived: KnownVersion | undefined;
 }
+
+const changesInProgress = new Seal<'PendingChange', ChangeInProgress>();
 
 /** Where a change stands: waiting for the use case's decision, finished, or refused because the pair is taken. */
 export type ChangeStep =
@@ -91,6 +93,13 @@ function checkIfMatch(ifMatch: IfMatch | undefined, half: ConnectionHalf): void 
     );
   }
 }
+
+/** Whether two halves are the same connection's authoritative half, in the same incarnation. */
+const sameIncarnation = (next: ConnectionHalf, read: ConnectionHalf): boolean =>
+  next.record1id === read.record1id &&
+  next.record2id === read.record2id &&
+  next.connectionid === read.connectionid &&
+  next.createdon === read.createdon;
 
 export class Changes {
   constructor(
@@ -164,7 +173,7 @@ export class Changes {
     return {
       kind: 'decide',
       current: masterOf(authoritative.half),
-      pending: seal<'PendingChange'>({
+      pending: changesInProgress.seal({
         recordId,
         connectionId,
         request,
@@ -178,14 +187,15 @@ export class Changes {
 
   /** Commits the use case's decision on the state `pending` read (see beginChange). */
   async commitChange(pending: PendingChange, decision: Decision): Promise<ChangeStep> {
-    const { recordId, connectionId, request, round, target, authoritative, derived } =
-      unseal<ChangeInProgress>(pending);
+    const { recordId, connectionId, request, round, target, authoritative, derived } = changesInProgress.open(pending);
     checkIfMatch(request.ifMatch, authoritative.half);
     if (decision.kind === 'keep') {
       await this.propagateChanged(authoritative, derived);
       return done(masterOf(authoritative.half), target, true, false);
     }
     const nextHalf = authoritativeOf(decision.half);
+    if (!sameIncarnation(nextHalf, authoritative.half))
+      throw new Error('A decision must change the connection the protocol read, not another one.');
     const stamp = newStamp(this.options.random, request.fingerprint);
     const next: Copy = {
       half: { ...nextHalf, versionnumber: authoritative.half.versionnumber + 1 },

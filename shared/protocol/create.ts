@@ -10,7 +10,7 @@ import type { Conflicts, PairTaken } from './conflicts';
 import { authoritativeOf, type Copy, isFence, type StoredCopy } from './copies';
 import { currentIndexKeys, mergedKeys } from './indexKeys';
 import type { Propagation } from './propagation';
-import { seal, type Sealed, unseal } from './sealed';
+import { Seal, type Sealed } from './sealed';
 import { fieldsOf, type RoleReservations } from './reservations';
 import { landed, latestRequest, newStamp, stampsIn, UNDO, withStamp } from './stamps';
 
@@ -30,6 +30,8 @@ export type PendingRepeat = Sealed<'PendingRepeat'>;
 interface RepeatCandidate {
   readonly existing: StoredCopy;
 }
+
+const repeatCandidates = new Seal<'PendingRepeat', RepeatCandidate>();
 
 const MAX_CREATE_ROUNDS = 5;
 
@@ -77,7 +79,7 @@ export class Creation {
         return {
           kind: 'judgeRepeat',
           existing: masterOf(existing.half),
-          pending: seal<'PendingRepeat'>({ existing }),
+          pending: repeatCandidates.seal({ existing }),
           refusal: error,
         };
       return this.answerRepeat(existing);
@@ -130,7 +132,7 @@ export class Creation {
 
   /** Answers a create the use case judged a repeat of an existing connection: that connection, propagated first. */
   async finishRepeat(pending: PendingRepeat): Promise<{ kind: 'done'; master: ConnectionHalf; created: false }> {
-    return this.answerRepeat(unseal<RepeatCandidate>(pending).existing);
+    return this.answerRepeat(repeatCandidates.open(pending).existing);
   }
 
   private async answerRepeat(existing: StoredCopy): Promise<{ kind: 'done'; master: ConnectionHalf; created: false }> {
@@ -196,7 +198,7 @@ export class Creation {
       return {
         kind: 'judgeRepeat',
         existing: masterOf(existing.half),
-        pending: seal<'PendingRepeat'>({ existing }),
+        pending: repeatCandidates.seal({ existing }),
         refusal: duplicateId(master.connectionid),
       };
     }

@@ -2,20 +2,28 @@
 
 declare const sealed: unique symbol;
 
-/**
- * What the protocol read, sealed: a use case can hold it and give it back (commitChange, finishRepeat)
- * but not read or build one, so it cannot decide on, or forge, the protocol's own snapshot.
- */
+/** A handle a use case can hold and give back (commitChange, finishRepeat), but not read, change or build. */
 export interface Sealed<Name extends string> {
   readonly [sealed]: Name;
 }
 
-/** Seals protocol state for the round trip through a use case. */
-export function seal<Name extends string>(state: object): Sealed<Name> {
-  return state as unknown as Sealed<Name>;
-}
+/**
+ * Keeps the protocol's own snapshot out of the use case's reach at run time, not only in the types: the
+ * handle is an empty frozen object and the state stays here, so a use case cannot decide on, alter or
+ * forge what the protocol read, and a handle of another kind does not open.
+ */
+export class Seal<Name extends string, State extends object> {
+  private readonly contents = new WeakMap<Sealed<Name>, State>();
 
-/** Opens what seal sealed; only the module that sealed it knows State. */
-export function unseal<State extends object>(handle: Sealed<string>): State {
-  return handle as unknown as State;
+  seal(state: State): Sealed<Name> {
+    const handle = Object.freeze({}) as Sealed<Name>;
+    this.contents.set(handle, state);
+    return handle;
+  }
+
+  open(handle: Sealed<Name>): State {
+    const state = this.contents.get(handle);
+    if (!state) throw new Error('This handle was not sealed by this protocol.');
+    return state;
+  }
 }
